@@ -1,0 +1,437 @@
+package main
+
+// config.go: the one TOML file, its defaults, docker-jitsi-meet environment
+// overrides, and validation that names every problem before anything connects.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"mellium.im/xmpp/jid"
+)
+
+// Config is the whole configuration. Keys are kebab-case in TOML.
+type Config struct {
+	XMPP       XMPPConfig       `toml:"xmpp"`
+	Bridges    BridgesConfig    `toml:"bridges"`
+	Conference ConferenceConfig `toml:"conference"`
+	Codec      CodecConfig      `toml:"codec"`
+	HTTP       HTTPConfig       `toml:"http"`
+	Log        LogConfig        `toml:"log"`
+}
+
+// XMPPConfig is the focus's client connection to Prosody.
+type XMPPConfig struct {
+	Server            string   `toml:"server"`
+	Port              int      `toml:"port"`
+	Domain            string   `toml:"domain"`
+	AuthDomain        string   `toml:"auth-domain"`
+	MUCDomain         string   `toml:"muc-domain"`
+	InternalMUCDomain string   `toml:"internal-muc-domain"`
+	Username          string   `toml:"username"`
+	Password          string   `toml:"password"`
+	Resource          string   `toml:"resource"`
+	TLS               string   `toml:"tls"`
+	TLSSkipVerify     bool     `toml:"tls-skip-verify"`
+	ReplyTimeout      Duration `toml:"reply-timeout"`
+	ClientProxy       string   `toml:"client-proxy"`
+	PingInterval      Duration `toml:"ping-interval"`
+	TrustedDomains    []string `toml:"trusted-domains"`
+}
+
+// BridgesConfig is how videobridges are found and chosen.
+type BridgesConfig struct {
+	Brewery                  string   `toml:"brewery"`
+	Strategy                 string   `toml:"strategy"`
+	StressThreshold          float64  `toml:"stress-threshold"`
+	MaxParticipantsPerBridge int      `toml:"max-participants-per-bridge"`
+	AverageParticipantStress float64  `toml:"average-participant-stress"`
+	RampUpInterval           Duration `toml:"rampup-interval"`
+	HealthInterval           Duration `toml:"health-interval"`
+	HealthChecks             bool     `toml:"health-checks"`
+	FailureBench             Duration `toml:"failure-bench"`
+	LocalRegion              string   `toml:"local-region"`
+}
+
+// ConferenceConfig holds per-conference policy.
+type ConferenceConfig struct {
+	InitialTimeout           Duration `toml:"initial-timeout"`
+	SingleParticipantTimeout Duration `toml:"single-participant-timeout"`
+	MinParticipants          int      `toml:"min-participants"`
+	MaxSSRCsPerUser          int      `toml:"max-ssrcs-per-user"`
+	MaxSSRCGroupsPerUser     int      `toml:"max-ssrc-groups-per-user"`
+	MaxAudioSenders          int      `toml:"max-audio-senders"`
+	MaxVideoSenders          int      `toml:"max-video-senders"`
+	StripSimulcast           bool     `toml:"strip-simulcast"`
+	UseJSONSources           bool     `toml:"use-json-sources"`
+	EnableAutoOwner          bool     `toml:"enable-auto-owner"`
+	RestartMinInterval       Duration `toml:"restart-min-interval"`
+	RestartMaxPerMinute      int      `toml:"restart-max-per-minute"`
+	MaxConferenceRequests    int      `toml:"max-requests-per-minute"`
+}
+
+// CodecConfig chooses what goes into every offer.
+type CodecConfig struct {
+	VP8              bool `toml:"vp8"`
+	VP9              bool `toml:"vp9"`
+	AV1              bool `toml:"av1"`
+	H264             bool `toml:"h264"`
+	OpusRED          bool `toml:"opus-red"`
+	TelephoneEvent   bool `toml:"telephone-event"`
+	MIDExtension     bool `toml:"mid-extension"`
+	ExtmapAllowMix   bool `toml:"extmap-allow-mixed"`
+	AbsSendTime      bool `toml:"abs-send-time"`
+	AV1DependencyDD  bool `toml:"av1-dependency-descriptor"`
+	VideoLayersAlloc bool `toml:"video-layers-allocation"`
+	SCTP             bool `toml:"sctp"`
+}
+
+// HTTPConfig is the health/metrics/debug/conference-request server.
+type HTTPConfig struct {
+	Listen string `toml:"listen"`
+}
+
+// LogConfig chooses what is logged and how.
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+	XMPP   bool   `toml:"xmpp"`
+}
+
+// Duration is a time.Duration written as "15s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses "15s", "1m", "500ms".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use e.g. \"15s\")", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as text.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+func dur(d time.Duration) Duration { return Duration{d} }
+
+// DefaultConfig follows a standard Debian Jitsi Meet install: only the domain
+// and the focus password differ from one deployment to the next.
+func DefaultConfig() Config {
+	return Config{
+		XMPP: XMPPConfig{
+			Server:       "localhost",
+			Port:         5222,
+			Username:     "focus",
+			Resource:     "focus",
+			TLS:          "optional",
+			ReplyTimeout: dur(15 * time.Second),
+			PingInterval: dur(10 * time.Second),
+		},
+		Bridges: BridgesConfig{
+			Strategy:                 "least-load",
+			StressThreshold:          0.8,
+			MaxParticipantsPerBridge: 80,
+			AverageParticipantStress: 0.01,
+			RampUpInterval:           dur(20 * time.Second),
+			HealthInterval:           dur(10 * time.Second),
+			HealthChecks:             true,
+			FailureBench:             dur(60 * time.Second),
+		},
+		Conference: ConferenceConfig{
+			InitialTimeout:           dur(15 * time.Second),
+			SingleParticipantTimeout: dur(20 * time.Second),
+			MinParticipants:          2,
+			MaxSSRCsPerUser:          20,
+			MaxSSRCGroupsPerUser:     20,
+			MaxAudioSenders:          999999,
+			MaxVideoSenders:          999999,
+			StripSimulcast:           true,
+			UseJSONSources:           true,
+			EnableAutoOwner:          true,
+			RestartMinInterval:       dur(5 * time.Second),
+			RestartMaxPerMinute:      5,
+			MaxConferenceRequests:    120,
+		},
+		Codec: CodecConfig{
+			VP8: true, VP9: true, AV1: true, H264: true,
+			TelephoneEvent: true, MIDExtension: true, ExtmapAllowMix: true,
+			AbsSendTime: true, AV1DependencyDD: true, SCTP: true,
+		},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8888"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// envVar maps a docker-jitsi-meet variable onto a config key. dockerDefault
+// is that project's default, used only when neither the file nor the
+// environment sets the key and the container environment is in use.
+type envVar struct {
+	Name, Key, DockerDefault string
+}
+
+// envVars is the table the README documents, in the same order.
+var envVars = []envVar{
+	{"JICOFO_AUTH_PASSWORD", "xmpp.password", ""},
+	{"XMPP_SERVER", "xmpp.server", "xmpp.meet.jitsi"},
+	{"XMPP_PORT", "xmpp.port", "5222"},
+	{"XMPP_DOMAIN", "xmpp.domain", "meet.jitsi"},
+	{"XMPP_AUTH_DOMAIN", "xmpp.auth-domain", "auth.meet.jitsi"},
+	{"XMPP_MUC_DOMAIN", "xmpp.muc-domain", "muc.meet.jitsi"},
+	{"XMPP_INTERNAL_MUC_DOMAIN", "xmpp.internal-muc-domain", "internal-muc.meet.jitsi"},
+	{"JVB_BREWERY_MUC", "bridges.brewery", "jvbbrewery"},
+}
+
+// ConfigError lists every problem found, one per line.
+type ConfigError struct{ Problems []string }
+
+func (e *ConfigError) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// LoadConfig reads path (may be "" for environment only), applies the
+// environment and derived defaults, and validates the result.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	var problems []string
+	defined := map[string]bool{}
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			var perr toml.ParseError
+			if errors.As(err, &perr) {
+				return cfg, &ConfigError{[]string{fmt.Sprintf("%s: %s", path, perr.ErrorWithPosition())}}
+			}
+			return cfg, &ConfigError{[]string{fmt.Sprintf("%s: %v", path, err)}}
+		}
+		for _, k := range md.Undecoded() {
+			problems = append(problems, fmt.Sprintf("%s: unknown key %q (check the spelling against config.toml.example)", path, k.String()))
+		}
+		for _, k := range md.Keys() {
+			defined[k.String()] = true
+		}
+	}
+	problems = append(problems, applyEnv(&cfg, getenv, defined)...)
+	cfg.deriveDefaults()
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return cfg, &ConfigError{problems}
+	}
+	return cfg, nil
+}
+
+func applyEnv(cfg *Config, getenv func(string) string, defined map[string]bool) []string {
+	var problems []string
+	docker := false
+	for _, v := range envVars {
+		if getenv(v.Name) != "" {
+			docker = true
+		}
+	}
+	for _, v := range envVars {
+		val := getenv(v.Name)
+		if val == "" {
+			if !docker || defined[v.Key] || v.DockerDefault == "" {
+				continue
+			}
+			val = v.DockerDefault
+		}
+		switch v.Key {
+		case "xmpp.password":
+			cfg.XMPP.Password = val
+		case "xmpp.server":
+			cfg.XMPP.Server = val
+		case "xmpp.port":
+			p, err := strconv.Atoi(val)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s (xmpp.port): %q is not a number", v.Name, val))
+				continue
+			}
+			cfg.XMPP.Port = p
+		case "xmpp.domain":
+			cfg.XMPP.Domain = val
+		case "xmpp.auth-domain":
+			cfg.XMPP.AuthDomain = val
+		case "xmpp.muc-domain":
+			cfg.XMPP.MUCDomain = val
+		case "xmpp.internal-muc-domain":
+			cfg.XMPP.InternalMUCDomain = val
+		case "bridges.brewery":
+			// docker names only the room; the domain is the internal MUC.
+			cfg.Bridges.Brewery = val
+		}
+	}
+	return problems
+}
+
+// deriveDefaults fills keys whose default depends on the domain.
+func (c *Config) deriveDefaults() {
+	x := &c.XMPP
+	if x.Domain == "" {
+		return
+	}
+	if x.AuthDomain == "" {
+		x.AuthDomain = "auth." + x.Domain
+	}
+	if x.MUCDomain == "" {
+		x.MUCDomain = "conference." + x.Domain
+	}
+	if x.InternalMUCDomain == "" {
+		x.InternalMUCDomain = "internal." + x.AuthDomain
+	}
+	if c.Bridges.Brewery == "" {
+		c.Bridges.Brewery = "jvbbrewery"
+	}
+	if !strings.Contains(c.Bridges.Brewery, "@") {
+		c.Bridges.Brewery += "@" + x.InternalMUCDomain
+	}
+}
+
+func (c *Config) validate() []string {
+	var p []string
+	add := func(key, env, format string, args ...any) {
+		name := key
+		if env != "" {
+			name += " (env " + env + ")"
+		}
+		p = append(p, name+": "+fmt.Sprintf(format, args...))
+	}
+	x := c.XMPP
+	if x.Domain == "" {
+		add("xmpp.domain", "XMPP_DOMAIN", "missing; set the XMPP domain of the deployment, e.g. \"meet.example.com\"")
+	} else {
+		for _, d := range []struct{ key, env, val string }{
+			{"xmpp.domain", "XMPP_DOMAIN", x.Domain},
+			{"xmpp.auth-domain", "XMPP_AUTH_DOMAIN", x.AuthDomain},
+			{"xmpp.muc-domain", "XMPP_MUC_DOMAIN", x.MUCDomain},
+			{"xmpp.internal-muc-domain", "XMPP_INTERNAL_MUC_DOMAIN", x.InternalMUCDomain},
+		} {
+			if err := checkDomain(d.val); err != nil {
+				add(d.key, d.env, "%q is not a valid domain: %v", d.val, err)
+			}
+		}
+		if j, err := jid.Parse(c.Bridges.Brewery); err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
+			add("bridges.brewery", "JVB_BREWERY_MUC", "%q is not a bare room JID like \"jvbbrewery@internal.auth.meet.example.com\"", c.Bridges.Brewery)
+		}
+	}
+	if x.Password == "" {
+		add("xmpp.password", "JICOFO_AUTH_PASSWORD", "missing; the focus logs in as %s@%s and needs its password", x.Username, orDefault(x.AuthDomain, "auth.<domain>"))
+	}
+	if x.Server == "" {
+		add("xmpp.server", "XMPP_SERVER", "missing; the host name or address of Prosody")
+	}
+	if x.Port < 1 || x.Port > 65535 {
+		add("xmpp.port", "XMPP_PORT", "%d is out of range (1-65535)", x.Port)
+	}
+	if x.Username == "" || strings.ContainsAny(x.Username, "@/ \"&'<>:") {
+		add("xmpp.username", "", "%q is not a valid user name", x.Username)
+	}
+	if x.Resource == "" || strings.ContainsAny(x.Resource, "/ ") {
+		add("xmpp.resource", "", "%q is not a valid resource", x.Resource)
+	}
+	switch x.TLS {
+	case "required", "optional", "off":
+	default:
+		add("xmpp.tls", "", "%q must be one of required, optional, off", x.TLS)
+	}
+	if x.ReplyTimeout.Duration < 100*time.Millisecond || x.ReplyTimeout.Duration > 5*time.Minute {
+		add("xmpp.reply-timeout", "", "%s must be between 100ms and 5m", x.ReplyTimeout.Duration)
+	}
+	if x.PingInterval.Duration < time.Second {
+		add("xmpp.ping-interval", "", "%s must be at least 1s", x.PingInterval.Duration)
+	}
+	if x.ClientProxy != "" {
+		if err := checkDomain(x.ClientProxy); err != nil {
+			add("xmpp.client-proxy", "", "%q is not a valid domain: %v", x.ClientProxy, err)
+		}
+	}
+	b := c.Bridges
+	switch b.Strategy {
+	case "least-load", "round-robin", "region", "single":
+	default:
+		add("bridges.strategy", "", "%q must be one of least-load, round-robin, region, single", b.Strategy)
+	}
+	if b.StressThreshold <= 0 || b.StressThreshold > 10 {
+		add("bridges.stress-threshold", "", "%v must be above 0 (0.8 is usual)", b.StressThreshold)
+	}
+	if b.MaxParticipantsPerBridge < 1 {
+		add("bridges.max-participants-per-bridge", "", "%d must be at least 1", b.MaxParticipantsPerBridge)
+	}
+	if b.HealthInterval.Duration < 100*time.Millisecond {
+		add("bridges.health-interval", "", "%s must be at least 100ms", b.HealthInterval.Duration)
+	}
+	cc := c.Conference
+	if cc.MinParticipants < 1 {
+		add("conference.min-participants", "", "%d must be at least 1", cc.MinParticipants)
+	}
+	if cc.MaxSSRCsPerUser < 1 || cc.MaxSSRCGroupsPerUser < 0 {
+		add("conference.max-ssrcs-per-user", "", "limits must be positive")
+	}
+	if cc.InitialTimeout.Duration <= 0 || cc.SingleParticipantTimeout.Duration <= 0 {
+		add("conference.initial-timeout", "", "timeouts must be positive")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "" {
+		add("http.listen", "", "%q is not host:port (%v)", c.HTTP.Listen, err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "", "%q must be one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "", "%q must be text or json", c.Log.Format)
+	}
+	return p
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// checkDomain accepts host names as Prosody does (letters, digits, '-', '.', '_').
+func checkDomain(d string) error {
+	if d == "" {
+		return errors.New("empty")
+	}
+	if len(d) > 253 {
+		return errors.New("longer than 253 characters")
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" {
+			return errors.New("empty label")
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("character %q not allowed", r)
+			}
+		}
+	}
+	return nil
+}
+
+// Redacted renders the effective config as TOML with secrets hidden.
+func (c Config) Redacted() string {
+	cp := c
+	if cp.XMPP.Password != "" {
+		cp.XMPP.Password = "<redacted>"
+	}
+	var b strings.Builder
+	if err := toml.NewEncoder(&b).Encode(cp); err != nil {
+		return "error: " + err.Error()
+	}
+	return b.String()
+}
+
+// FocusJID is the bare JID the focus logs in as, advertised to clients.
+func (c Config) FocusJID() string { return c.XMPP.Username + "@" + c.XMPP.AuthDomain }

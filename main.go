@@ -1,0 +1,157 @@
+// Command minifocus is a Jitsi Meet conference focus: a small replacement for
+// Jicofo. It logs in to Prosody as focus@auth.<domain>, answers conference
+// requests, owns the conference rooms, finds videobridges in the brewery room
+// and puts each participant on a bridge with Colibri2 and Jingle.
+//
+// Usage:
+//
+//	minifocus -config /etc/minifocus/config.toml
+//	minifocus -check-config -config config.toml
+//	minifocus -version
+//
+// See README.md for the configuration and config.toml.example for every key.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func main() {
+	fs := flag.NewFlagSet("minifocus", flag.ContinueOnError)
+	configPath := fs.String("config", "", "path of the TOML config file (optional when the environment has the settings)")
+	checkOnly := fs.Bool("check-config", false, "validate the configuration, print it with secrets redacted, and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Printf("minifocus %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+		return
+	}
+	if *configPath == "" {
+		if _, err := os.Stat("/config/config.toml"); err == nil {
+			*configPath = "/config/config.toml"
+		}
+	}
+	cfg, err := LoadConfig(*configPath, os.Getenv)
+	if *checkOnly {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(cfg.Redacted())
+		fmt.Println("# configuration OK")
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(cfg, NewLogger(cfg.Log, os.Stderr))
+	if err := m.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// NewLogger builds the slog logger the config asks for.
+func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	if c.XMPP {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Main is the whole program, startable and stoppable in-process (tests run
+// several at once).
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+	XMPP   *XMPPClient
+	HTTP   *HTTPServer
+
+	ready chan struct{} // closed once the HTTP listener is up
+}
+
+// NewMain wires the parts together; nothing runs until Run.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	m := &Main{Config: cfg, Log: logger, ready: make(chan struct{})}
+	x := cfg.XMPP
+	m.XMPP = NewXMPPClient(XMPPOptions{
+		Addr:          net.JoinHostPort(x.Server, strconv.Itoa(x.Port)),
+		Domain:        x.AuthDomain,
+		Username:      x.Username,
+		Password:      x.Password,
+		Resource:      x.Resource,
+		TLS:           x.TLS,
+		TLSSkipVerify: x.TLSSkipVerify,
+		ReplyTimeout:  x.ReplyTimeout.Duration,
+		PingInterval:  x.PingInterval.Duration,
+		PingTarget:    x.Domain,
+		Trace:         cfg.Log.XMPP,
+		Features:      []string{"https://jitsi.org/meet/jicofo/terminate-restart", nsFocus},
+		Logger:        logger,
+	})
+	m.HTTP = NewHTTPServer(m)
+	return m
+}
+
+// Ready is closed when the HTTP listener is bound (HTTPAddr is valid).
+func (m *Main) Ready() <-chan struct{} { return m.ready }
+
+// Run starts everything and blocks until ctx ends, then shuts down in order:
+// stop taking requests, end conferences, close the XMPP stream, stop HTTP.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.HTTP.Listen(); err != nil {
+		return err
+	}
+	close(m.ready)
+	m.Log.Info("minifocus starting", "version", version, "focus", m.Config.FocusJID(), "xmpp", net.JoinHostPort(m.Config.XMPP.Server, strconv.Itoa(m.Config.XMPP.Port)), "http", m.HTTP.Addr())
+	go m.HTTP.Serve()
+
+	xctx, xcancel := context.WithCancel(context.Background())
+	xdone := make(chan struct{})
+	go func() { m.XMPP.Run(xctx); close(xdone) }()
+
+	<-ctx.Done()
+	m.Log.Info("shutting down")
+	m.HTTP.SetShuttingDown()
+	xcancel()
+	select {
+	case <-xdone:
+	case <-time.After(5 * time.Second):
+		m.Log.Warn("XMPP did not close in time")
+	}
+	m.HTTP.Shutdown(3 * time.Second)
+	m.Log.Info("stopped")
+	return nil
+}

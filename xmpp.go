@@ -1,0 +1,690 @@
+package main
+
+// xmpp.go: the focus's one client connection to Prosody.
+//
+// mellium.im/xmpp does the connection set-up (STARTTLS, SASL, resource
+// binding) and parses JIDs. After that this file runs its own read loop over
+// the session's token reader and its own single writer goroutine, because
+// mellium's Session.Serve holds the stream locks while a handler runs and
+// answers every IQ the handler did not answer synchronously with
+// service-unavailable: a focus answers many IQs later (a conference request
+// is answered only once the room is joined).
+//
+// Shape: Run keeps one connection alive forever (jittered exponential
+// back-off, capped). Each connection has one reader goroutine (dispatching
+// stanzas by type and payload namespace to handlers that must not block),
+// one writer goroutine fed by a bounded queue, and one keepalive pinger.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+)
+
+// Timeouts and sizes of the XMPP connection.
+const (
+	// dialTimeout bounds TCP connect plus stream negotiation.
+	dialTimeout = 10 * time.Second
+	// backoffBase and backoffCap: reconnect quickly after a blip, but never
+	// hammer a Prosody that is restarting (jittered, so several focus-like
+	// clients do not reconnect in lock step).
+	backoffBase = 250 * time.Millisecond
+	backoffCap  = 4 * time.Second
+	// writeQueue bounds stanzas waiting for the writer; a full queue means
+	// the connection is stuck, and Send fails rather than piling up memory.
+	writeQueue = 4096
+	// writeTimeout is how long one write may block before the connection is
+	// considered dead.
+	writeTimeout = 10 * time.Second
+)
+
+// ErrNotConnected is returned by Send and SendIQ while there is no session.
+var ErrNotConnected = errors.New("xmpp: not connected")
+
+// XMPPOptions configures an XMPPClient.
+type XMPPOptions struct {
+	Addr          string // host:port of Prosody's c2s listener
+	Domain        string // login domain, e.g. auth.meet.example.com
+	Username      string
+	Password      string
+	Resource      string
+	TLS           string // required, optional, off
+	TLSSkipVerify bool
+	ReplyTimeout  time.Duration
+	PingInterval  time.Duration
+	PingTarget    string // whom keepalive pings go to (the XMPP domain)
+	Trace         bool   // log every stanza in and out
+	Features      []string
+	Logger        *slog.Logger
+}
+
+// XMPPClient is a reconnecting XMPP client session.
+type XMPPClient struct {
+	opt XMPPOptions
+	log *slog.Logger
+
+	mu        sync.Mutex
+	conn      *xmppConn // current connection, nil while down
+	lastErr   error
+	plainOnly bool // optional TLS: the server offered none last time
+
+	iqHandlers map[string]func(*Element) // by payload namespace (get/set IQs)
+	onPresence func(*Element)
+	onMessage  func(*Element)
+	onSession  []func(up bool)
+
+	waitMu  sync.Mutex
+	waiters map[string]*iqWaiter
+
+	connects    atomic.Int64
+	disconnects atomic.Int64
+	loggedInAt  atomic.Int64 // unix nanos of the last successful login
+}
+
+type iqWaiter struct {
+	to string
+	ch chan *Element
+}
+
+type xmppConn struct {
+	sess   *xmpp.Session
+	jid    jid.JID
+	out    chan []byte
+	done   chan struct{}
+	closer sync.Once
+}
+
+func (c *xmppConn) close() {
+	c.closer.Do(func() {
+		close(c.done)
+		c.sess.Conn().Close()
+	})
+}
+
+// NewXMPPClient returns a client; register handlers, then call Run.
+func NewXMPPClient(opt XMPPOptions) *XMPPClient {
+	if opt.ReplyTimeout == 0 {
+		opt.ReplyTimeout = 15 * time.Second
+	}
+	if opt.PingInterval == 0 {
+		opt.PingInterval = 10 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &XMPPClient{
+		opt:        opt,
+		log:        opt.Logger.With("component", "xmpp"),
+		iqHandlers: map[string]func(*Element){},
+		waiters:    map[string]*iqWaiter{},
+	}
+}
+
+// HandleIQ routes get/set IQs whose payload has namespace ns to h. h runs on
+// the reader goroutine and must not block; it answers with Send.
+func (c *XMPPClient) HandleIQ(ns string, h func(*Element)) { c.iqHandlers[ns] = h }
+
+// HandlePresence receives every presence stanza (same rules as HandleIQ).
+func (c *XMPPClient) HandlePresence(h func(*Element)) { c.onPresence = h }
+
+// HandleMessage receives every message stanza.
+func (c *XMPPClient) HandleMessage(h func(*Element)) { c.onMessage = h }
+
+// OnSession is called with true after every login and false after every loss.
+func (c *XMPPClient) OnSession(f func(up bool)) { c.onSession = append(c.onSession, f) }
+
+// JID returns the bound full JID ("" while down).
+func (c *XMPPClient) JID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.jid.String()
+}
+
+// Connected reports whether a session is up, and the last error otherwise.
+func (c *XMPPClient) Connected() (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil, c.lastErr
+}
+
+// Run connects and stays connected until ctx ends. On return the stream has
+// been closed cleanly (if it was up).
+func (c *XMPPClient) Run(ctx context.Context) {
+	attempt := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		conn, err := c.connect(ctx)
+		if err != nil {
+			c.mu.Lock()
+			c.lastErr = err
+			c.mu.Unlock()
+			delay := backoff(attempt)
+			if isAuthError(err) {
+				delay = backoffCap
+				c.log.Error("login refused: wrong user name or password", "user", c.opt.Username+"@"+c.opt.Domain, "err", err, "retry_in", delay)
+			} else if ctx.Err() == nil {
+				c.log.Warn("cannot connect to XMPP server", "addr", c.opt.Addr, "err", err, "attempt", attempt+1, "retry_in", delay)
+			}
+			attempt++
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			continue
+		}
+		attempt = 0
+		c.connects.Add(1)
+		c.loggedInAt.Store(time.Now().UnixNano())
+		c.log.Info("logged in", "jid", conn.jid.String(), "took", time.Since(start).Round(time.Millisecond))
+		c.mu.Lock()
+		c.conn = conn
+		c.lastErr = nil
+		c.mu.Unlock()
+		for _, f := range c.onSession {
+			f(true)
+		}
+		err = c.serve(ctx, conn)
+		c.mu.Lock()
+		c.conn = nil
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		c.lastErr = err
+		c.mu.Unlock()
+		c.failWaiters()
+		c.disconnects.Add(1)
+		for _, f := range c.onSession {
+			f(false)
+		}
+		if ctx.Err() == nil {
+			c.log.Warn("XMPP connection lost", "err", err)
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := backoffBase << min(attempt, 8)
+	if d > backoffCap {
+		d = backoffCap
+	}
+	// Full jitter in [d/2, d).
+	j, _ := rand.Int(rand.Reader, big.NewInt(int64(d/2)+1))
+	return d/2 + time.Duration(j.Int64())
+}
+
+func isAuthError(err error) bool {
+	var se interface{ Error() string }
+	if errors.As(err, &se) {
+		s := err.Error()
+		return strings.Contains(s, "not-authorized") || strings.Contains(s, "credentials-expired") || strings.Contains(s, "account-disabled")
+	}
+	return false
+}
+
+// connect dials and negotiates one session.
+func (c *XMPPClient) connect(ctx context.Context) (*xmppConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	origin, err := jid.New(c.opt.Username, c.opt.Domain, c.opt.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("focus JID: %w", err)
+	}
+	useTLS := c.opt.TLS == "required" || (c.opt.TLS == "optional" && !c.plainOnly)
+	sess, err := c.negotiate(ctx, origin, useTLS)
+	if err != nil && c.opt.TLS == "optional" && useTLS && !isAuthError(err) && (errors.Is(err, errNoStartTLS) || strings.Contains(err.Error(), "tls:")) {
+		// The server offers no STARTTLS, or offers it without a usable
+		// certificate (plain loopback deployments): with tls = "optional",
+		// log in without it, and remember so the next reconnect is direct.
+		c.log.Warn("STARTTLS unavailable, continuing without TLS (set xmpp.tls = \"required\" to refuse)", "err", err)
+		c.plainOnly = true
+		sess, err = c.negotiate(ctx, origin, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn := &xmppConn{
+		sess: sess,
+		jid:  sess.LocalAddr(),
+		out:  make(chan []byte, writeQueue),
+		done: make(chan struct{}),
+	}
+	return conn, nil
+}
+
+var errNoStartTLS = errors.New("server did not offer STARTTLS")
+
+func (c *XMPPClient) negotiate(ctx context.Context, origin jid.JID, useTLS bool) (*xmpp.Session, error) {
+	d := net.Dialer{KeepAlive: 15 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", c.opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", c.opt.Addr, err)
+	}
+	var state xmpp.SessionState
+	var features []xmpp.StreamFeature
+	if useTLS {
+		features = append(features, xmpp.StartTLS(&tls.Config{
+			ServerName:         origin.Domainpart(),
+			InsecureSkipVerify: c.opt.TLSSkipVerify, // #nosec G402 -- operator's explicit choice for self-signed Prosody certs
+			MinVersion:         tls.VersionTLS12,
+		}))
+	} else {
+		// Without TLS the negotiator must be told the stream counts as
+		// secure, or it refuses to offer SASL (see shared/reference/libraries.md).
+		state = xmpp.Secure
+	}
+	features = append(features,
+		xmpp.SASL("", c.opt.Password, sasl.ScramSha256Plus, sasl.ScramSha256, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain),
+		bindResource(c.opt.Resource),
+	)
+	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, nc, state, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: features}
+	}))
+	if err != nil {
+		nc.Close()
+		if useTLS && strings.Contains(err.Error(), "out of order") {
+			return nil, fmt.Errorf("negotiate: %w (%v)", errNoStartTLS, err)
+		}
+		return nil, fmt.Errorf("negotiate session as %s: %w", origin, err)
+	}
+	return sess, nil
+}
+
+// bindResource binds exactly the configured resource. mellium's
+// BindResource asks the server to pick one, but clients without Jitsi's
+// client_proxy address the focus as focus@auth.<domain>/focus.
+func bindResource(resource string) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: "urn:ietf:params:xml:ns:xmpp-bind", Local: "bind"},
+		Necessary:  xmpp.Authn,
+		Prohibited: xmpp.Ready,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			bind := NewElement("urn:ietf:params:xml:ns:xmpp-bind", "bind").
+				Add(NewElement("urn:ietf:params:xml:ns:xmpp-bind", "resource").SetText(resource))
+			if _, err := s.Conn().Write(NewIQ("set", "", "bind-1", bind).Bytes()); err != nil {
+				return 0, nil, fmt.Errorf("bind: %w", err)
+			}
+			r := s.TokenReader()
+			defer r.Close()
+			for {
+				tok, err := r.Token()
+				if err != nil {
+					return 0, nil, fmt.Errorf("bind: %w", err)
+				}
+				start, ok := tok.(xml.StartElement)
+				if !ok {
+					continue
+				}
+				resp, err := readElement(r, start)
+				if err != nil {
+					return 0, nil, fmt.Errorf("bind: %w", err)
+				}
+				if resp.Local != "iq" || resp.Attr("id") != "bind-1" {
+					continue
+				}
+				if resp.Attr("type") != "result" {
+					return 0, nil, fmt.Errorf("bind resource %q: %w", resource, ParseStanzaError(resp))
+				}
+				j, err := jid.Parse(resp.Child("", "bind").Child("", "jid").Text)
+				if err != nil {
+					return 0, nil, fmt.Errorf("bind: server sent a bad JID: %w", err)
+				}
+				s.UpdateAddr(j)
+				return xmpp.Ready, nil, nil
+			}
+		},
+	}
+}
+
+// serve runs one connection until it fails or ctx ends.
+func (c *XMPPClient) serve(ctx context.Context, conn *xmppConn) error {
+	werr := make(chan error, 1)
+	go func() { werr <- c.writeLoop(conn) }()
+	rerr := make(chan error, 1)
+	go func() { rerr <- c.readLoop(conn) }()
+
+	// Initial presence: the focus is available (needed for some Prosody
+	// modules that only route to available resources).
+	c.sendOn(conn, NewElement(nsClient, "presence"))
+
+	ping := time.NewTicker(c.opt.PingInterval)
+	defer ping.Stop()
+	pingFailures := 0
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			c.closeCleanly(conn)
+			err = ctx.Err()
+			break loop
+		case err = <-rerr:
+			break loop
+		case err = <-werr:
+			break loop
+		case <-ping.C:
+			// A keepalive ping: a dead TCP connection is noticed after two
+			// unanswered pings (about 2-3 ping intervals).
+			go func() {
+				pctx, cancel := context.WithTimeout(ctx, c.opt.PingInterval)
+				defer cancel()
+				_, perr := c.sendIQOn(pctx, conn, NewIQ("get", c.opt.PingTarget, "", NewElement(nsPing, "ping")))
+				var se *StanzaError
+				if perr != nil && !errors.As(perr, &se) && ctx.Err() == nil {
+					c.log.Warn("keepalive ping unanswered", "err", perr)
+					select {
+					case rerr <- fmt.Errorf("keepalive: %w", perr):
+					default:
+					}
+				}
+			}()
+			_ = pingFailures
+		}
+	}
+	conn.close()
+	return err
+}
+
+// closeCleanly sends unavailable presence and the stream end, and waits a
+// moment for the server to close its side.
+func (c *XMPPClient) closeCleanly(conn *xmppConn) {
+	c.sendOn(conn, NewElement(nsClient, "presence", "type", "unavailable"))
+	deadline := time.Now().Add(2 * time.Second)
+	for len(conn.out) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = conn.sess.SetCloseDeadline(time.Now().Add(time.Second))
+	_ = conn.sess.Close()
+}
+
+func (c *XMPPClient) writeLoop(conn *xmppConn) error {
+	nc := conn.sess.Conn()
+	for {
+		select {
+		case <-conn.done:
+			return nil
+		case b := <-conn.out:
+			_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := nc.Write(b); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+	}
+}
+
+func (c *XMPPClient) readLoop(conn *xmppConn) error {
+	r := conn.sess.TokenReader()
+	defer r.Close()
+	for {
+		tok, err := r.Token()
+		if err != nil {
+			if err == io.EOF {
+				return errors.New("server closed the stream")
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		el, err := readElement(r, start)
+		if errors.Is(err, errTooDeep) {
+			c.log.Warn("dropped an oversized or too deeply nested stanza", "name", start.Name.Local)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if el.Space == "http://etherx.jabber.org/streams" && el.Local == "error" {
+			return fmt.Errorf("stream error: %s", streamErrorText(el))
+		}
+		if c.opt.Trace {
+			c.log.Debug("xmpp in", "xml", el.String())
+		}
+		c.dispatch(conn, el)
+	}
+}
+
+func streamErrorText(el *Element) string {
+	var parts []string
+	for _, k := range el.Children {
+		if k.Local == "text" {
+			parts = append(parts, k.Text)
+		} else {
+			parts = append(parts, k.Local)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// dispatch routes one stanza. It recovers from a panicking handler so that
+// one bad stanza can never take the session down.
+func (c *XMPPClient) dispatch(conn *xmppConn, el *Element) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panicked; stanza dropped", "panic", r, "stanza", truncate(el.String(), 500))
+		}
+	}()
+	switch el.Local {
+	case "iq":
+		switch el.Attr("type") {
+		case "result", "error":
+			c.deliver(el)
+		case "get", "set":
+			c.handleIQ(conn, el)
+		}
+	case "presence":
+		if c.onPresence != nil {
+			c.onPresence(el)
+		}
+	case "message":
+		if c.onMessage != nil {
+			c.onMessage(el)
+		}
+	}
+}
+
+func (c *XMPPClient) handleIQ(conn *xmppConn, iq *Element) {
+	p := iq.Payload()
+	if p == nil {
+		c.sendOn(conn, ErrorIQ(iq, Errorf("bad-request", "IQ without payload")))
+		return
+	}
+	if h := c.iqHandlers[p.Space]; h != nil {
+		h(iq)
+		return
+	}
+	switch {
+	case p.Space == nsPing && iq.Attr("type") == "get":
+		c.sendOn(conn, ResultIQ(iq, nil))
+	case p.Space == nsDiscoInfo && iq.Attr("type") == "get":
+		c.sendOn(conn, ResultIQ(iq, c.discoInfo(p.Attr("node"))))
+	default:
+		c.sendOn(conn, ErrorIQ(iq, Errorf("service-unavailable", "")))
+	}
+}
+
+func (c *XMPPClient) discoInfo(node string) *Element {
+	q := NewElement(nsDiscoInfo, "query")
+	if node != "" {
+		q.Set("node", node)
+	}
+	q.Add(NewElement(nsDiscoInfo, "identity", "category", "client", "type", "bot", "name", "minifocus"))
+	for _, f := range append([]string{nsDiscoInfo, nsPing}, c.opt.Features...) {
+		q.Add(NewElement(nsDiscoInfo, "feature", "var", f))
+	}
+	return q
+}
+
+// Send queues a stanza for the writer. It fails when there is no session or
+// the queue stays full (a stuck connection) for writeTimeout.
+func (c *XMPPClient) Send(el *Element) error {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return ErrNotConnected
+	}
+	return c.sendOn(conn, el)
+}
+
+func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
+	b := el.Bytes()
+	if c.opt.Trace {
+		c.log.Debug("xmpp out", "xml", string(b))
+	}
+	select {
+	case conn.out <- b:
+		return nil
+	case <-conn.done:
+		return ErrNotConnected
+	default:
+	}
+	t := time.NewTimer(writeTimeout)
+	defer t.Stop()
+	select {
+	case conn.out <- b:
+		return nil
+	case <-conn.done:
+		return ErrNotConnected
+	case <-t.C:
+		return errors.New("xmpp: write queue full")
+	}
+}
+
+// SendIQ sends a get/set IQ and waits for its result or error (an error
+// response is returned as *StanzaError together with the stanza). The wait
+// ends at ctx's deadline or the reply timeout, whichever is first; the waiter
+// is always removed.
+func (c *XMPPClient) SendIQ(ctx context.Context, iq *Element) (*Element, error) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return nil, ErrNotConnected
+	}
+	return c.sendIQOn(ctx, conn, iq)
+}
+
+func (c *XMPPClient) sendIQOn(ctx context.Context, conn *xmppConn, iq *Element) (*Element, error) {
+	id := iq.Attr("id")
+	if id == "" {
+		id = randomID()
+		iq.Set("id", id)
+	}
+	w := &iqWaiter{to: iq.Attr("to"), ch: make(chan *Element, 1)}
+	c.waitMu.Lock()
+	c.waiters[id] = w
+	c.waitMu.Unlock()
+	defer func() {
+		c.waitMu.Lock()
+		delete(c.waiters, id)
+		c.waitMu.Unlock()
+	}()
+	if err := c.sendOn(conn, iq); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(c.opt.ReplyTimeout)
+	defer t.Stop()
+	select {
+	case resp := <-w.ch:
+		if resp == nil {
+			return nil, ErrNotConnected
+		}
+		if resp.Attr("type") == "error" {
+			return resp, ParseStanzaError(resp)
+		}
+		return resp, nil
+	case <-t.C:
+		return nil, fmt.Errorf("iq to %s: %w", w.to, ErrIQTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("iq to %s: %w", w.to, ctx.Err())
+	}
+}
+
+// ErrIQTimeout means no response came within the reply timeout.
+var ErrIQTimeout = errors.New("timed out waiting for the response")
+
+func (c *XMPPClient) deliver(resp *Element) {
+	id := resp.Attr("id")
+	c.waitMu.Lock()
+	w := c.waiters[id]
+	if w != nil && !sameSender(w.to, resp.Attr("from"), c) {
+		w = nil // a response from someone we did not ask: ignore
+	}
+	if w != nil {
+		delete(c.waiters, id)
+	}
+	c.waitMu.Unlock()
+	if w == nil {
+		return
+	}
+	select {
+	case w.ch <- resp:
+	default:
+	}
+}
+
+// sameSender checks that a response comes from the entity the request went
+// to (the server answers for an empty "to" or our own bare JID).
+func sameSender(to, from string, c *XMPPClient) bool {
+	if strings.EqualFold(to, from) || to == "" {
+		return true
+	}
+	if from == "" {
+		// The server answering on behalf of our own account or itself.
+		own := c.opt.Username + "@" + c.opt.Domain
+		return strings.EqualFold(to, own) || strings.EqualFold(to, c.opt.Domain)
+	}
+	return false
+}
+
+func (c *XMPPClient) failWaiters() {
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	for id, w := range c.waiters {
+		close(w.ch)
+		delete(c.waiters, id)
+	}
+}
+
+// Stats used by /metrics and /debug.
+func (c *XMPPClient) Stats() (connects, disconnects int64) {
+	return c.connects.Load(), c.disconnects.Load()
+}
+
+// randomID returns 16 hex characters of randomness (stanza ids, sids).
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
