@@ -1,0 +1,51 @@
+# minifocus: `make demo` runs a local conference, `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Fuzz targets run briefly in `make test`, longer with `make fuzz`.
+FUZZTIME ?= 3s
+
+.PHONY: build build-arm64 test deps vet fuzz fuzz-short bench demo clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus .
+
+build-arm64:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-arm64 .
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-armv7 .
+
+# deps installs what the tests and the demo need: Debian's prosody.
+deps:
+	@command -v prosody >/dev/null 2>&1 || { \
+	  echo "Installing Debian's prosody (needed by the integration tests and the demo)..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prosody >/dev/null || \
+	  { echo "error: could not install prosody with apt-get; install it by hand (apt-get install prosody) and retry" >&2; exit 1; }; }
+	@# The package starts a system Prosody on 5222; the tests use their own on free ports.
+	@command -v systemctl >/dev/null 2>&1 && systemctl stop prosody >/dev/null 2>&1 || true
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet build-arm64
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz-short
+
+# Every fuzz target, a few seconds each.
+fuzz-short:
+	@for t in $$($(GO) test -list 'Fuzz.*' . | grep ^Fuzz); do \
+	  $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) . >/dev/null || { echo "fuzz $$t failed"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) .; exit 1; }; \
+	  echo "fuzz $$t: ok ($(FUZZTIME))"; done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=60s
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem .
+	$(GO) run ./cmd/loadgen
+
+demo: deps
+	$(GO) run ./cmd/demo
+
+clean:
+	rm -rf bin

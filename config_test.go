@@ -1,0 +1,185 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func noEnv(string) string { return "" }
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigMinimalFileGetsDebianDefaults(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"s3cret\"\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfg.XMPP
+	checks := map[string][2]string{
+		"auth-domain":         {x.AuthDomain, "auth.meet.example.com"},
+		"muc-domain":          {x.MUCDomain, "conference.meet.example.com"},
+		"internal-muc-domain": {x.InternalMUCDomain, "internal.auth.meet.example.com"},
+		"brewery":             {cfg.Bridges.Brewery, "jvbbrewery@internal.auth.meet.example.com"},
+		"server":              {x.Server, "localhost"},
+		"username":            {x.Username, "focus"},
+		"resource":            {x.Resource, "focus"},
+		"http":                {cfg.HTTP.Listen, "127.0.0.1:8888"},
+		"strategy":            {cfg.Bridges.Strategy, "least-load"},
+		"focus jid":           {cfg.FocusJID(), "focus@auth.meet.example.com"},
+	}
+	for name, c := range checks {
+		if c[0] != c[1] {
+			t.Errorf("%s = %q, want %q", name, c[0], c[1])
+		}
+	}
+	if x.Port != 5222 || x.ReplyTimeout.Duration != 15*time.Second || cfg.Bridges.HealthInterval.Duration != 10*time.Second {
+		t.Errorf("numeric defaults wrong: %+v", x)
+	}
+	if cfg.Conference.MinParticipants != 2 || cfg.Conference.MaxSSRCsPerUser != 20 || cfg.Bridges.MaxParticipantsPerBridge != 80 {
+		t.Errorf("conference defaults wrong: %+v", cfg.Conference)
+	}
+}
+
+func TestConfigEnvironmentWinsAndUsesDockerDefaults(t *testing.T) {
+	path := writeConfig(t, "[xmpp]\ndomain = \"file.example\"\npassword = \"from-file\"\nport = 5223\n")
+	cfg, err := LoadConfig(path, envOf(map[string]string{
+		"JICOFO_AUTH_PASSWORD": "from-env",
+		"XMPP_DOMAIN":          "meet.jitsi",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.XMPP.Password != "from-env" || cfg.XMPP.Domain != "meet.jitsi" {
+		t.Errorf("env did not win: %+v", cfg.XMPP)
+	}
+	if cfg.XMPP.Port != 5223 {
+		t.Errorf("port set in the file was replaced by a docker default: %d", cfg.XMPP.Port)
+	}
+	// Keys set nowhere take docker-jitsi-meet's defaults in a container.
+	if cfg.XMPP.Server != "xmpp.meet.jitsi" || cfg.XMPP.MUCDomain != "muc.meet.jitsi" || cfg.XMPP.AuthDomain != "auth.meet.jitsi" {
+		t.Errorf("docker defaults not applied: %+v", cfg.XMPP)
+	}
+	if cfg.Bridges.Brewery != "jvbbrewery@internal-muc.meet.jitsi" {
+		t.Errorf("brewery = %q", cfg.Bridges.Brewery)
+	}
+}
+
+func TestConfigEnvironmentAlone(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{
+		"JICOFO_AUTH_PASSWORD": "pw", "XMPP_SERVER": "prosody", "XMPP_PORT": "5322",
+		"XMPP_DOMAIN": "m.test", "XMPP_AUTH_DOMAIN": "a.m.test", "XMPP_MUC_DOMAIN": "c.m.test",
+		"XMPP_INTERNAL_MUC_DOMAIN": "i.m.test", "JVB_BREWERY_MUC": "bridges",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.XMPP.Server != "prosody" || cfg.XMPP.Port != 5322 || cfg.XMPP.AuthDomain != "a.m.test" ||
+		cfg.XMPP.MUCDomain != "c.m.test" || cfg.Bridges.Brewery != "bridges@i.m.test" {
+		t.Errorf("env not applied: %+v %+v", cfg.XMPP, cfg.Bridges)
+	}
+}
+
+// Every validation problem is reported, one line each, naming the key (and
+// its environment variable) and what is expected.
+func TestConfigValidationMessages(t *testing.T) {
+	cases := []struct {
+		name, body string
+		env        map[string]string
+		want       []string
+	}{
+		{"missing password", "[xmpp]\ndomain = \"m.test\"\n", nil,
+			[]string{"xmpp.password (env JICOFO_AUTH_PASSWORD): missing; the focus logs in as focus@auth.m.test and needs its password"}},
+		{"missing domain", "[xmpp]\npassword = \"x\"\n", nil,
+			[]string{"xmpp.domain (env XMPP_DOMAIN): missing"}},
+		{"bad domain", "[xmpp]\ndomain = \"bad domain!\"\npassword = \"x\"\n", nil,
+			[]string{`xmpp.domain (env XMPP_DOMAIN): "bad domain!" is not a valid domain: character ' ' not allowed`}},
+		{"port out of range", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\nport = 70000\n", nil,
+			[]string{"xmpp.port (env XMPP_PORT): 70000 is out of range (1-65535)"}},
+		{"port env not a number", "", map[string]string{"JICOFO_AUTH_PASSWORD": "x", "XMPP_PORT": "abc"},
+			[]string{`XMPP_PORT (xmpp.port): "abc" is not a number`}},
+		{"unknown key", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\npasword = \"typo\"\n", nil,
+			[]string{`unknown key "xmpp.pasword"`}},
+		{"unknown section", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridge]\nbrewery = \"a@b\"\n", nil,
+			[]string{`unknown key "bridge.brewery"`}},
+		{"wrong type", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\nport = \"5222\"\n", nil,
+			[]string{"port", "string"}},
+		{"bad duration", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\nreply-timeout = \"soon\"\n", nil,
+			[]string{`"soon" is not a duration`}},
+		{"bad tls", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\ntls = \"maybe\"\n", nil,
+			[]string{`xmpp.tls: "maybe" must be one of required, optional, off`}},
+		{"bad brewery", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridges]\nbrewery = \"a@b/c\"\n", nil,
+			[]string{`bridges.brewery (env JVB_BREWERY_MUC): "a@b/c" is not a bare room JID`}},
+		{"bad strategy", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridges]\nstrategy = \"random\"\n", nil,
+			[]string{`bridges.strategy: "random" must be one of least-load, round-robin, region, single`}},
+		{"bad listen", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[http]\nlisten = \"8888\"\n", nil,
+			[]string{`http.listen: "8888" is not host:port`}},
+		{"bad log level", "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[log]\nlevel = \"loud\"\n", nil,
+			[]string{`log.level: "loud" must be one of debug, info, warn, error`}},
+		{"two problems", "[xmpp]\ndomain = \"m.test\"\nport = 0\n", nil,
+			[]string{"xmpp.password", "xmpp.port (env XMPP_PORT): 0 is out of range"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.body != "" {
+				path = writeConfig(t, tc.body)
+			}
+			_, err := LoadConfig(path, envOf(tc.env))
+			if err == nil {
+				t.Fatal("accepted a bad configuration")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigExampleIsValidAndDocumented(t *testing.T) {
+	data, err := os.ReadFile("config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Replace(string(data), `password = ""`, `password = "x"`, 1)
+	if _, err := LoadConfig(writeConfig(t, body), noEnv); err != nil {
+		t.Fatalf("config.toml.example does not load: %v", err)
+	}
+	// Every key line carries a comment on the line above it.
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "[") {
+			continue
+		}
+		if i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+			t.Errorf("line %d %q has no comment above it", i+1, l)
+		}
+	}
+}
+
+func TestConfigRedactedHidesPassword(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"hunter2\"\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cfg.Redacted()
+	if strings.Contains(out, "hunter2") || !strings.Contains(out, "<redacted>") {
+		t.Errorf("password not redacted:\n%s", out)
+	}
+}
