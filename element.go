@@ -335,6 +335,11 @@ func fromStart(t xml.StartElement) *Element {
 		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 			continue
 		}
+		// Attributes in foreign namespaces carry nothing a focus reads, and
+		// could not be written back unchanged without their prefix.
+		if a.Name.Space != "" && a.Name.Space != nsXML && a.Name.Space != "xml" {
+			continue
+		}
 		e.Attrs = append(e.Attrs, a)
 	}
 	return e
