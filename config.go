@@ -186,6 +186,7 @@ var envVars = []envVar{
 	{"XMPP_MUC_DOMAIN", "xmpp.muc-domain", "muc.meet.jitsi"},
 	{"XMPP_INTERNAL_MUC_DOMAIN", "xmpp.internal-muc-domain", "internal-muc.meet.jitsi"},
 	{"JVB_BREWERY_MUC", "bridges.brewery", "jvbbrewery"},
+	{"MINIFOCUS_HTTP_LISTEN", "http.listen", ""},
 }
 
 // ConfigError lists every problem found, one per line.
@@ -230,7 +231,7 @@ func applyEnv(cfg *Config, getenv func(string) string, defined map[string]bool) 
 	var problems []string
 	docker := false
 	for _, v := range envVars {
-		if getenv(v.Name) != "" {
+		if getenv(v.Name) != "" && v.DockerDefault != "" || v.Name == "JICOFO_AUTH_PASSWORD" && getenv(v.Name) != "" {
 			docker = true
 		}
 	}
@@ -262,6 +263,8 @@ func applyEnv(cfg *Config, getenv func(string) string, defined map[string]bool) 
 			cfg.XMPP.MUCDomain = val
 		case "xmpp.internal-muc-domain":
 			cfg.XMPP.InternalMUCDomain = val
+		case "http.listen":
+			cfg.HTTP.Listen = val
 		case "bridges.brewery":
 			// docker names only the room; the domain is the internal MUC.
 			cfg.Bridges.Brewery = val

@@ -20,6 +20,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -36,6 +37,7 @@ func main() {
 	configPath := fs.String("config", "", "path of the TOML config file (optional when the environment has the settings)")
 	checkOnly := fs.Bool("check-config", false, "validate the configuration, print it with secrets redacted, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	healthcheck := fs.Bool("healthcheck", false, "exit 0 if the running focus's /about/health says healthy (for container health checks)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -62,12 +64,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if *healthcheck {
+		os.Exit(probeHealth(cfg.HTTP.Listen))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	m := NewMain(cfg, NewLogger(cfg.Log, os.Stderr))
 	if err := m.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// probeHealth asks a running focus for its health; 0 means healthy.
+func probeHealth(listen string) int {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 1
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	client := http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/about/health")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "unhealthy:", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 // NewLogger builds the slog logger the config asks for.
