@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,13 +233,44 @@ func backoff(attempt int) time.Duration {
 	return d/2 + time.Duration(j.Int64())
 }
 
-func isAuthError(err error) bool {
-	var se interface{ Error() string }
-	if errors.As(err, &se) {
-		s := err.Error()
-		return strings.Contains(s, "not-authorized") || strings.Contains(s, "credentials-expired") || strings.Contains(s, "account-disabled")
+// AuthError is a SASL failure: the server refused the credentials.
+type AuthError struct {
+	Condition string // e.g. not-authorized
+	Text      string // the server's explanation
+}
+
+func (e *AuthError) Error() string {
+	if e.Text != "" {
+		return "SASL " + e.Condition + ": " + e.Text
 	}
-	return false
+	return "SASL " + e.Condition
+}
+
+func isAuthError(err error) bool {
+	var ae *AuthError
+	return errors.As(err, &ae)
+}
+
+// saslFeature wraps mellium's SASL feature so that a refusal comes back as
+// an *AuthError naming the condition (mellium's own error type is internal
+// and its message carries only the server's text).
+func saslFeature(password string) xmpp.StreamFeature {
+	f := xmpp.SASL("", password, sasl.ScramSha256Plus, sasl.ScramSha256, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain)
+	inner := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := inner(ctx, s, data)
+		if err != nil {
+			if v := reflect.ValueOf(err); v.Kind() == reflect.Struct {
+				if c := v.FieldByName("Condition"); c.IsValid() {
+					if st, ok := c.Interface().(fmt.Stringer); ok {
+						return mask, rw, &AuthError{Condition: st.String(), Text: err.Error()}
+					}
+				}
+			}
+		}
+		return mask, rw, err
+	}
+	return f
 }
 
 // connect dials and negotiates one session.
@@ -293,7 +325,7 @@ func (c *XMPPClient) negotiate(ctx context.Context, origin jid.JID, useTLS bool)
 		state = xmpp.Secure
 	}
 	features = append(features,
-		xmpp.SASL("", c.opt.Password, sasl.ScramSha256Plus, sasl.ScramSha256, sasl.ScramSha1Plus, sasl.ScramSha1, sasl.Plain),
+		saslFeature(c.opt.Password),
 		bindResource(c.opt.Resource),
 	)
 	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, nc, state, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
