@@ -222,7 +222,7 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 	}
 	b.WriteByte('>')
 	if e.Text != "" {
-		xml.EscapeText(b, []byte(e.Text))
+		escapeText(b, e.Text)
 	}
 	for _, c := range e.Children {
 		c.write(b, e.Space)
@@ -249,6 +249,25 @@ func escapeAttr(b *bytes.Buffer, s string) {
 			b.WriteString("&#xD;")
 		case '\t':
 			b.WriteString("&#x9;")
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
+
+// escapeText escapes only what XML requires in text (&, <, >), keeping JSON
+// payloads such as <json-message> readable and small.
+func escapeText(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '\r':
+			b.WriteString("&#xD;")
 		default:
 			b.WriteByte(c)
 		}

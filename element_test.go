@@ -25,7 +25,7 @@ func TestElementNamespacesAndText(t *testing.T) {
 		NewElement(nsClient, "body").SetText("a < b & c"),
 		NewElement(nsJitmeet, "json-message").SetText(`{"k":"v"}`),
 	)
-	want := `<message xmlns="jabber:client" to="x"><body>a &lt; b &amp; c</body><json-message xmlns="http://jitsi.org/jitmeet">{&#34;k&#34;:&#34;v&#34;}</json-message></message>`
+	want := `<message xmlns="jabber:client" to="x"><body>a &lt; b &amp; c</body><json-message xmlns="http://jitsi.org/jitmeet">{"k":"v"}</json-message></message>`
 	if got := el.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
