@@ -73,6 +73,7 @@ type ConferenceConfig struct {
 	RestartMinInterval       Duration `toml:"restart-min-interval"`
 	RestartMaxPerMinute      int      `toml:"restart-max-per-minute"`
 	MaxConferenceRequests    int      `toml:"max-requests-per-minute"`
+	ShutdownTimeout          Duration `toml:"shutdown-timeout"`
 }
 
 // CodecConfig chooses what goes into every offer.
@@ -158,6 +159,7 @@ func DefaultConfig() Config {
 			RestartMinInterval:       dur(5 * time.Second),
 			RestartMaxPerMinute:      5,
 			MaxConferenceRequests:    120,
+			ShutdownTimeout:          dur(10 * time.Second),
 		},
 		Codec: CodecConfig{
 			VP8: true, VP9: true, AV1: true, H264: true,

@@ -5,13 +5,24 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
+	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // HTTP server timeouts: requests here are tiny, so anything slow is a stuck
@@ -37,6 +48,7 @@ func NewHTTPServer(m *Main) *HTTPServer {
 	h := &HTTPServer{m: m, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /about/health", h.health)
 	h.mux.HandleFunc("GET /about/version", h.version)
+	h.routes()
 	h.srv = &http.Server{
 		Handler:           h.mux,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
@@ -110,6 +122,10 @@ func (h *HTTPServer) Check() healthStatus {
 		}
 		st.Reasons = append(st.Reasons, reason)
 	}
+	if h.m.Config.Bridges.Brewery != "" && h.m.Bridges.OperationalCount() == 0 {
+		st.Healthy = false
+		st.Reasons = append(st.Reasons, "no operational bridge in "+h.m.Config.Bridges.Brewery)
+	}
 	if h.shutting.Load() {
 		st.Healthy = false
 		st.Reasons = append(st.Reasons, "shutting down")
@@ -128,4 +144,291 @@ func (h *HTTPServer) health(w http.ResponseWriter, r *http.Request) {
 
 func (h *HTTPServer) version(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"name": "minifocus", "version": version, "os": runtime.GOOS})
+}
+
+// Metrics are the Prometheus series, under Jicofo's jitsi_jicofo_ names so
+// existing dashboards keep working, plus latency histograms Jicofo lacks.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Conferences              prometheus.Gauge
+	ConferencesCreated       prometheus.Counter
+	ConferenceRequests       prometheus.Counter
+	ConferenceRequestsNew    prometheus.Counter
+	ConferenceRequestsFailed prometheus.Counter
+	ParticipantsMoved        prometheus.Counter
+	BridgesRemoved           prometheus.Counter
+	RestartRequests          prometheus.Counter
+	ICEFailed                prometheus.Counter
+	ColibriErrors            prometheus.Counter
+	jingleSent, jingleRecv   *prometheus.CounterVec
+	RequestToInitiate        prometheus.Histogram
+	ColibriRTT               prometheus.Histogram
+	AcceptToSourceAdd        prometheus.Histogram
+}
+
+// NewMetrics registers every series on a registry of its own (so tests can
+// run several focuses in one process).
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := promauto.With(reg)
+	ns := "jitsi_jicofo"
+	counter := func(name, help string) prometheus.Counter {
+		return f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help})
+	}
+	latency := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		reg:                      reg,
+		Conferences:              f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "conferences", Help: "Conferences currently running."}),
+		ConferencesCreated:       counter("conferences_created_total", "Conferences created."),
+		ConferenceRequests:       counter("conference_requests_total", "Conference requests received (XMPP and HTTP)."),
+		ConferenceRequestsNew:    counter("conference_requests_new_total", "Conference requests for rooms without a conference."),
+		ConferenceRequestsFailed: counter("conference_requests_failed_total", "Conference requests answered with an error."),
+		ParticipantsMoved:        counter("participants_moved_total", "Participants moved to another bridge."),
+		BridgesRemoved:           counter("bridges_removed_total", "Bridges removed from a conference because they failed."),
+		RestartRequests:          counter("participants_restart_requested_total", "session-terminate with restart requests."),
+		ICEFailed:                counter("participants_ice_failed_total", "session-info ice-state failed notifications."),
+		ColibriErrors:            counter("colibri_errors_total", "Colibri2 requests that failed."),
+		jingleSent:               f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jingle_sent_total", Help: "Jingle IQs sent, by action."}, []string{"action"}),
+		jingleRecv:               f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jingle_received_total", Help: "Jingle IQs received, by action."}, []string{"action"}),
+		RequestToInitiate:        f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "join_to_session_initiate_seconds", Help: "From a member joining the room to its session-initiate.", Buckets: latency}),
+		ColibriRTT:               f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "colibri_allocation_seconds", Help: "Colibri2 endpoint allocation round trip.", Buckets: latency}),
+		AcceptToSourceAdd:        f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "accept_to_source_add_seconds", Help: "From a session-accept to the source-add fan-out to the others.", Buckets: latency}),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// JingleSent counts a Jingle action sent.
+func (m *Metrics) JingleSent(action string) { m.jingleSent.WithLabelValues(action).Inc() }
+
+// JingleReceived counts a Jingle action received (unknown actions share one label).
+func (m *Metrics) JingleReceived(action string) {
+	switch action {
+	case "session-accept", "session-terminate", "session-info", "transport-info", "transport-accept",
+		"transport-reject", "source-add", "source-remove", "addsource", "removesource":
+	default:
+		action = "other"
+	}
+	m.jingleRecv.WithLabelValues(action).Inc()
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+//go:embed status.html
+var statusPage []byte
+
+// EventLog keeps the last few human-readable events for the status page and
+// /debug (a bounded ring: old events fall off).
+type EventLog struct {
+	mu     sync.Mutex
+	events []LoggedEvent
+	max    int
+}
+
+// LoggedEvent is one line of the event log.
+type LoggedEvent struct {
+	Time time.Time `json:"time"`
+	Room string    `json:"room,omitempty"`
+	Text string    `json:"text"`
+}
+
+// Add records an event.
+func (l *EventLog) Add(room, format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max == 0 {
+		l.max = 200
+	}
+	l.events = append(l.events, LoggedEvent{Time: time.Now(), Room: room, Text: fmt.Sprintf(format, args...)})
+	if len(l.events) > l.max {
+		l.events = append(l.events[:0], l.events[len(l.events)-l.max:]...)
+	}
+}
+
+// Recent returns a copy of the log, oldest first.
+func (l *EventLog) Recent() []LoggedEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]LoggedEvent(nil), l.events...)
+}
+
+func (h *HTTPServer) routes() {
+	h.mux.HandleFunc("GET /{$}", h.status)
+	h.mux.HandleFunc("GET /debug", h.debug)
+	h.mux.HandleFunc("GET /debug/bridges", h.m.Bridges.DebugHandler)
+	h.mux.HandleFunc("GET /stats", h.stats)
+	h.mux.Handle("GET /metrics", h.m.Metrics.Handler())
+	h.mux.HandleFunc("POST /conference-request/v1", h.conferenceRequest)
+	h.mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
+}
+
+func (h *HTTPServer) status(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(statusPage)
+}
+
+// debugState is GET /debug: everything the status page shows.
+type debugState struct {
+	healthStatus
+	Version     string                `json:"version"`
+	Uptime      string                `json:"uptime"`
+	FocusJID    string                `json:"focus_jid"`
+	Conferences []*ConferenceSnapshot `json:"conferences"`
+	Bridges     []BridgeInfo          `json:"bridges"`
+	Events      []LoggedEvent         `json:"events"`
+}
+
+func (h *HTTPServer) debug(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	st := debugState{
+		healthStatus: h.Check(),
+		Version:      version,
+		Uptime:       time.Since(h.m.started).Round(time.Second).String(),
+		FocusJID:     h.m.XMPP.JID(),
+		Conferences:  h.m.Focus.Snapshots(ctx),
+		Bridges:      h.m.Bridges.Snapshot(),
+		Events:       h.m.Events.Recent(),
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// stats is Jicofo's legacy flat JSON (the keys tooling reads).
+func (h *HTTPServer) stats(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	snaps := h.m.Focus.Snapshots(ctx)
+	participants, largest, pairs := 0, 0, 0
+	for _, s := range snaps {
+		n := len(s.Participants)
+		participants += n
+		pairs += n * n
+		if n > largest {
+			largest = n
+		}
+	}
+	bridges := h.m.Bridges.Snapshot()
+	inShutdown := 0
+	for _, b := range bridges {
+		if b.GracefulShutdown || b.ShuttingDown {
+			inShutdown++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"conferences":        len(snaps),
+		"participants":       participants,
+		"largest_conference": largest,
+		"endpoint_pairs":     pairs,
+		"bridge_selector": map[string]int{
+			"bridge_count":             len(bridges),
+			"operational_bridge_count": h.m.Bridges.OperationalCount(),
+			"in_shutdown_bridge_count": inShutdown,
+		},
+		"version": version,
+	})
+}
+
+// cors answers the browser's preflight for the HTTP conference request
+// (the web page is usually on another origin).
+func (h *HTTPServer) cors(w http.ResponseWriter, r *http.Request) {
+	setCORS(w)
+	w.WriteHeader(http.StatusOK)
+}
+
+func setCORS(w http.ResponseWriter) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+	w.Header().Set("Access-Control-Max-Age", "3600")
+}
+
+// maxRequestBody bounds the conference request JSON.
+const maxRequestBody = 16 << 10
+
+// conferenceRequest is POST /conference-request/v1: the camelCase JSON form
+// of the conference IQ, answered by the same code.
+func (h *HTTPServer) conferenceRequest(w http.ResponseWriter, r *http.Request) {
+	setCORS(w)
+	req, err := parseConferenceRequestJSON(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestWait)
+	defer cancel()
+	resp, err := h.m.Focus.Request(ctx, req)
+	if err != nil {
+		se, _ := err.(*StanzaError)
+		switch {
+		case se != nil && se.Condition == "not-authorized":
+			http.Error(w, "Error", http.StatusForbidden)
+		case se != nil && (se.Condition == "internal-server-error" || se.Condition == "service-unavailable"):
+			http.Error(w, "Error: "+se.Error(), http.StatusServiceUnavailable)
+		default:
+			http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		}
+		return
+	}
+	props := map[string]string{}
+	for _, kv := range resp.Properties {
+		props[kv[0]] = kv[1]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"room": resp.Room, "ready": resp.Ready, "focusJid": resp.FocusJID, "properties": props,
+	})
+}
+
+// parseConferenceRequestJSON validates the body strictly: an object with a
+// string room, optional strings sessionId/machineUid, and properties whose
+// values are strings, numbers or booleans (lib-jitsi-meet sends all three).
+func parseConferenceRequestJSON(body io.Reader) (ConferenceRequest, error) {
+	var raw struct {
+		Room       *string                    `json:"room"`
+		SessionID  string                     `json:"sessionId"`
+		MachineUID string                     `json:"machineUid"`
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&raw); err != nil {
+		return ConferenceRequest{}, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return ConferenceRequest{}, fmt.Errorf("invalid JSON: more than one value")
+	}
+	if raw.Room == nil || *raw.Room == "" {
+		return ConferenceRequest{}, fmt.Errorf("no 'room' specified")
+	}
+	if len(raw.Properties) > 64 {
+		return ConferenceRequest{}, fmt.Errorf("too many properties")
+	}
+	req := ConferenceRequest{Room: *raw.Room, SessionID: raw.SessionID, MachineUID: raw.MachineUID, Properties: map[string]string{}}
+	keys := make([]string, 0, len(raw.Properties))
+	for k := range raw.Properties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := raw.Properties[k]
+		var s string
+		switch {
+		case json.Unmarshal(v, &s) == nil:
+		case string(v) == "true" || string(v) == "false":
+			s = string(v)
+		default:
+			var n json.Number
+			d := json.NewDecoder(strings.NewReader(string(v)))
+			d.UseNumber()
+			if err := d.Decode(&n); err != nil {
+				return ConferenceRequest{}, fmt.Errorf("property %q must be a string, number or boolean", k)
+			}
+			s = n.String()
+		}
+		req.Properties[k] = s
+	}
+	return req, nil
 }

@@ -122,17 +122,23 @@ func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
 // Main is the whole program, startable and stoppable in-process (tests run
 // several at once).
 type Main struct {
-	Config Config
-	Log    *slog.Logger
-	XMPP   *XMPPClient
-	HTTP   *HTTPServer
+	Config  Config
+	Log     *slog.Logger
+	XMPP    *XMPPClient
+	HTTP    *HTTPServer
+	Bridges *Bridges
+	Focus   *Focus
+	Metrics *Metrics
+	Events  *EventLog
+
+	started time.Time
 
 	ready chan struct{} // closed once the HTTP listener is up
 }
 
 // NewMain wires the parts together; nothing runs until Run.
 func NewMain(cfg Config, logger *slog.Logger) *Main {
-	m := &Main{Config: cfg, Log: logger, ready: make(chan struct{})}
+	m := &Main{Config: cfg, Log: logger, ready: make(chan struct{}), started: time.Now()}
 	x := cfg.XMPP
 	m.XMPP = NewXMPPClient(XMPPOptions{
 		Addr:          net.JoinHostPort(x.Server, strconv.Itoa(x.Port)),
@@ -148,6 +154,15 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 		Trace:         cfg.Log.XMPP,
 		Features:      []string{"https://jitsi.org/meet/jicofo/terminate-restart", nsFocus},
 		Logger:        logger,
+	})
+	m.Metrics = NewMetrics()
+	m.Events = &EventLog{max: 200}
+	m.Bridges = NewBridges(cfg.Bridges, x.Username, m.XMPP, logger)
+	m.Focus = NewFocus(cfg, m.XMPP, m.Bridges, m.Metrics, m.Events, logger)
+	m.XMPP.HandlePresence(func(p *Element) {
+		if !m.Bridges.HandlePresence(p) {
+			m.Focus.HandlePresence(p)
+		}
 	})
 	m.HTTP = NewHTTPServer(m)
 	return m
@@ -169,11 +184,17 @@ func (m *Main) Run(ctx context.Context) error {
 	xctx, xcancel := context.WithCancel(context.Background())
 	xdone := make(chan struct{})
 	go func() { m.XMPP.Run(xctx); close(xdone) }()
+	bdone := make(chan struct{})
+	go func() { m.Bridges.Run(xctx); close(bdone) }()
 
 	<-ctx.Done()
 	m.Log.Info("shutting down")
 	m.HTTP.SetShuttingDown()
+	fctx, fcancel := context.WithTimeout(context.Background(), m.Config.Conference.ShutdownTimeout.Duration)
+	m.Focus.Shutdown(fctx)
+	fcancel()
 	xcancel()
+	<-bdone
 	select {
 	case <-xdone:
 	case <-time.After(5 * time.Second):

@@ -1,0 +1,1350 @@
+package main
+
+// conference.go: one conference, owned by one goroutine.
+//
+// A conference is created by the first conference request for its room. Its
+// goroutine joins the room as "focus", makes itself owner, then follows the
+// room: when two members are present it invites each one (pick a bridge,
+// allocate an endpoint with Colibri2, send a Jingle session-initiate), relays
+// every participant's sources to the others, and cleans up on the bridge when
+// people leave. All state below is touched only by that goroutine; network
+// round trips run on short-lived goroutines that post their results back as
+// events, so one slow bridge or client never blocks the conference.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Mute IQ namespaces (jicofo.md §7.2).
+const (
+	nsMuteAudio   = "http://jitsi.org/jitmeet/audio"
+	nsMuteVideo   = "http://jitsi.org/jitmeet/video"
+	nsMuteDesktop = "http://jitsi.org/jitmeet/desktop"
+)
+
+// eventQueue bounds a conference's backlog. Presence and IQs beyond it are
+// refused (IQs get resource-constraint) rather than queued without limit.
+const eventQueue = 4096
+
+// discoTimeout bounds a participant's disco#info; after it the default
+// feature set is used (Jicofo's behaviour).
+const discoTimeout = 5 * time.Second
+
+type evKind int
+
+const (
+	evRequest evKind = iota // a conference request for this room arrived
+	evPresence
+	evIQ
+	evBridge
+	evStop
+	evFunc // run fn on the conference goroutine (results of async work)
+)
+
+type event struct {
+	kind      evKind
+	el        *Element
+	bridge    BridgeEvent
+	reason    string
+	terminate bool
+	fn        func()
+}
+
+type sessionState int
+
+const (
+	sessNone sessionState = iota
+	sessPending
+	sessActive
+)
+
+// Participant is one room member (the focus itself is not one).
+type Participant struct {
+	Nick, Occupant, RealJID string
+	Role, Affiliation       string
+	CapsKey                 string
+	Features                Features
+	featuresKnown           bool
+	discoPending            bool
+	Region, StatsID         string
+	Jibri, Jigasi           bool
+	joinedAt                time.Time
+
+	invite   int // generation; bumped on every (re)invite and on leave
+	inviting bool
+	failed   bool // the client refused our session; not retried while it stays
+	attempts int  // consecutive failed allocations
+	bridge   string
+	sid      string
+	state    sessionState
+	offer    []*Element
+	signaled SourceSet // what this participant has been told
+	restarts rateWindow
+	conf     ConferenceConfig
+}
+
+func (p *Participant) moderator() bool {
+	return p.Affiliation == "owner" || p.Affiliation == "admin" || p.Role == "moderator"
+}
+
+// bridgeSession is the conference's Colibri2 state on one bridge.
+type bridgeSession struct {
+	jid, id, region, relayID string
+	createSent               bool
+	feedback                 EndpointSources
+	endpoints                map[string]bool
+}
+
+// Conference is one room's state.
+type Conference struct {
+	f     *Focus
+	room  string
+	log   *slog.Logger
+	props map[string]string
+
+	events chan event
+	joined chan struct{}
+	done   chan struct{}
+
+	stopMu sync.Mutex
+	reason string
+
+	created      time.Time
+	meetingID    string
+	self         string // room/focus
+	configured   bool
+	members      map[string]*Participant
+	order        []string
+	sources      *ConferenceSources
+	sessions     map[string]*bridgeSession
+	noBridge     bool
+	lastPresence string
+	initialTimer *time.Timer
+	singleTimer  *time.Timer
+	stopped      bool
+	requests     int
+}
+
+func newConference(f *Focus, room string, props map[string]string) *Conference {
+	if props == nil {
+		props = map[string]string{}
+	}
+	return &Conference{
+		f:        f,
+		room:     room,
+		log:      f.log.With("room", room),
+		props:    props,
+		events:   make(chan event, eventQueue),
+		joined:   make(chan struct{}),
+		done:     make(chan struct{}),
+		created:  time.Now(),
+		self:     room + "/" + f.cfg.XMPP.Username,
+		members:  map[string]*Participant{},
+		sources:  NewConferenceSources(),
+		sessions: map[string]*bridgeSession{},
+	}
+}
+
+// post queues an event; false when the conference has ended or is flooded.
+func (c *Conference) post(ev event) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.events <- ev:
+		return true
+	default:
+		c.log.Warn("conference event queue full; event dropped", "kind", ev.kind)
+		return false
+	}
+}
+
+// later runs fn on the conference goroutine after d.
+func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
+	return time.AfterFunc(d, func() { c.post(event{kind: evFunc, fn: fn}) })
+}
+
+// async runs work on its own goroutine and then apply on the conference
+// goroutine (apply is dropped if the conference ended meanwhile).
+func (c *Conference) async(work func() func()) {
+	go func() {
+		apply := work()
+		if apply != nil {
+			c.post(event{kind: evFunc, fn: apply})
+		}
+	}()
+}
+
+func (c *Conference) stopReason() string {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	return c.reason
+}
+
+func (c *Conference) cfg() Config { return c.f.cfg }
+
+func (c *Conference) send(el *Element) {
+	if err := c.f.x.Send(el); err != nil {
+		c.log.Debug("send failed", "err", err)
+	}
+}
+
+// run is the conference goroutine.
+func (c *Conference) run() {
+	defer close(c.done)
+	c.f.metrics.ConferencesCreated.Inc()
+	c.f.metrics.Conferences.Inc()
+	defer c.f.metrics.Conferences.Dec()
+	c.log.Info("conference created")
+	c.join()
+	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
+		if len(c.members) == 0 {
+			c.stop("nobody joined within the initial timeout", false)
+		}
+	})
+	for !c.stopped {
+		ev := <-c.events
+		c.handle(ev)
+	}
+	if c.initialTimer != nil {
+		c.initialTimer.Stop()
+	}
+	if c.singleTimer != nil {
+		c.singleTimer.Stop()
+	}
+	c.log.Info("conference ended", "reason", c.stopReason(), "lasted", time.Since(c.created).Round(time.Second))
+}
+
+func (c *Conference) handle(ev event) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("conference event handler panicked; event dropped", "panic", r)
+		}
+	}()
+	switch ev.kind {
+	case evRequest:
+		c.requests++
+		if c.initialTimer != nil && len(c.members) == 0 {
+			c.initialTimer.Reset(c.cfg().Conference.InitialTimeout.Duration)
+		}
+	case evPresence:
+		c.onPresence(ev.el)
+	case evIQ:
+		c.onIQ(ev.el)
+	case evBridge:
+		c.onBridgeEvent(ev.bridge)
+	case evStop:
+		c.stop(ev.reason, ev.terminate)
+	case evFunc:
+		ev.fn()
+	}
+}
+
+// join sends the MUC join presence; the rest of the join happens when the
+// self-presence comes back (onSelfPresence).
+func (c *Conference) join() {
+	p := c.focusPresence()
+	p.Add(NewElement(nsMUC, "x"))
+	c.send(p)
+}
+
+// focusPresence is the focus's presence in the room with its extensions
+// (jicofo.md §3.3).
+func (c *Conference) focusPresence() *Element {
+	p := NewElement(nsClient, "presence", "to", c.self)
+	p.Add(NewElement(nsCaps, "c", "hash", "sha-1", "node", "https://github.com/minifocus", "ver", "minifocus-"+version))
+	p.Add(NewElement(nsJitmeet, "versions").Add(NewElement(nsJitmeet, "component", "name", "focus").SetText("minifocus-" + version)))
+	props := NewElement(nsFocus, "conference-properties")
+	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
+	props.Add(NewElement(nsFocus, "property", "key", "bridge-count", "value", strconv.Itoa(len(c.sessions))))
+	p.Add(props)
+	if c.noBridge {
+		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
+	}
+	return p
+}
+
+// publishPresence re-sends the focus presence when an extension changed.
+func (c *Conference) publishPresence() {
+	if !c.configured {
+		return
+	}
+	p := c.focusPresence()
+	s := p.String()
+	if s == c.lastPresence {
+		return
+	}
+	c.lastPresence = s
+	c.send(p)
+}
+
+func (c *Conference) onPresence(p *Element) {
+	from := p.Attr("from")
+	if from == c.self || strings.EqualFold(from, c.self) {
+		c.onSelfPresence(p)
+		return
+	}
+	nick := from[strings.IndexByte(from, '/')+1:]
+	if nick == "" {
+		return
+	}
+	typ := p.Attr("type")
+	if typ == "error" {
+		return
+	}
+	m := c.members[nick]
+	if typ == "unavailable" {
+		if m != nil {
+			c.memberLeft(m)
+		}
+		return
+	}
+	x := p.Child(nsMUCUser, "x")
+	item := x.Child(nsMUCUser, "item")
+	if m == nil {
+		if len(c.members) >= 5000 {
+			c.log.Warn("room member limit reached; ignoring a join", "endpoint", nick)
+			return
+		}
+		m = &Participant{Nick: nick, Occupant: from, joinedAt: time.Now(), signaled: SourceSet{}, conf: c.cfg().Conference}
+		m.RealJID = item.Attr("jid")
+		c.members[nick] = m
+		c.order = append(c.order, nick)
+		c.log.Info("member joined", "endpoint", nick, "jid", m.RealJID)
+		c.f.events.Add(c.room, "%s joined", nick)
+		if c.initialTimer != nil {
+			c.initialTimer.Stop()
+		}
+	}
+	if item != nil {
+		m.Role = item.Attr("role")
+		m.Affiliation = item.Attr("affiliation")
+		if j := item.Attr("jid"); j != "" {
+			m.RealJID = j
+		}
+	}
+	if caps := p.Child(nsCaps, "c"); caps != nil && caps.Attr("ver") != "" {
+		m.CapsKey = caps.Attr("node") + "#" + caps.Attr("ver")
+	}
+	if r := p.Child("", "jitsi_participant_region"); r != nil {
+		m.Region = strings.TrimSpace(r.Text)
+	}
+	if s := p.Child("", "stats-id"); s != nil {
+		m.StatsID = strings.TrimSpace(s.Text)
+	}
+	if fe := p.Child("", "features"); fe != nil && c.trusted(m.RealJID) {
+		for _, f := range fe.All("", "feature") {
+			switch f.Attr("var") {
+			case "http://jitsi.org/protocol/jibri":
+				m.Jibri = true
+			case "http://jitsi.org/protocol/jigasi":
+				m.Jigasi = true
+			}
+		}
+	}
+	if !m.featuresKnown && !m.discoPending {
+		c.discover(m)
+	}
+	c.electOwner()
+	c.evaluate()
+}
+
+func (c *Conference) trusted(realJID string) bool {
+	at := strings.IndexByte(realJID, '@')
+	if at < 0 {
+		return false
+	}
+	dom := realJID[at+1:]
+	if i := strings.IndexByte(dom, '/'); i >= 0 {
+		dom = dom[:i]
+	}
+	for _, d := range c.cfg().XMPP.TrustedDomains {
+		if strings.EqualFold(d, dom) {
+			return true
+		}
+	}
+	return false
+}
+
+// onSelfPresence finishes the join: the focus must be owner; then it
+// configures the room (whois=anyone, meeting id) and publishes its presence.
+func (c *Conference) onSelfPresence(p *Element) {
+	if p.Attr("type") == "error" {
+		c.stop("cannot join the room: "+ParseStanzaError(p).Error(), false)
+		return
+	}
+	if p.Attr("type") == "unavailable" {
+		c.stop("the focus was removed from the room", false)
+		return
+	}
+	item := p.Child(nsMUCUser, "x").Child(nsMUCUser, "item")
+	if item.Attr("affiliation") != "owner" {
+		c.stop(fmt.Sprintf("owner privileges are required, got affiliation %q (make the focus an admin in Prosody)", item.Attr("affiliation")), false)
+		return
+	}
+	if c.configured {
+		return
+	}
+	c.configured = true // the configuration runs once
+	x := c.f.x
+	room := c.room
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		form, err := x.SendIQ(ctx, NewIQ("get", room, "", NewElement(nsMUCOwner, "query")))
+		if err != nil {
+			return func() { c.stop("cannot read the room configuration: "+err.Error(), false) }
+		}
+		meetingID := formValue(form.Child(nsMUCOwner, "query").Child(nsDataForms, "x"), "muc#roominfo_meetingId")
+		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
+			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
+			formField("muc#roomconfig_whois", "anyone"),
+		)
+		if _, err := x.SendIQ(ctx, NewIQ("set", room, "", NewElement(nsMUCOwner, "query").Add(submit))); err != nil {
+			return func() { c.stop("cannot configure the room: "+err.Error(), false) }
+		}
+		return func() { c.roomReady(meetingID) }
+	})
+}
+
+func (c *Conference) roomReady(meetingID string) {
+	if meetingID == "" {
+		meetingID = newUUID()
+	}
+	c.meetingID = meetingID
+	c.log = c.log.With("meeting_id", meetingID)
+	c.lastPresence = ""
+	c.publishPresence()
+	close(c.joined)
+	c.log.Info("room joined and configured")
+	c.electOwner()
+	c.evaluate()
+}
+
+func formValue(x *Element, v string) string {
+	for _, f := range x.All(nsDataForms, "field") {
+		if f.Attr("var") == v {
+			return strings.TrimSpace(f.Child(nsDataForms, "value").Text)
+		}
+	}
+	return ""
+}
+
+func formField(v, value string) *Element {
+	return NewElement(nsDataForms, "field", "var", v).Add(NewElement(nsDataForms, "value").SetText(value))
+}
+
+// electOwner makes the first ordinary member owner when no member has
+// moderator rights (auto-owner, jicofo.md §3.4).
+func (c *Conference) electOwner() {
+	if !c.cfg().Conference.EnableAutoOwner || !isJoined(c) {
+		return
+	}
+	var first *Participant
+	for _, nick := range c.order {
+		m := c.members[nick]
+		if m == nil || m.Jibri || m.Jigasi {
+			continue
+		}
+		if m.Affiliation == "owner" {
+			return
+		}
+		if first == nil && m.RealJID != "" && m.Role != "visitor" {
+			first = m
+		}
+	}
+	if first == nil {
+		return
+	}
+	bare := first.RealJID
+	if i := strings.IndexByte(bare, '/'); i >= 0 {
+		bare = bare[:i]
+	}
+	first.Affiliation = "owner" // optimistic; the presence update confirms it
+	c.log.Info("granting owner", "endpoint", first.Nick, "jid", bare)
+	iq := NewIQ("set", c.room, "", NewElement(nsMUCAdmin, "query").Add(NewElement(nsMUCAdmin, "item", "affiliation", "owner", "jid", bare)))
+	x := c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		if _, err := x.SendIQ(ctx, iq); err != nil {
+			c.log.Warn("granting owner failed", "jid", bare, "err", err)
+		}
+		return nil
+	})
+}
+
+func isJoined(c *Conference) bool {
+	select {
+	case <-c.joined:
+		return true
+	default:
+		return false
+	}
+}
+
+// discover learns a member's features: from the caps cache, else by
+// disco#info to its occupant JID, else the default set.
+func (c *Conference) discover(m *Participant) {
+	if m.CapsKey != "" {
+		if feats, ok := c.f.caps.get(m.CapsKey); ok {
+			m.Features = ParseFeatures(feats)
+			m.featuresKnown = true
+			return
+		}
+	}
+	m.discoPending = true
+	q := NewElement(nsDiscoInfo, "query")
+	if m.CapsKey != "" {
+		q.Set("node", m.CapsKey)
+	}
+	iq := NewIQ("get", m.Occupant, "", q)
+	key, nick, x := m.CapsKey, m.Nick, c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), discoTimeout)
+		defer cancel()
+		resp, err := x.SendIQ(ctx, iq)
+		var feats []string
+		if err == nil {
+			for _, f := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "feature") {
+				feats = append(feats, f.Attr("var"))
+			}
+			if key != "" && len(feats) > 0 {
+				c.f.caps.put(key, feats)
+			}
+		}
+		return func() {
+			m := c.members[nick]
+			if m == nil {
+				return
+			}
+			m.discoPending = false
+			m.featuresKnown = true
+			if err != nil || len(feats) == 0 {
+				c.log.Info("disco#info failed; using the default feature set", "endpoint", nick, "err", err)
+				m.Features = DefaultFeatures()
+			} else {
+				m.Features = ParseFeatures(feats)
+			}
+			c.evaluate()
+		}
+	})
+}
+
+// evaluate invites whoever should be invited now: nobody until
+// min-participants members are present, then everyone.
+func (c *Conference) evaluate() {
+	if !isJoined(c) || c.stopped {
+		return
+	}
+	if len(c.members) < c.cfg().Conference.MinParticipants {
+		return
+	}
+	if c.singleTimer != nil && len(c.members) > 1 {
+		c.singleTimer.Stop()
+		c.singleTimer = nil
+	}
+	for _, nick := range c.order {
+		m := c.members[nick]
+		if m == nil || m.inviting || m.state != sessNone || m.failed || !m.featuresKnown {
+			continue
+		}
+		c.invite(m, nil)
+	}
+}
+
+// bridgeCounts is how many of this conference's participants each bridge has.
+func (c *Conference) bridgeCounts() map[string]int {
+	out := map[string]int{}
+	for jid, s := range c.sessions {
+		out[jid] = len(s.endpoints)
+	}
+	return out
+}
+
+// invite puts m on a bridge and sends it a session-initiate.
+func (c *Conference) invite(m *Participant, exclude []string) {
+	m.invite++
+	gen := m.invite
+	m.inviting = true
+	offer := BuildOffer(c.cfg().Codec, m.features())
+	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude})
+	if err != nil {
+		m.inviting = false
+		if !c.noBridge {
+			c.log.Warn("no bridge available; participant waits", "endpoint", m.Nick, "err", err)
+		}
+		c.noBridge = true
+		c.publishPresence()
+		return
+	}
+	if c.noBridge {
+		c.noBridge = false
+		c.publishPresence()
+	}
+	s := c.sessions[choice.JID]
+	if s == nil {
+		s = &bridgeSession{jid: choice.JID, id: newUUID(), region: choice.Region, relayID: choice.RelayID, endpoints: map[string]bool{}}
+		c.sessions[choice.JID] = s
+		c.publishPresence() // bridge-count changed
+	}
+	create := !s.createSent
+	s.createSent = true
+	s.endpoints[m.Nick] = true
+	m.bridge = s.jid
+	m.offer = offer
+	wantSCTP := OfferHasData(offer)
+	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: ColibriMedia(offer), SCTP: wantSCTP, InitialLastN: -1}
+	ep.Capabilities = []string{"source-names"}
+	if m.Features.SSRCRewriting {
+		ep.Capabilities = append(ep.Capabilities, "ssrc-rewriting")
+	}
+	if cur := c.sources.Get(m.Nick); !cur.IsEmpty() {
+		ep.Sources = cur.Colibri2Sources(m.Nick)
+	}
+	req := ColibriRequest{MeetingID: c.meetingID, Name: c.room, Create: create, RTCStatsDisabled: c.props["rtcstatsEnabled"] == "false", Endpoints: []ColibriEndpoint{ep}}
+	c.log.Info("allocating endpoint", "endpoint", m.Nick, "bridge", s.jid, "why", choice.Reason, "create", create)
+	c.f.events.Add(c.room, "%s: bridge %s (%s)", m.Nick, nickOf(s.jid), choice.Reason)
+	iq := ColibriIQ(s.jid, BuildConferenceModify(req))
+	start := time.Now()
+	x := c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		resp, err := x.SendIQ(ctx, iq)
+		c.f.metrics.ColibriRTT.Observe(time.Since(start).Seconds())
+		return func() { c.allocated(m.Nick, gen, s, resp, err, wantSCTP) }
+	})
+}
+
+// allocated handles the bridge's answer to an endpoint allocation.
+func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Element, err error, wantSCTP bool) {
+	m := c.members[nick]
+	current := c.sessions[s.jid] == s
+	if m == nil || m.invite != gen || c.stopped {
+		// Left or re-invited meanwhile: give the endpoint back.
+		if err == nil && current {
+			c.expireEndpoint(s, nick)
+		}
+		return
+	}
+	m.inviting = false
+	if err != nil {
+		c.f.metrics.ColibriErrors.Inc()
+		c.allocationFailed(m, s, err)
+		return
+	}
+	alloc, perr := ParseAllocation(resp, nick, wantSCTP)
+	if perr != nil {
+		c.log.Warn("bridge answered without a usable transport", "endpoint", nick, "bridge", s.jid, "err", perr)
+		c.f.bridges.MarkNonOperational(s.jid, perr.Error())
+		delete(s.endpoints, nick)
+		m.bridge = ""
+		c.retryInvite(m, s.jid)
+		return
+	}
+	m.attempts = 0
+	if alloc.FeedbackSources != nil && s.feedback.IsEmpty() {
+		if fb, err := ParseFeedbackSources(alloc.FeedbackSources); err == nil {
+			s.feedback = fb
+		}
+	}
+	c.sendSessionInitiate(m, s, alloc)
+}
+
+func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err error) {
+	fail := ClassifyColibriError(err)
+	c.log.Warn("endpoint allocation failed", "endpoint", m.Nick, "bridge", s.jid, "err", err)
+	if fail.MarkGracefulShutdown {
+		c.f.bridges.MarkGracefulShutdown(s.jid)
+	}
+	if fail.MarkNonOperational {
+		c.f.bridges.MarkNonOperational(s.jid, err.Error())
+	}
+	delete(s.endpoints, m.Nick)
+	m.bridge = ""
+	if fail.RemoveSessionReinvite {
+		c.removeSession(s, true, "allocation failed: "+err.Error())
+		return
+	}
+	if fail.FailParticipantOnly {
+		m.attempts++
+		if m.attempts < 3 {
+			c.retryInvite(m, s.jid)
+		}
+		return
+	}
+	c.retryInvite(m, s.jid)
+}
+
+// retryInvite tries another bridge, a few times at most.
+func (c *Conference) retryInvite(m *Participant, failedBridge string) {
+	m.attempts++
+	if m.attempts > 3 {
+		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
+		m.failed = true
+		return
+	}
+	c.invite(m, []string{failedBridge})
+}
+
+// sendSessionInitiate offers m the bridge's transport and everyone's sources.
+func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc ColibriAllocation) {
+	media, data, err := BridgeTransport(alloc.Transport, alloc.SCTPPort)
+	if err != nil {
+		c.log.Warn("bridge transport unusable", "endpoint", m.Nick, "bridge", s.jid, "err", err)
+		c.f.bridges.MarkNonOperational(s.jid, err.Error())
+		c.expireEndpoint(s, m.Nick)
+		m.bridge = ""
+		c.retryInvite(m, s.jid)
+		return
+	}
+	m.sid = newSID()
+	m.state = sessPending
+	f := m.features()
+	strip := c.cfg().Conference.StripSimulcast
+	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
+	muted := c.startMuted()
+	iq := BuildSessionInitiate(SessionInitiateParams{
+		From:            c.f.x.JID(),
+		To:              m.Occupant,
+		SID:             m.sid,
+		Offer:           m.offer,
+		MediaTransport:  media,
+		DataTransport:   data,
+		StartAudioMuted: muted[0],
+		StartVideoMuted: muted[1],
+		BridgeSessionID: s.id,
+		Region:          s.region,
+		Conference:      c.sources,
+		Receiver:        m.Nick,
+		Feedback:        s.feedback,
+		Features:        f,
+		StripSimulcast:  strip,
+	})
+	c.f.metrics.JingleSent("session-initiate")
+	c.f.metrics.RequestToInitiate.Observe(time.Since(m.joinedAt).Seconds())
+	c.f.events.Add(c.room, "%s: session-initiate on bridge %s", m.Nick, nickOf(s.jid))
+	c.log.Info("session-initiate", "endpoint", m.Nick, "bridge", s.jid, "sid", m.sid)
+	nick, sid, x := m.Nick, m.sid, c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		_, err := x.SendIQ(ctx, iq)
+		var se *StanzaError
+		if err == nil || !errors.As(err, &se) {
+			return nil // a result, or a timeout: both count as success (jicofo.md §4.1)
+		}
+		return func() {
+			m := c.members[nick]
+			if m == nil || m.sid != sid {
+				return
+			}
+			c.log.Warn("participant refused the session", "endpoint", nick, "err", err)
+			c.send(BuildSessionTerminate(x.JID(), m.Occupant, sid, "general-error", "jingle session failed"))
+			c.endSession(m, true)
+			m.failed = true
+		}
+	})
+}
+
+// features is what the focus uses for m: its disco features as the config
+// allows them.
+func (m *Participant) features() Features { return m.Features.Effective(m.conf) }
+
+// nickOf is the resource of a JID (a bridge's brewery nick).
+func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] }
+
+// startMuted applies the conference request's startAudioMuted /
+// startVideoMuted thresholds (counting the invitee, jicofo.md §4.3).
+func (c *Conference) startMuted() [2]bool {
+	n := 0
+	for _, m := range c.members {
+		if m.state != sessNone || m.inviting {
+			n++
+		}
+	}
+	audio := threshold(c.props["startAudioMuted"], c.cfg().Conference.MaxAudioSenders)
+	video := threshold(c.props["startVideoMuted"], c.cfg().Conference.MaxVideoSenders)
+	return [2]bool{n > audio, n > video}
+}
+
+func threshold(prop string, max int) int {
+	if v, err := strconv.Atoi(prop); err == nil && v >= 0 && v < max {
+		return v
+	}
+	return max
+}
+
+// onIQ handles Jingle and mute IQs from room occupants.
+func (c *Conference) onIQ(iq *Element) {
+	from := iq.Attr("from")
+	nick := from[strings.IndexByte(from, '/')+1:]
+	m := c.members[nick]
+	p := iq.Payload()
+	switch p.Space {
+	case nsJingle:
+		c.f.metrics.JingleReceived(p.Attr("action"))
+		if m == nil {
+			c.send(ErrorIQ(iq, Errorf("item-not-found", "unknown session")))
+			return
+		}
+		c.onJingle(m, iq)
+	case nsMuteAudio, nsMuteVideo, nsMuteDesktop:
+		c.onMute(m, iq)
+	default:
+		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "")))
+	}
+}
+
+func (c *Conference) onJingle(m *Participant, iq *Element) {
+	req, err := ParseJingle(iq)
+	if err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	if req.SID == "" || req.SID != m.sid {
+		if c.knownSID(req.SID) {
+			// A session that exists, but is not this sender's.
+			c.send(ErrorIQ(iq, Errorf("item-not-found", "not the owner of session %s", req.SID)))
+		} else {
+			c.send(ErrorIQ(iq, Errorf("bad-request", "unknown session")))
+		}
+		return
+	}
+	if m.state == sessNone {
+		c.send(ErrorIQ(iq, Errorf("gone", "session ended")))
+		return
+	}
+	switch req.Action {
+	case "session-accept", "transport-accept":
+		c.onAccept(m, iq, req)
+	case "transport-info":
+		if req.Transport == nil {
+			c.send(ErrorIQ(iq, Errorf("bad-request", "missing transport")))
+			return
+		}
+		c.send(ResultIQ(iq, nil))
+		c.updateEndpoint(m, req.Transport, false)
+	case "transport-reject":
+		c.send(ResultIQ(iq, nil))
+	case "source-add", "addsource":
+		c.onSourceAdd(m, iq, req)
+	case "source-remove", "removesource":
+		c.onSourceRemove(m, iq, req)
+	case "session-terminate":
+		c.onTerminate(m, iq, req)
+	case "session-info":
+		c.onSessionInfo(m, iq, req)
+	default:
+		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "Unsupported 'action'")))
+	}
+}
+
+func (c *Conference) knownSID(sid string) bool {
+	if sid == "" {
+		return false
+	}
+	for _, m := range c.members {
+		if m.sid == sid {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Conference) limits() SourceLimits {
+	cc := c.cfg().Conference
+	return SourceLimits{MaxSSRCs: cc.MaxSSRCsPerUser, MaxGroups: cc.MaxSSRCGroupsPerUser}
+}
+
+func (c *Conference) onAccept(m *Participant, iq *Element, req JingleRequest) {
+	srcs, err := ParseJingleSources(req.Jingle, m.Nick)
+	if err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	if _, err := c.sources.TryAdd(m.Nick, srcs, c.limits()); err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	m.state = sessActive
+	c.log.Info("session established", "endpoint", m.Nick, "sources", len(c.sources.Get(m.Nick).Sources))
+	c.f.events.Add(c.room, "%s: session established (%d sources)", m.Nick, len(c.sources.Get(m.Nick).Sources))
+	c.updateEndpoint(m, req.Transport, true)
+	c.propagate()
+}
+
+func (c *Conference) onSourceAdd(m *Participant, iq *Element, req JingleRequest) {
+	srcs, err := ParseJingleSources(req.Jingle, m.Nick)
+	if err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	if len(srcs.Sources) == 0 && len(srcs.Groups) == 0 {
+		c.send(ResultIQ(iq, nil))
+		return
+	}
+	if _, err := c.sources.TryAdd(m.Nick, srcs, c.limits()); err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	c.updateEndpoint(m, nil, true)
+	c.propagate()
+}
+
+func (c *Conference) onSourceRemove(m *Participant, iq *Element, req JingleRequest) {
+	srcs, err := ParseJingleSources(req.Jingle, m.Nick)
+	if err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	if _, err := c.sources.TryRemove(m.Nick, srcs); err != nil {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	c.updateEndpoint(m, nil, true)
+	c.propagate()
+}
+
+func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest) {
+	s := c.sessions[m.bridge]
+	if s != nil && req.BridgeSessionID != s.id {
+		c.send(ErrorIQ(iq, Errorf("item-not-found", "%s is not a currently active session", req.BridgeSessionID)))
+		return
+	}
+	restartOK := false
+	if req.Restart {
+		c.f.metrics.RestartRequests.Inc()
+		cc := c.cfg().Conference
+		restartOK = m.restarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration)
+	}
+	if req.Restart && !restartOK {
+		c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
+	} else {
+		c.send(ResultIQ(iq, nil))
+	}
+	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart, "accepted", restartOK)
+	c.endSession(m, true)
+	if restartOK {
+		c.invite(m, nil)
+	}
+}
+
+func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleRequest) {
+	if req.ICERestart {
+		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "in-place ICE restart is disabled")))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	if req.ICEState == "failed" {
+		s := c.sessions[m.bridge]
+		if s != nil && req.BridgeSessionID == s.id {
+			cc := c.cfg().Conference
+			if m.restarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration) {
+				c.f.metrics.ICEFailed.Inc()
+				c.moveParticipant(m, nil, "ICE failed")
+			}
+		}
+	}
+}
+
+// endSession ends m's Jingle session locally: its sources leave the
+// conference (source-remove to the others when announce), its endpoint is
+// expired on the bridge.
+func (c *Conference) endSession(m *Participant, announce bool) {
+	m.invite++ // cancels an invite in flight
+	m.inviting = false
+	m.state = sessNone
+	m.sid = ""
+	m.signaled = SourceSet{}
+	if s := c.sessions[m.bridge]; s != nil {
+		c.expireEndpoint(s, m.Nick)
+	}
+	m.bridge = ""
+	if removed := c.sources.RemoveOwner(m.Nick); announce && !removed.IsEmpty() {
+		c.propagate()
+	} else {
+		c.forgetOwner(m.Nick)
+	}
+}
+
+// forgetOwner drops owner from what everyone has been told, without sending
+// anything (clients drop a departed occupant's sources themselves).
+func (c *Conference) forgetOwner(owner string) {
+	for _, o := range c.members {
+		delete(o.signaled, owner)
+	}
+}
+
+// expireEndpoint releases one endpoint; the last one on a bridge expires the
+// whole conference there (the next allocation creates it again).
+func (c *Conference) expireEndpoint(s *bridgeSession, nick string) {
+	delete(s.endpoints, nick)
+	if len(s.endpoints) == 0 {
+		c.removeSession(s, false, "last endpoint left")
+		return
+	}
+	req := ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}
+	c.colibriUpdate(s, req)
+}
+
+// removeSession drops the conference from a bridge (expire) and, when
+// reinvite, invites its participants elsewhere.
+func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) {
+	if c.sessions[s.jid] != s {
+		return
+	}
+	delete(c.sessions, s.jid)
+	if s.createSent {
+		c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+	}
+	c.publishPresence()
+	if !reinvite {
+		return
+	}
+	c.f.metrics.BridgesRemoved.Inc()
+	for nick := range s.endpoints {
+		if m := c.members[nick]; m != nil {
+			c.moveParticipant(m, []string{s.jid}, why)
+		}
+	}
+}
+
+// moveParticipant re-invites m on another bridge (RestartJingle: the old
+// session is terminated, its sources removed from the others, then a fresh
+// session-initiate follows).
+func (c *Conference) moveParticipant(m *Participant, exclude []string, why string) {
+	c.f.metrics.ParticipantsMoved.Inc()
+	c.log.Info("moving participant", "endpoint", m.Nick, "from", m.bridge, "why", why)
+	if m.sid != "" {
+		c.send(BuildSessionTerminate(c.f.x.JID(), m.Occupant, m.sid, "success", "moving"))
+	}
+	if s := c.sessions[m.bridge]; s != nil && len(exclude) == 0 {
+		c.expireEndpoint(s, m.Nick)
+	}
+	m.bridge = ""
+	m.invite++
+	m.inviting = false
+	m.state = sessNone
+	m.sid = ""
+	m.signaled = SourceSet{}
+	if removed := c.sources.RemoveOwner(m.Nick); !removed.IsEmpty() {
+		c.propagate()
+	}
+	m.attempts = 0
+	c.invite(m, exclude)
+}
+
+// updateEndpoint sends the bridge m's transport and/or complete source set.
+func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSources bool) {
+	s := c.sessions[m.bridge]
+	if s == nil || !s.endpoints[m.Nick] {
+		return
+	}
+	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Transport: transport, InitialLastN: -1}
+	if withSources {
+		ep.Sources = c.sources.Get(m.Nick).Colibri2Sources(m.Nick)
+	}
+	c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{ep}})
+}
+
+// colibriUpdate sends a non-allocating request; errors are handled as
+// jicofo.md §5.6 says (unknown endpoint → re-invite it; else the session).
+func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
+	iq := ColibriIQ(s.jid, BuildConferenceModify(req))
+	x := c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		_, err := x.SendIQ(ctx, iq)
+		if err == nil || errors.Is(err, ErrIQTimeout) || errors.Is(err, ErrNotConnected) {
+			return nil
+		}
+		return func() {
+			c.f.metrics.ColibriErrors.Inc()
+			fail := ClassifyColibriError(err)
+			if c.sessions[s.jid] != s {
+				return
+			}
+			c.log.Warn("colibri2 update failed", "bridge", s.jid, "err", err)
+			if fail.UnknownEndpoint != "" {
+				if m := c.members[fail.UnknownEndpoint]; m != nil && m.bridge == s.jid {
+					delete(s.endpoints, m.Nick)
+					c.moveParticipant(m, nil, "bridge forgot the endpoint")
+				}
+				return
+			}
+			c.removeSession(s, true, "colibri2 update failed: "+err.Error())
+		}
+	})
+}
+
+func (c *Conference) fireAndForget(to string, payload *Element) {
+	iq := ColibriIQ(to, payload)
+	x := c.f.x
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
+		defer cancel()
+		_, _ = x.SendIQ(ctx, iq)
+	}()
+}
+
+// propagate brings every active participant's view of the sources up to
+// date: at most one source-remove, then at most one source-add each.
+// Participants whose session is not yet accepted catch up on acceptance.
+func (c *Conference) propagate() {
+	strip := c.cfg().Conference.StripSimulcast
+	from := c.f.x.JID()
+	for _, nick := range c.order {
+		r := c.members[nick]
+		if r == nil || r.state != sessActive {
+			continue
+		}
+		f := r.features()
+		var feedback EndpointSources
+		if s := c.sessions[r.bridge]; s != nil {
+			feedback = s.feedback
+		}
+		want := RemoteSources(c.sources, r.Nick, feedback, f, strip)
+		removed, added := DiffSourceSets(r.signaled, want)
+		if iq := BuildSourceRemove(from, r.Occupant, r.sid, removed, f, strip); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent("source-remove")
+		}
+		if iq := BuildSourceAdd(from, r.Occupant, r.sid, added, f, strip); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent("source-add")
+		}
+		r.signaled = want
+	}
+}
+
+// onMute handles a mute request (jicofo.md §7.2).
+func (c *Conference) onMute(m *Participant, iq *Element) {
+	p := iq.Payload()
+	target := p.Attr("jid")
+	val := strings.TrimSpace(p.Text)
+	if target == "" || (val != "true" && val != "false") {
+		c.send(ErrorIQ(iq, Errorf("bad-request", "mute needs a jid and true or false")))
+		return
+	}
+	if m == nil {
+		c.send(ErrorIQ(iq, Errorf("forbidden", "not a member of this conference")))
+		return
+	}
+	tnick := target[strings.IndexByte(target, '/')+1:]
+	t := c.members[tnick]
+	if !strings.HasPrefix(strings.ToLower(target), c.room+"/") || t == nil {
+		c.send(ErrorIQ(iq, Errorf("item-not-found", "no participant %s", target)))
+		return
+	}
+	self := t == m
+	mute := val == "true"
+	switch {
+	case !self && !m.moderator():
+		c.send(ErrorIQ(iq, Errorf("not-allowed", "only moderators can mute others")))
+		return
+	case !self && !mute:
+		c.send(ErrorIQ(iq, Errorf("not-allowed", "unmuting someone else is not allowed")))
+		return
+	case t.Jibri || (t.Jigasi && !t.Features.AudioMute):
+		c.send(ErrorIQ(iq, Errorf("not-allowed", "this participant cannot be muted")))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	if !self {
+		c.log.Info("remote mute", "endpoint", t.Nick, "by", m.Nick, "media", p.Space)
+		c.send(NewIQ("set", t.Occupant, randomID(), NewElement(p.Space, "mute", "actor", m.Occupant).SetText("true")))
+	}
+}
+
+func (c *Conference) onBridgeEvent(ev BridgeEvent) {
+	switch ev.Kind {
+	case BridgeRemoved, BridgeFailed, BridgeShuttingDown:
+		if s := c.sessions[ev.JID]; s != nil {
+			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
+			delete(c.sessions, s.jid)
+			c.f.metrics.BridgesRemoved.Inc()
+			c.publishPresence()
+			for nick := range s.endpoints {
+				if m := c.members[nick]; m != nil {
+					m.bridge = ""
+					c.moveParticipant(m, []string{s.jid}, ev.Kind.String())
+				}
+			}
+		}
+	case BridgeAdded, BridgeUp:
+		if c.noBridge {
+			c.evaluate()
+		}
+	}
+}
+
+// memberLeft handles an occupant leaving: no source-remove (clients infer
+// it), endpoint expired, timers re-armed, conference ended when empty.
+func (c *Conference) memberLeft(m *Participant) {
+	c.log.Info("member left", "endpoint", m.Nick)
+	delete(c.members, m.Nick)
+	for i, n := range c.order {
+		if n == m.Nick {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	m.invite++
+	if s := c.sessions[m.bridge]; s != nil {
+		c.expireEndpoint(s, m.Nick)
+	}
+	c.sources.RemoveOwner(m.Nick)
+	c.forgetOwner(m.Nick)
+	c.f.events.Add(c.room, "%s left", m.Nick)
+	switch len(c.members) {
+	case 0:
+		c.stop("the last participant left", false)
+		return
+	case 1:
+		c.armSingleTimer()
+	}
+	if m.moderator() {
+		c.electOwner()
+	}
+}
+
+// armSingleTimer ends a lone participant's media session after the
+// single-participant timeout; it stays in the room and is re-invited when
+// somebody joins.
+func (c *Conference) armSingleTimer() {
+	if c.singleTimer != nil {
+		c.singleTimer.Stop()
+	}
+	c.singleTimer = c.later(c.cfg().Conference.SingleParticipantTimeout.Duration, func() {
+		if len(c.members) != 1 {
+			return
+		}
+		for _, m := range c.members {
+			if m.sid != "" {
+				c.log.Info("single participant timeout", "endpoint", m.Nick)
+				c.send(BuildSessionTerminate(c.f.x.JID(), m.Occupant, m.sid, "expired", "Idle session timeout"))
+			}
+			c.endSession(m, false)
+			m.failed = false
+		}
+	})
+}
+
+// stop ends the conference: sessions terminated when asked, bridge
+// allocations expired, the room left.
+func (c *Conference) stop(reason string, terminate bool) {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	c.stopMu.Lock()
+	c.reason = reason
+	c.stopMu.Unlock()
+	for _, m := range c.members {
+		if terminate && m.sid != "" {
+			c.send(BuildSessionTerminate(c.f.x.JID(), m.Occupant, m.sid, "gone", "conference ended: "+reason))
+		}
+	}
+	for _, s := range c.sessions {
+		if s.createSent {
+			c.send(ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true})))
+		}
+	}
+	c.sessions = map[string]*bridgeSession{}
+	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
+}
+
+// Snapshot is the conference's state for /debug and the status page,
+// built on the conference goroutine.
+type ConferenceSnapshot struct {
+	Room         string                `json:"room"`
+	MeetingID    string                `json:"meeting_id"`
+	Created      time.Time             `json:"created"`
+	Bridges      []string              `json:"bridges"`
+	Participants []ParticipantSnapshot `json:"participants"`
+}
+
+// ParticipantSnapshot is one participant in a ConferenceSnapshot.
+type ParticipantSnapshot struct {
+	Endpoint  string `json:"endpoint"`
+	JID       string `json:"jid"`
+	Role      string `json:"role"`
+	Moderator bool   `json:"moderator"`
+	Bridge    string `json:"bridge,omitempty"`
+	Session   string `json:"session"`
+	SID       string `json:"sid,omitempty"`
+	Sources   int    `json:"sources"`
+}
+
+// Snapshot asks the conference goroutine for its state (nil if it ended).
+func (c *Conference) Snapshot(ctx context.Context) *ConferenceSnapshot {
+	ch := make(chan *ConferenceSnapshot, 1)
+	if !c.post(event{kind: evFunc, fn: func() { ch <- c.snapshot() }}) {
+		return nil
+	}
+	select {
+	case s := <-ch:
+		return s
+	case <-ctx.Done():
+		return nil
+	case <-c.done:
+		return nil
+	}
+}
+
+func (c *Conference) snapshot() *ConferenceSnapshot {
+	s := &ConferenceSnapshot{Room: c.room, MeetingID: c.meetingID, Created: c.created}
+	for jid := range c.sessions {
+		s.Bridges = append(s.Bridges, jid)
+	}
+	sort.Strings(s.Bridges)
+	for _, nick := range c.order {
+		m := c.members[nick]
+		if m == nil {
+			continue
+		}
+		state := map[sessionState]string{sessNone: "none", sessPending: "pending", sessActive: "active"}[m.state]
+		if m.inviting {
+			state = "inviting"
+		}
+		s.Participants = append(s.Participants, ParticipantSnapshot{
+			Endpoint: m.Nick, JID: m.RealJID, Role: m.Role, Moderator: m.moderator(),
+			Bridge: m.bridge, Session: state, SID: m.sid, Sources: len(c.sources.Get(m.Nick).Sources),
+		})
+	}
+	return s
+}
+
+// newSID returns a Jingle session id (64 random bits, base 32 like Jicofo).
+func newSID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strconv.FormatUint(binary.BigEndian.Uint64(b[:]), 32)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,383 @@
+package main
+
+// focus.go: conference requests (XMPP IQ and HTTP), the registry of live
+// conferences, and routing of room stanzas to the conference that owns them.
+//
+// The registry is the only shared state here; it is guarded by a mutex that is
+// never held across a network write. Everything about one conference happens
+// on that conference's goroutine (conference.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// ConferenceRequest is a client's request to start or join a conference,
+// from the <conference/> IQ or POST /conference-request/v1.
+type ConferenceRequest struct {
+	Room       string
+	From       string // the real sender (after client_proxy decoding); "" over HTTP
+	MachineUID string
+	SessionID  string
+	Properties map[string]string
+}
+
+// ConferenceResponse is what the client needs to join.
+type ConferenceResponse struct {
+	Room       string
+	Ready      bool
+	FocusJID   string
+	Properties [][2]string // in the order Jicofo sends them
+}
+
+// requestWait bounds how long a request waits for the room to be joined;
+// the client waits forever on silence, so it always gets an answer.
+const requestWait = 10 * time.Second
+
+// Focus owns the conferences.
+type Focus struct {
+	cfg     Config
+	x       *XMPPClient
+	bridges *Bridges
+	log     *slog.Logger
+	metrics *Metrics
+	events  *EventLog
+
+	mu      sync.Mutex
+	confs   map[string]*Conference // by room bare JID, lower-case
+	closing bool
+	limiter map[string]*rateWindow // conference requests per sender
+	caps    *capsCache
+	wg      sync.WaitGroup
+}
+
+// NewFocus returns a focus; Main registers its handlers on the XMPP client.
+func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLog, log *slog.Logger) *Focus {
+	f := &Focus{
+		cfg: cfg, x: x, bridges: b, log: log, metrics: m, events: events,
+		confs:   map[string]*Conference{},
+		limiter: map[string]*rateWindow{},
+		caps:    newCapsCache(1000),
+	}
+	x.HandleIQ(nsFocus, f.handleFocusIQ)
+	x.HandleIQ(nsJingle, f.routeToConference)
+	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
+		x.HandleIQ(ns, f.routeToConference)
+	}
+	x.OnSession(f.onSession)
+	b.Subscribe(f.onBridgeEvent)
+	return f
+}
+
+// handleFocusIQ answers the <conference/> IQ. It runs on the reader
+// goroutine, so the waiting happens on a goroutine of its own.
+func (f *Focus) handleFocusIQ(iq *Element) {
+	p := iq.Payload()
+	if p.Local != "conference" || iq.Attr("type") != "set" {
+		f.x.Send(ErrorIQ(iq, Errorf("feature-not-implemented", "unsupported focus request %q", p.Local)))
+		return
+	}
+	from := iq.Attr("from")
+	sender := from
+	if f.cfg.XMPP.ClientProxy != "" {
+		if j, err := jid.Parse(from); err == nil && strings.EqualFold(j.Domainpart(), f.cfg.XMPP.ClientProxy) && j.Resourcepart() != "" {
+			sender = j.Resourcepart() // mod_client_proxy encodes the real sender here
+		}
+	}
+	req := ConferenceRequest{
+		Room:       p.Attr("room"),
+		From:       sender,
+		MachineUID: p.Attr("machine-uid"),
+		SessionID:  p.Attr("session-id"),
+		Properties: map[string]string{},
+	}
+	for _, prop := range p.All(nsFocus, "property") {
+		if len(req.Properties) < 64 {
+			req.Properties[prop.Attr("name")] = prop.Attr("value")
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), requestWait)
+		defer cancel()
+		resp, err := f.Request(ctx, req)
+		if err != nil {
+			var se *StanzaError
+			if !errors.As(err, &se) {
+				se = Errorf("internal-server-error", "%v", err)
+			}
+			f.x.Send(ErrorIQ(iq, se))
+			return
+		}
+		el := NewElement(nsFocus, "conference", "room", resp.Room, "ready", fmt.Sprint(resp.Ready), "focusjid", resp.FocusJID)
+		for _, kv := range resp.Properties {
+			el.Add(NewElement(nsFocus, "property", "name", kv[0], "value", kv[1]))
+		}
+		f.x.Send(ResultIQ(iq, el))
+	}()
+}
+
+// Request creates or reuses the conference and waits until the focus has
+// joined its room: the client joins only after ready="true", and Prosody
+// refuses the join when the room does not exist yet (rooms are restricted).
+func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceResponse, error) {
+	f.metrics.ConferenceRequests.Inc()
+	room, err := f.validateRoom(req.Room)
+	if err != nil {
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, err
+	}
+	if req.From != "" && !f.allowRequest(req.From) {
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, Errorf("resource-constraint", "too many conference requests")
+	}
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
+	}
+	conf := f.confs[room]
+	if conf == nil {
+		f.metrics.ConferenceRequestsNew.Inc()
+		conf = newConference(f, room, req.Properties)
+		f.confs[room] = conf
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			conf.run()
+			f.forget(conf)
+		}()
+	}
+	f.mu.Unlock()
+	conf.post(event{kind: evRequest})
+
+	select {
+	case <-conf.joined:
+	case <-conf.done:
+		return ConferenceResponse{}, Errorf("internal-server-error", "conference %s could not be started: %v", room, conf.stopReason())
+	case <-ctx.Done():
+		return ConferenceResponse{}, Errorf("internal-server-error", "timed out joining the conference room %s", room)
+	}
+	props := [][2]string{{"authentication", "false"}}
+	props = append(props, [2]string{"visitors-supported", "false"})
+	return ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID(), Properties: props}, nil
+}
+
+// validateRoom checks the room JID: a bare JID in the conference MUC domain,
+// of sane length and characters. It returns the canonical (lower-case) form.
+func (f *Focus) validateRoom(room string) (string, error) {
+	if room == "" {
+		return "", Errorf("bad-request", "no 'room' specified")
+	}
+	if len(room) > 256 {
+		return "", Errorf("bad-request", "invalid room name: longer than 256 characters")
+	}
+	at := strings.LastIndexByte(room, '@')
+	if at <= 0 {
+		return "", Errorf("bad-request", "invalid room name %q: expected room@%s", room, f.cfg.XMPP.MUCDomain)
+	}
+	j, err := jid.Parse(room)
+	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
+		return "", Errorf("bad-request", "invalid room name %q", room)
+	}
+	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) {
+		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
+	}
+	return strings.ToLower(j.Bare().String()), nil
+}
+
+// allowRequest is a per-sender sliding-window rate limit.
+func (f *Focus) allowRequest(sender string) bool {
+	limit := f.cfg.Conference.MaxConferenceRequests
+	if limit <= 0 {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	w := f.limiter[sender]
+	if w == nil {
+		if len(f.limiter) > 10000 { // bounded: forget idle senders
+			for k, v := range f.limiter {
+				if now.Sub(v.last) > time.Minute {
+					delete(f.limiter, k)
+				}
+			}
+		}
+		w = &rateWindow{}
+		f.limiter[sender] = w
+	}
+	return w.allow(now, time.Minute, limit, 0)
+}
+
+// rateWindow counts events in a sliding window, optionally with a minimum
+// gap between two accepted events.
+type rateWindow struct {
+	times []time.Time
+	last  time.Time
+}
+
+func (w *rateWindow) allow(now time.Time, window time.Duration, max int, minGap time.Duration) bool {
+	kept := w.times[:0]
+	for _, t := range w.times {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	w.times = kept
+	if len(w.times) >= max || (minGap > 0 && !w.last.IsZero() && now.Sub(w.last) < minGap) {
+		return false
+	}
+	w.times = append(w.times, now)
+	w.last = now
+	return true
+}
+
+func (f *Focus) forget(c *Conference) {
+	f.mu.Lock()
+	if f.confs[c.room] == c {
+		delete(f.confs, c.room)
+	}
+	f.mu.Unlock()
+}
+
+// lookup returns the conference owning room (bare JID).
+func (f *Focus) lookup(room string) *Conference {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.confs[strings.ToLower(room)]
+}
+
+// HandlePresence routes room presence to its conference. It returns false
+// for presence that is not from a conference room.
+func (f *Focus) HandlePresence(p *Element) bool {
+	from := p.Attr("from")
+	slash := strings.IndexByte(from, '/')
+	if slash < 0 {
+		return false
+	}
+	c := f.lookup(from[:slash])
+	if c == nil {
+		return false
+	}
+	c.post(event{kind: evPresence, el: p})
+	return true
+}
+
+// routeToConference hands an IQ from a room occupant to its conference; an
+// IQ from anyone else is refused without touching any conference.
+func (f *Focus) routeToConference(iq *Element) {
+	from := iq.Attr("from")
+	slash := strings.IndexByte(from, '/')
+	var c *Conference
+	if slash > 0 {
+		c = f.lookup(from[:slash])
+	}
+	if c == nil {
+		p := iq.Payload()
+		if p.Space == nsJingle {
+			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "unknown session")))
+		} else {
+			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "no conference for %s", from)))
+		}
+		return
+	}
+	if !c.post(event{kind: evIQ, el: iq}) {
+		f.x.Send(ErrorIQ(iq, Errorf("resource-constraint", "conference is overloaded")))
+	}
+}
+
+func (f *Focus) onSession(up bool) {
+	if up {
+		return
+	}
+	// Without stream resumption the MUC state is gone: every conference
+	// ends; clients re-send their conference requests and rejoin.
+	for _, c := range f.all() {
+		c.post(event{kind: evStop, reason: "XMPP connection lost"})
+	}
+}
+
+func (f *Focus) onBridgeEvent(ev BridgeEvent) {
+	for _, c := range f.all() {
+		c.post(event{kind: evBridge, bridge: ev})
+	}
+}
+
+func (f *Focus) all() []*Conference {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*Conference, 0, len(f.confs))
+	for _, c := range f.confs {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Shutdown refuses new requests and ends every conference cleanly
+// (terminate sessions, expire bridge allocations, leave rooms), waiting up to
+// the context deadline.
+func (f *Focus) Shutdown(ctx context.Context) {
+	f.mu.Lock()
+	f.closing = true
+	f.mu.Unlock()
+	for _, c := range f.all() {
+		c.post(event{kind: evStop, reason: "focus shutting down", terminate: true})
+	}
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		f.log.Warn("conferences did not all end before the shutdown deadline")
+	}
+}
+
+// Snapshots returns every conference's state (for /debug and the status
+// page), sorted by room.
+func (f *Focus) Snapshots(ctx context.Context) []*ConferenceSnapshot {
+	var out []*ConferenceSnapshot
+	for _, c := range f.all() {
+		if s := c.Snapshot(ctx); s != nil {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// capsCache remembers disco#info features by caps node#ver, so each client
+// version is asked once (XEP-0115).
+type capsCache struct {
+	mu    sync.Mutex
+	max   int
+	items map[string][]string
+}
+
+func newCapsCache(max int) *capsCache { return &capsCache{max: max, items: map[string][]string{}} }
+
+func (c *capsCache) get(key string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.items[key]
+	return v, ok
+}
+
+func (c *capsCache) put(key string, v []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.items) >= c.max {
+		for k := range c.items { // drop an arbitrary entry: bounded memory
+			delete(c.items, k)
+			break
+		}
+	}
+	c.items[key] = v
+}
