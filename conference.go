@@ -648,9 +648,13 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 	}
 	alloc, perr := ParseAllocation(resp, nick, wantSCTP)
 	if perr != nil {
+		// A response of the wrong kind means a broken bridge; a missing
+		// transport or SCTP port fails only this participant (jicofo.md §5.6).
 		c.log.Warn("bridge answered without a usable transport", "endpoint", nick, "bridge", s.jid, "err", perr)
-		c.f.bridges.MarkNonOperational(s.jid, perr.Error())
-		delete(s.endpoints, nick)
+		if errors.Is(perr, ErrColibriNotModified) {
+			c.f.bridges.MarkNonOperational(s.jid, perr.Error())
+		}
+		c.expireEndpoint(s, nick)
 		m.bridge = ""
 		c.retryInvite(m, s.jid)
 		return

@@ -94,8 +94,11 @@ type XMPPClient struct {
 	waitMu  sync.Mutex
 	waiters map[string]*iqWaiter
 
+	sm streamMgmt // XEP-0198 state, kept across connections for resumption
+
 	connects    atomic.Int64
 	disconnects atomic.Int64
+	resumes     atomic.Int64
 	loggedInAt  atomic.Int64 // unix nanos of the last successful login
 }
 
@@ -105,11 +108,19 @@ type iqWaiter struct {
 }
 
 type xmppConn struct {
-	sess   *xmpp.Session
-	jid    jid.JID
-	out    chan []byte
-	done   chan struct{}
-	closer sync.Once
+	sess    *xmpp.Session
+	jid     jid.JID
+	out     chan outItem
+	done    chan struct{}
+	closer  sync.Once
+	resumed bool // the stream resumed an earlier session (XEP-0198)
+}
+
+// outItem is one thing to write: a stanza (counted by stream management)
+// or a nonza such as <r/> or <a/>.
+type outItem struct {
+	b      []byte
+	stanza bool
 }
 
 func (c *xmppConn) close() {
@@ -170,8 +181,25 @@ func (c *XMPPClient) Connected() (bool, error) {
 
 // Run connects and stays connected until ctx ends. On return the stream has
 // been closed cleanly (if it was up).
+//
+// With stream management (XEP-0198), a lost connection is resumed when
+// possible: the session, its rooms and its pending IQs survive, and the
+// OnSession callbacks do not fire. Only when the resumption fails (or is not
+// possible within the server's hibernation time) do they see down, then up.
 func (c *XMPPClient) Run(ctx context.Context) {
 	attempt := 0
+	pendingDown := false // a loss the callbacks have not been told about
+	tellDown := func() {
+		if !pendingDown {
+			return
+		}
+		pendingDown = false
+		c.sm.reset()
+		c.failWaiters()
+		for _, f := range c.onSession {
+			f(false)
+		}
+	}
 	for ctx.Err() == nil {
 		start := time.Now()
 		conn, err := c.connect(ctx)
@@ -179,6 +207,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			c.mu.Lock()
 			c.lastErr = err
 			c.mu.Unlock()
+			if pendingDown && !c.sm.canResume() {
+				tellDown()
+			}
 			delay := backoff(attempt)
 			if isAuthError(err) {
 				delay = backoffCap
@@ -194,15 +225,24 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			continue
 		}
 		attempt = 0
-		c.connects.Add(1)
-		c.loggedInAt.Store(time.Now().UnixNano())
-		c.log.Info("logged in", "jid", conn.jid.String(), "took", time.Since(start).Round(time.Millisecond))
+		if conn.resumed {
+			c.resumes.Add(1)
+			pendingDown = false
+			c.log.Info("stream resumed", "jid", conn.jid.String(), "took", time.Since(start).Round(time.Millisecond))
+		} else {
+			tellDown()
+			c.connects.Add(1)
+			c.loggedInAt.Store(time.Now().UnixNano())
+			c.log.Info("logged in", "jid", conn.jid.String(), "took", time.Since(start).Round(time.Millisecond))
+		}
 		c.mu.Lock()
 		c.conn = conn
 		c.lastErr = nil
 		c.mu.Unlock()
-		for _, f := range c.onSession {
-			f(true)
+		if !conn.resumed {
+			for _, f := range c.onSession {
+				f(true)
+			}
 		}
 		err = c.serve(ctx, conn)
 		c.mu.Lock()
@@ -212,15 +252,20 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		}
 		c.lastErr = err
 		c.mu.Unlock()
-		c.failWaiters()
 		c.disconnects.Add(1)
-		for _, f := range c.onSession {
-			f(false)
+		pendingDown = true
+		c.sm.lost(time.Now())
+		if ctx.Err() != nil {
+			break
 		}
-		if ctx.Err() == nil {
+		if c.sm.canResume() {
+			c.log.Warn("XMPP connection lost; will try to resume the stream", "err", err)
+		} else {
 			c.log.Warn("XMPP connection lost", "err", err)
+			tellDown()
 		}
 	}
+	tellDown()
 }
 
 func backoff(attempt int) time.Duration {
@@ -295,10 +340,14 @@ func (c *XMPPClient) connect(ctx context.Context) (*xmppConn, error) {
 		return nil, err
 	}
 	conn := &xmppConn{
-		sess: sess,
-		jid:  sess.LocalAddr(),
-		out:  make(chan []byte, writeQueue),
-		done: make(chan struct{}),
+		sess:    sess,
+		jid:     sess.LocalAddr(),
+		out:     make(chan outItem, writeQueue),
+		done:    make(chan struct{}),
+		resumed: c.sm.takeResumed(),
+	}
+	if _, ok := sess.Feature(nsSM); ok && !conn.resumed {
+		c.sm.offered()
 	}
 	return conn, nil
 }
@@ -326,7 +375,8 @@ func (c *XMPPClient) negotiate(ctx context.Context, origin jid.JID, useTLS bool)
 	}
 	features = append(features,
 		saslFeature(c.opt.Password),
-		bindResource(c.opt.Resource),
+		smFeature(),
+		c.bindResource(c.opt.Resource),
 	)
 	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, nc, state, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: features}
@@ -344,7 +394,7 @@ func (c *XMPPClient) negotiate(ctx context.Context, origin jid.JID, useTLS bool)
 // bindResource binds exactly the configured resource. mellium's
 // BindResource asks the server to pick one, but clients without Jitsi's
 // client_proxy address the focus as focus@auth.<domain>/focus.
-func bindResource(resource string) xmpp.StreamFeature {
+func (c *XMPPClient) bindResource(resource string) xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name:       xml.Name{Space: "urn:ietf:params:xml:ns:xmpp-bind", Local: "bind"},
 		Necessary:  xmpp.Authn,
@@ -353,6 +403,11 @@ func bindResource(resource string) xmpp.StreamFeature {
 			return true, nil, d.Skip()
 		},
 		Negotiate: func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			if _, ok := s.Feature(nsSM); ok {
+				if resumed, err := c.tryResume(s); err != nil || resumed {
+					return xmpp.Ready, nil, err
+				}
+			}
 			bind := NewElement("urn:ietf:params:xml:ns:xmpp-bind", "bind").
 				Add(NewElement("urn:ietf:params:xml:ns:xmpp-bind", "resource").SetText(resource))
 			if _, err := s.Conn().Write(NewIQ("set", "", "bind-1", bind).Bytes()); err != nil {
@@ -397,9 +452,20 @@ func (c *XMPPClient) serve(ctx context.Context, conn *xmppConn) error {
 	rerr := make(chan error, 1)
 	go func() { rerr <- c.readLoop(conn) }()
 
-	// Initial presence: the focus is available (needed for some Prosody
-	// modules that only route to available resources).
-	c.sendOn(conn, NewElement(nsClient, "presence"))
+	if conn.resumed {
+		// Resend what the server had not acknowledged, then what was
+		// queued while the connection was down.
+		for _, b := range c.sm.resendQueue() {
+			c.enqueue(conn, outItem{b: b, stanza: true})
+		}
+	} else {
+		if c.sm.isOffered() {
+			c.enqueue(conn, outItem{b: []byte(`<enable xmlns="` + nsSM + `" resume="true"/>`)})
+		}
+		// Initial presence: the focus is available (needed for some Prosody
+		// modules that only route to available resources).
+		c.sendOn(conn, NewElement(nsClient, "presence"))
+	}
 
 	ping := time.NewTicker(c.opt.PingInterval)
 	defer ping.Stop()
@@ -417,6 +483,9 @@ loop:
 		case err = <-werr:
 			break loop
 		case <-ping.C:
+			if c.sm.isEnabled() {
+				c.enqueue(conn, outItem{b: []byte(`<r xmlns="` + nsSM + `"/>`)})
+			}
 			// A keepalive ping: a dead TCP connection is noticed after two
 			// unanswered pings (about 2-3 ping intervals).
 			go func() {
@@ -442,6 +511,7 @@ loop:
 // closeCleanly sends unavailable presence and the stream end, and waits a
 // moment for the server to close its side.
 func (c *XMPPClient) closeCleanly(conn *xmppConn) {
+	defer c.sm.reset() // a closed stream is not resumed
 	c.sendOn(conn, NewElement(nsClient, "presence", "type", "unavailable"))
 	deadline := time.Now().Add(2 * time.Second)
 	for len(conn.out) > 0 && time.Now().Before(deadline) {
@@ -457,9 +527,12 @@ func (c *XMPPClient) writeLoop(conn *xmppConn) error {
 		select {
 		case <-conn.done:
 			return nil
-		case b := <-conn.out:
+		case it := <-conn.out:
+			if it.stanza {
+				c.sm.sent(it.b)
+			}
 			_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := nc.Write(b); err != nil {
+			if _, err := nc.Write(it.b); err != nil {
 				return fmt.Errorf("write: %w", err)
 			}
 		}
@@ -492,6 +565,11 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 		if el.Space == "http://etherx.jabber.org/streams" && el.Local == "error" {
 			return fmt.Errorf("stream error: %s", streamErrorText(el))
 		}
+		if el.Space == nsSM {
+			c.handleSM(conn, el)
+			continue
+		}
+		c.sm.received()
 		if c.opt.Trace {
 			c.log.Debug("xmpp in", "xml", el.String())
 		}
@@ -577,6 +655,9 @@ func (c *XMPPClient) Send(el *Element) error {
 	conn := c.conn
 	c.mu.Unlock()
 	if conn == nil {
+		if c.sm.queueWhileDown(el.Bytes()) {
+			return nil // sent after the stream is resumed
+		}
 		return ErrNotConnected
 	}
 	return c.sendOn(conn, el)
@@ -587,8 +668,12 @@ func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
 	if c.opt.Trace {
 		c.log.Debug("xmpp out", "xml", string(b))
 	}
+	return c.enqueue(conn, outItem{b: b, stanza: true})
+}
+
+func (c *XMPPClient) enqueue(conn *xmppConn, it outItem) error {
 	select {
-	case conn.out <- b:
+	case conn.out <- it:
 		return nil
 	case <-conn.done:
 		return ErrNotConnected
@@ -597,7 +682,7 @@ func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
 	t := time.NewTimer(writeTimeout)
 	defer t.Stop()
 	select {
-	case conn.out <- b:
+	case conn.out <- it:
 		return nil
 	case <-conn.done:
 		return ErrNotConnected
@@ -707,6 +792,9 @@ func (c *XMPPClient) Stats() (connects, disconnects int64) {
 	return c.connects.Load(), c.disconnects.Load()
 }
 
+// Resumes counts streams resumed with XEP-0198.
+func (c *XMPPClient) Resumes() int64 { return c.resumes.Load() }
+
 // randomID returns 16 hex characters of randomness (stanza ids, sids).
 func randomID() string {
 	var b [8]byte
@@ -719,4 +807,219 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// Stream management (XEP-0198) --------------------------------------------
+
+const nsSM = "urn:xmpp:sm:3"
+
+// smMaxQueue bounds the stanzas kept for resending (unacknowledged plus
+// queued while the connection is down).
+const smMaxQueue = 10000
+
+// streamMgmt is the XEP-0198 state: counters, the unacknowledged stanzas and
+// what is needed to resume. It outlives connections.
+type streamMgmt struct {
+	mu        sync.Mutex
+	offer     bool   // the server advertised sm:3 on the current stream
+	enabled   bool   // <enabled/> received
+	id        string // resumption id ("" = not resumable)
+	max       time.Duration
+	in        uint32    // stanzas received since enable
+	out       uint32    // stanzas sent since enable (as the server counts them)
+	acked     uint32    // last h the server acknowledged
+	unacked   [][]byte  // stanzas sent after acked, in order
+	gap       [][]byte  // stanzas queued while the connection is down
+	lostAt    time.Time // when the connection was lost
+	jid       jid.JID
+	didResume bool
+}
+
+func (m *streamMgmt) offered() { m.mu.Lock(); m.offer = true; m.mu.Unlock() }
+
+func (m *streamMgmt) isOffered() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.offer }
+
+func (m *streamMgmt) isEnabled() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.enabled }
+
+// reset forgets everything: the next connection is a new session.
+func (m *streamMgmt) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.offer, m.enabled, m.didResume = false, false, false
+	m.id, m.max, m.jid, m.lostAt = "", 0, jid.JID{}, time.Time{}
+	m.in, m.out, m.acked = 0, 0, 0
+	m.unacked, m.gap = nil, nil
+}
+
+func (m *streamMgmt) lost(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lostAt = now
+	m.offer = false
+}
+
+// canResume: a resumable session lost less than the server's hibernation
+// time ago.
+func (m *streamMgmt) canResume() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id != "" && !m.lostAt.IsZero() && time.Since(m.lostAt) < m.max
+}
+
+func (m *streamMgmt) takeResumed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.didResume
+	m.didResume = false
+	return r
+}
+
+func (m *streamMgmt) received() {
+	m.mu.Lock()
+	if m.enabled {
+		m.in++
+	}
+	m.mu.Unlock()
+}
+
+func (m *streamMgmt) sent(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.enabled && m.id == "" {
+		// Not enabled yet: the server counts from its <enabled/>, which
+		// follows our <enable/> in stream order, so count from there.
+		if !m.offer {
+			return
+		}
+	}
+	m.out++
+	if len(m.unacked) < smMaxQueue {
+		m.unacked = append(m.unacked, b)
+	}
+}
+
+// ack drops what the server has acknowledged (h counts modulo 2^32).
+func (m *streamMgmt) ack(h uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := int(h - m.acked)
+	if n < 0 || n > len(m.unacked) {
+		n = len(m.unacked)
+	}
+	m.unacked = m.unacked[n:]
+	m.acked = h
+}
+
+// queueWhileDown keeps a stanza sent during a resumable gap.
+func (m *streamMgmt) queueWhileDown(b []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.id == "" || len(m.gap) >= smMaxQueue {
+		return false
+	}
+	m.gap = append(m.gap, b)
+	return true
+}
+
+// resendQueue returns, after a resumption, the unacknowledged stanzas and
+// then the ones queued during the gap; they are counted again as they are
+// written.
+func (m *streamMgmt) resendQueue() [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := append(m.unacked, m.gap...)
+	m.unacked, m.gap = nil, nil
+	m.out = m.acked
+	return q
+}
+
+// smFeature makes mellium record whether the server offers sm:3; it is not
+// negotiated during connection set-up (enable/resume happen after it).
+func smFeature() xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:      xml.Name{Space: nsSM, Local: "sm"},
+		Necessary: xmpp.Authn,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return false, true, d.Skip()
+		},
+	}
+}
+
+// tryResume asks the server to resume the previous session. It reports
+// false (and no error) when a new session must be bound instead.
+func (c *XMPPClient) tryResume(s *xmpp.Session) (bool, error) {
+	if !c.sm.canResume() {
+		c.sm.reset()
+		return false, nil
+	}
+	c.sm.mu.Lock()
+	req := NewElement(nsSM, "resume", "h", strconv.FormatUint(uint64(c.sm.in), 10), "previd", c.sm.id)
+	prev := c.sm.jid
+	c.sm.mu.Unlock()
+	if _, err := s.Conn().Write(req.Bytes()); err != nil {
+		return false, fmt.Errorf("resume: %w", err)
+	}
+	r := s.TokenReader()
+	defer r.Close()
+	for {
+		tok, err := r.Token()
+		if err != nil {
+			return false, fmt.Errorf("resume: %w", err)
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		el, err := readElement(r, start)
+		if err != nil {
+			return false, fmt.Errorf("resume: %w", err)
+		}
+		switch {
+		case el.Space == nsSM && el.Local == "resumed":
+			h, _ := strconv.ParseUint(el.Attr("h"), 10, 32)
+			c.sm.ack(uint32(h))
+			c.sm.mu.Lock()
+			c.sm.didResume = true
+			c.sm.lostAt = time.Time{}
+			c.sm.mu.Unlock()
+			s.UpdateAddr(prev)
+			return true, nil
+		case el.Space == nsSM && el.Local == "failed":
+			c.log.Info("stream resumption refused; starting a new session")
+			c.sm.reset()
+			c.sm.offered()
+			return false, nil
+		}
+	}
+}
+
+// handleSM processes stream management nonzas on a live stream.
+func (c *XMPPClient) handleSM(conn *xmppConn, el *Element) {
+	switch el.Local {
+	case "enabled":
+		c.sm.mu.Lock()
+		c.sm.enabled = true
+		if el.Attr("resume") == "true" || el.Attr("resume") == "1" {
+			c.sm.id = el.Attr("id")
+			c.sm.jid = conn.jid
+			c.sm.max = 60 * time.Second
+			if s, err := strconv.Atoi(el.Attr("max")); err == nil && s > 0 {
+				c.sm.max = time.Duration(s) * time.Second
+			}
+		}
+		c.sm.mu.Unlock()
+		c.log.Debug("stream management enabled", "resumable", el.Attr("id") != "")
+	case "r":
+		c.sm.mu.Lock()
+		h := c.sm.in
+		c.sm.mu.Unlock()
+		c.enqueue(conn, outItem{b: []byte(`<a xmlns="` + nsSM + `" h="` + strconv.FormatUint(uint64(h), 10) + `"/>`)})
+	case "a":
+		if h, err := strconv.ParseUint(el.Attr("h"), 10, 32); err == nil {
+			c.sm.ack(uint32(h))
+		}
+	case "failed":
+		c.log.Warn("stream management failed", "stanza", el.String())
+		c.sm.reset()
+	}
 }

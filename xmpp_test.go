@@ -259,3 +259,143 @@ func TestSIGTERMLeavesCleanly(t *testing.T) {
 		t.Errorf("no clean stop in the log:\n%s", out.String())
 	}
 }
+
+// cutProxy is a TCP proxy whose connections a test can cut, to simulate a
+// network blip while Prosody keeps running.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu      sync.Mutex
+	conns   []net.Conn
+	blocked bool
+}
+
+// block makes the proxy refuse (close) new connections until unblocked.
+func (p *cutProxy) block(b bool) {
+	p.mu.Lock()
+	p.blocked = b
+	p.mu.Unlock()
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			blocked := p.blocked
+			p.mu.Unlock()
+			if blocked {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+// cut drops every connection at once, like a broken network path.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// A short TCP drop is survived with XEP-0198 resumption: same session, the
+// OnSession callbacks never see it, stanzas sent during the gap arrive.
+func TestXMPPStreamResumptionAfterTCPDrop(t *testing.T) {
+	p := testkit.StartProsody(t)
+	proxy := newCutProxy(t, p.C2SAddr())
+	cfg := testConfig(p)
+	cfg.XMPP.Server, cfg.XMPP.Port = splitAddr(proxy.addr())
+	rm := startMain(t, cfg)
+	var downs, ups int
+	var mu sync.Mutex
+	rm.XMPP.OnSession(func(up bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if up {
+			ups++
+		} else {
+			downs++
+		}
+	})
+	waitFor(t, 5*time.Second, "login", func() bool { up, _ := rm.XMPP.Connected(); return up })
+	waitFor(t, 5*time.Second, "stream management enabled", func() bool { return rm.XMPP.sm.isEnabled() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []string
+	var gotMu sync.Mutex
+	cl, err := testkit.Dial(ctx, testkit.DialConfig{Addr: p.C2SAddr(), Domain: "meet.test", Handler: func(e *testkit.Elem) {
+		if e.Local == "message" {
+			gotMu.Lock()
+			got = append(got, e.Child("", "body").Text)
+			gotMu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	mu.Lock()
+	downs, ups = 0, 0 // count only what the drop causes
+	mu.Unlock()
+	start := time.Now()
+	proxy.block(true)
+	proxy.cut()
+	// Sent while the connection is down: delivered after the resumption.
+	waitFor(t, 5*time.Second, "the focus to notice the drop", func() bool { up, _ := rm.XMPP.Connected(); return !up })
+	if err := rm.XMPP.Send(NewElement(nsClient, "message", "to", cl.JID()).Add(NewElement(nsClient, "body").SetText("during the gap"))); err != nil {
+		t.Fatalf("send during the gap: %v", err)
+	}
+	time.Sleep(time.Second)
+	proxy.block(false)
+	waitFor(t, 10*time.Second, "resumption", func() bool { return rm.XMPP.Resumes() == 1 })
+	t.Logf("resumed %s after the TCP drop", time.Since(start))
+	waitFor(t, 5*time.Second, "the gap message", func() bool {
+		gotMu.Lock()
+		defer gotMu.Unlock()
+		return len(got) == 1 && got[0] == "during the gap"
+	})
+	if c, _ := rm.XMPP.Stats(); c != 1 {
+		t.Errorf("logged in %d times; a resumption must not log in again", c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if downs != 0 || ups != 0 {
+		t.Errorf("OnSession saw down=%d up=%d; a resumed stream must be invisible", downs, ups)
+	}
+	// Still the same session: answers IQs.
+	resp, err := cl.SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "get", "to", "focus@auth.meet.test/focus").Add(testkit.NewElem("urn:xmpp:ping", "ping")))
+	if err != nil || resp.Attr("type") != "result" {
+		t.Fatalf("ping after resumption: %v %v", resp, err)
+	}
+}
