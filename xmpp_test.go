@@ -263,8 +263,8 @@ func TestSIGTERMLeavesCleanly(t *testing.T) {
 // cutProxy is a TCP proxy whose connections a test can cut, to simulate a
 // network blip while Prosody keeps running.
 type cutProxy struct {
-	ln     net.Listener
-	target string
+	ln      net.Listener
+	target  string
 	mu      sync.Mutex
 	conns   []net.Conn
 	blocked bool
