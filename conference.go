@@ -196,6 +196,9 @@ func (c *Conference) stopReason() string {
 func (c *Conference) cfg() Config { return c.f.cfg }
 
 func (c *Conference) send(el *Element) {
+	if el.Local == "iq" && el.Attr("id") == "" {
+		el.Set("id", randomID()) // builders leave the id to the sender
+	}
 	if err := c.f.x.Send(el); err != nil {
 		c.log.Debug("send failed", "err", err)
 	}
@@ -617,13 +620,13 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	req := ColibriRequest{MeetingID: c.meetingID, Name: c.room, Create: create, RTCStatsDisabled: c.props["rtcstatsEnabled"] == "false", Endpoints: []ColibriEndpoint{ep}}
 	c.log.Info("allocating endpoint", "endpoint", m.Nick, "bridge", s.jid, "why", choice.Reason, "create", create)
 	c.f.events.Add(c.room, "%s: bridge %s (%s)", m.Nick, nickOf(s.jid), choice.Reason)
-	iq := ColibriIQ(s.jid, BuildConferenceModify(req))
 	start := time.Now()
-	x := c.f.x
+	// Requests to one bridge must arrive in order (a create before the
+	// requests that use it), so the IQ is queued here, on the conference
+	// goroutine; only the wait for the answer happens elsewhere.
+	wait := c.f.x.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
 	c.async(func() func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
-		defer cancel()
-		resp, err := x.SendIQ(ctx, iq)
+		resp, err := wait(context.Background())
 		c.f.metrics.ColibriRTT.Observe(time.Since(start).Seconds())
 		return func() { c.allocated(m.Nick, gen, s, resp, err, wantSCTP) }
 	})
@@ -743,10 +746,9 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	c.f.events.Add(c.room, "%s: session-initiate on bridge %s", m.Nick, nickOf(s.jid))
 	c.log.Info("session-initiate", "endpoint", m.Nick, "bridge", s.jid, "sid", m.sid)
 	nick, sid, x := m.Nick, m.sid, c.f.x
+	wait := x.StartIQ(iq)
 	c.async(func() func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
-		defer cancel()
-		_, err := x.SendIQ(ctx, iq)
+		_, err := wait(context.Background())
 		var se *StanzaError
 		if err == nil || !errors.As(err, &se) {
 			return nil // a result, or a timeout: both count as success (jicofo.md §4.1)
@@ -1025,7 +1027,7 @@ func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) 
 	c.f.metrics.BridgesRemoved.Inc()
 	for nick := range s.endpoints {
 		if m := c.members[nick]; m != nil {
-			c.moveParticipant(m, []string{s.jid}, why)
+			c.moveParticipant(m, nil, why)
 		}
 	}
 }
@@ -1051,7 +1053,12 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 	if removed := c.sources.RemoveOwner(m.Nick); !removed.IsEmpty() {
 		c.propagate()
 	}
-	m.attempts = 0
+	m.attempts++ // reset by the next successful allocation
+	if m.attempts > 3 {
+		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
+		m.failed = true
+		return
+	}
 	c.invite(m, exclude)
 }
 
@@ -1071,12 +1078,9 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 // colibriUpdate sends a non-allocating request; errors are handled as
 // jicofo.md §5.6 says (unknown endpoint → re-invite it; else the session).
 func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
-	iq := ColibriIQ(s.jid, BuildConferenceModify(req))
-	x := c.f.x
+	wait := c.f.x.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
 	c.async(func() func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
-		defer cancel()
-		_, err := x.SendIQ(ctx, iq)
+		_, err := wait(context.Background())
 		if err == nil || errors.Is(err, ErrIQTimeout) || errors.Is(err, ErrNotConnected) {
 			return nil
 		}
@@ -1100,13 +1104,8 @@ func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 }
 
 func (c *Conference) fireAndForget(to string, payload *Element) {
-	iq := ColibriIQ(to, payload)
-	x := c.f.x
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
-		defer cancel()
-		_, _ = x.SendIQ(ctx, iq)
-	}()
+	wait := c.f.x.StartIQ(ColibriIQ(to, payload))
+	go func() { _, _ = wait(context.Background()) }()
 }
 
 // propagate brings every active participant's view of the sources up to

@@ -33,6 +33,9 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "doctor" {
+		os.Exit(runDoctor(os.Args[2:], os.Stdout, os.Getenv))
+	}
 	fs := flag.NewFlagSet("minifocus", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML config file (optional when the environment has the settings)")
 	checkOnly := fs.Bool("check-config", false, "validate the configuration, print it with secrets redacted, and exit")

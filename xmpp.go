@@ -723,6 +723,10 @@ func (c *XMPPClient) sendIQOn(ctx context.Context, conn *xmppConn, iq *Element) 
 	if err := c.sendOn(conn, iq); err != nil {
 		return nil, err
 	}
+	return c.awaitIQ(ctx, w)
+}
+
+func (c *XMPPClient) awaitIQ(ctx context.Context, w *iqWaiter) (*Element, error) {
 	t := time.NewTimer(c.opt.ReplyTimeout)
 	defer t.Stop()
 	select {
@@ -738,6 +742,39 @@ func (c *XMPPClient) sendIQOn(ctx context.Context, conn *xmppConn, iq *Element) 
 		return nil, fmt.Errorf("iq to %s: %w", w.to, ErrIQTimeout)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("iq to %s: %w", w.to, ctx.Err())
+	}
+}
+
+// StartIQ queues a get/set IQ now (so IQs started one after the other
+// leave in that order) and returns a function that waits for the answer, as
+// SendIQ does. The wait function must be called exactly once.
+func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, error) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return func(context.Context) (*Element, error) { return nil, ErrNotConnected }
+	}
+	id := iq.Attr("id")
+	if id == "" {
+		id = randomID()
+		iq.Set("id", id)
+	}
+	w := &iqWaiter{to: iq.Attr("to"), ch: make(chan *Element, 1)}
+	c.waitMu.Lock()
+	c.waiters[id] = w
+	c.waitMu.Unlock()
+	err := c.sendOn(conn, iq)
+	return func(ctx context.Context) (*Element, error) {
+		defer func() {
+			c.waitMu.Lock()
+			delete(c.waiters, id)
+			c.waitMu.Unlock()
+		}()
+		if err != nil {
+			return nil, err
+		}
+		return c.awaitIQ(ctx, w)
 	}
 }
 

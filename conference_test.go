@@ -1,0 +1,468 @@
+package main
+
+// End-to-end conference tests: real Prosody, the fake videobridge and
+// simulated lib-jitsi-meet participants, with minifocus in between. They
+// assert on what went over the wire (offers, source-add/remove, Colibri2
+// requests) and on the state left behind.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+type stack struct {
+	t       *testing.T
+	prosody *testkit.Prosody
+	focus   *runningMain
+	bridges []*testkit.FakeBridge
+	ctx     context.Context
+}
+
+// startStack runs Prosody, minifocus and n fake bridges, and waits until the
+// focus sees every bridge as operational.
+func startStack(t *testing.T, nBridges int, tweak ...func(*Config)) *stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	p := testkit.StartProsody(t)
+	cfg := testConfig(p)
+	cfg.Conference.SingleParticipantTimeout = dur(2 * time.Second)
+	cfg.Conference.InitialTimeout = dur(3 * time.Second)
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	s := &stack{t: t, prosody: p, ctx: ctx}
+	s.focus = startMain(t, cfg)
+	for i := 0; i < nBridges; i++ {
+		s.addBridge(fmt.Sprintf("jvb%d", i+1), "")
+	}
+	waitFor(t, 10*time.Second, "bridges operational", func() bool {
+		return s.focus.Bridges.OperationalCount() == nBridges
+	})
+	return s
+}
+
+func (s *stack) addBridge(nick, region string) *testkit.FakeBridge {
+	s.t.Helper()
+	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{
+		Addr: s.prosody.C2SAddr(), Nick: nick, Region: region, RelayID: nick,
+		PresenceInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { b.Close() })
+	s.bridges = append(s.bridges, b)
+	return b
+}
+
+// join brings in one simulated participant.
+func (s *stack) join(room string, mod ...func(*testkit.ParticipantConfig)) *testkit.Participant {
+	s.t.Helper()
+	cfg := testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room}
+	if testing.Verbose() {
+		cfg.Logf = s.t.Logf
+	}
+	for _, f := range mod {
+		f(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	p, err := testkit.JoinConference(ctx, cfg)
+	if err != nil {
+		s.t.Fatalf("join %s: %v", room, err)
+	}
+	s.t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func (s *stack) wait(what string, cond func() bool) {
+	s.t.Helper()
+	waitFor(s.t, 15*time.Second, what, cond)
+}
+
+// owners returns the sorted owners p knows sources of.
+func owners(p *testkit.Participant) []string {
+	var out []string
+	for o := range p.RemoteSources() {
+		out = append(out, o)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func nicks(ps ...*testkit.Participant) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Nick())
+	}
+	return out
+}
+
+// knowsExactly: p has been told the sources of exactly these others (plus
+// the bridge's feedback sources).
+func knowsExactly(p *testkit.Participant, others ...*testkit.Participant) bool {
+	want := append(nicks(others...), "jvb")
+	sort.Strings(want)
+	return slices.Equal(owners(p), want)
+}
+
+func (s *stack) bridgeEndpoints() map[string]testkit.EndpointState {
+	out := map[string]testkit.EndpointState{}
+	for _, b := range s.bridges {
+		for _, c := range b.Conferences() {
+			for id, ep := range c.Endpoints {
+				out[id] = ep
+			}
+		}
+	}
+	return out
+}
+
+func noViolations(t *testing.T, ps ...*testkit.Participant) {
+	t.Helper()
+	for _, p := range ps {
+		if v := p.Violations(); len(v) > 0 {
+			t.Errorf("%s saw things a real client would reject: %v", p.Nick(), v)
+		}
+	}
+}
+
+func TestConferenceThreeParticipantsEndToEnd(t *testing.T) {
+	s := startStack(t, 1)
+	room := "room1@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	p3 := s.join(room)
+	all := []*testkit.Participant{p1, p2, p3}
+
+	s.wait("every session accepted", func() bool { return p1.Accepted() && p2.Accepted() && p3.Accepted() })
+	s.wait("everyone knows everyone else's sources", func() bool {
+		return knowsExactly(p1, p2, p3) && knowsExactly(p2, p1, p3) && knowsExactly(p3, p1, p2)
+	})
+	noViolations(t, all...)
+
+	// The offers came from the focus occupant, with the bridge's transport.
+	for _, p := range all {
+		offers := p.Offers()
+		if len(offers) != 1 {
+			t.Fatalf("%s got %d offers, want 1", p.Nick(), len(offers))
+		}
+		j := offers[0].Child("", "jingle")
+		if j.Attr("initiator") != "focus@auth.meet.test/focus" || offers[0].Attr("from") != room+"/focus" {
+			t.Errorf("offer addressing: from=%s initiator=%s", offers[0].Attr("from"), j.Attr("initiator"))
+		}
+		if bs := j.Child(nsFocus, "bridge-session"); bs == nil || bs.Attr("id") == "" {
+			t.Errorf("%s: offer without bridge-session", p.Nick())
+		}
+	}
+
+	// The bridge received each endpoint's transport and complete sources.
+	b := s.bridges[0]
+	s.wait("bridge has the transports and sources", func() bool {
+		eps := s.bridgeEndpoints()
+		for _, p := range all {
+			ep, ok := eps[p.Nick()]
+			if !ok || ep.Transport == nil || ep.Sources == nil || len(ep.Sources.All("", "media-source")) < 2 {
+				return false
+			}
+		}
+		return len(eps) == 3
+	})
+	creates := 0
+	for _, r := range b.Requests() {
+		if r.Attr("create") == "true" {
+			creates++
+			if r.Attr("name") != room || r.Attr("meeting-id") == "" {
+				t.Errorf("create request without name/meeting-id: %s", r)
+			}
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d conference creates on the bridge, want 1", creates)
+	}
+
+	// The first participant was made moderator.
+	s.wait("p1 moderator", func() bool { return p1.Affiliation() == "owner" })
+	if p2.Affiliation() == "owner" || p3.Affiliation() == "owner" {
+		t.Error("more than one owner granted")
+	}
+	// The focus publishes its properties.
+	fp := p1.FocusPresence()
+	props := map[string]string{}
+	for _, pr := range fp.Child(nsFocus, "conference-properties").All(nsFocus, "property") {
+		props[pr.Attr("key")] = pr.Attr("value")
+	}
+	if props["support-terminate-restart"] != "true" || props["bridge-count"] != "1" {
+		t.Errorf("focus presence lacks conference-properties: %s", fp)
+	}
+
+	// A screenshare from p2 reaches the others as a desktop source.
+	mark1, mark3 := p1.Mark(), p3.Mark()
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := p2.AddScreenshare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*testkit.Participant{p1, p3} {
+		mark := mark1
+		if p == p3 {
+			mark = mark3
+		}
+		ev, err := p.WaitEvent(ctx, mark, func(e testkit.Event) bool {
+			return e.Kind == testkit.EventJingle && e.Action == "source-add" && slices.Contains(e.Owners, p2.Nick())
+		})
+		if err != nil {
+			t.Fatalf("%s did not get p2's screenshare: %v", p.Nick(), err)
+		}
+		if !strings.Contains(ev.Stanza.String(), `"v":"d"`) && !strings.Contains(ev.Stanza.String(), `videoType="desktop"`) {
+			t.Errorf("screenshare not marked desktop: %s", ev.Stanza)
+		}
+	}
+	s.wait("bridge has p2's screenshare", func() bool {
+		ep := s.bridgeEndpoints()[p2.Nick()]
+		return ep.Sources != nil && len(ep.Sources.All("", "media-source")) == 3
+	})
+
+	// p3 leaves: its endpoint is expired on the bridge; no source-remove
+	// goes to the others (clients drop a departed occupant's sources).
+	removes := len(p1.Received("source-remove"))
+	if err := p3.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("p3's endpoint expired", func() bool { _, ok := s.bridgeEndpoints()[p3.Nick()]; return !ok })
+	time.Sleep(300 * time.Millisecond)
+	if len(p1.Received("source-remove")) != removes {
+		t.Error("a source-remove was sent for an occupant that left the room")
+	}
+
+	// The moderator leaves: moderator goes to the next participant.
+	if err := p1.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("p2 moderator after p1 left", func() bool { return p2.Affiliation() == "owner" })
+
+	// Last one out: the bridge conference is expired, the focus leaves.
+	if err := p2.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("conference gone everywhere", func() bool {
+		return len(b.Conferences()) == 0 && s.focus.Focus.lookup(room) == nil
+	})
+}
+
+func TestConferenceHTTPRequestPath(t *testing.T) {
+	s := startStack(t, 1)
+	room := "httproom@conference.meet.test"
+	url := "http://" + s.focus.HTTP.Addr()
+	p1 := s.join(room, func(c *testkit.ParticipantConfig) { c.UseHTTP = url })
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.UseHTTP = url })
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	noViolations(t, p1, p2)
+}
+
+// Bad sources are refused with the reason, and change nothing.
+func TestConferenceInvalidSourcesRejected(t *testing.T) {
+	s := startStack(t, 1)
+	room := "strict@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	taken := p2.LocalSources()[0].SSRC
+	cases := []struct {
+		name  string
+		ssrcs []uint32
+		group bool
+		want  string
+	}{
+		{"ssrc zero", []uint32{0}, false, "Invalid SSRC: 0."},
+		{"someone else's ssrc", []uint32{taken}, false, fmt.Sprintf("SSRC is already used: %d.", taken)},
+		{"own ssrc again", []uint32{p1.LocalSources()[0].SSRC}, false, "SSRC is already used"},
+		{"fid with three", []uint32{7001, 7002, 7003}, true, "Invalid FID group"},
+	}
+	before := len(p2.Received("source-add"))
+	bridgeBefore := s.bridgeEndpoints()[p1.Nick()].Sources.String()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := p1.SendJingle(s.ctx, "source-add", func(j *testkit.Elem) {
+				desc := testkit.NewElem(nsRTP, "description", "media", "video")
+				for _, ssrc := range tc.ssrcs {
+					desc.Add(testkit.NewElem(nsSSMA, "source", "ssrc", fmt.Sprint(ssrc), "name", p1.Nick()+"-v9").Add(
+						testkit.NewElem(nsRTP, "parameter", "name", "msid", "value", "s9 t9")))
+				}
+				if tc.group {
+					g := testkit.NewElem(nsSSMA, "ssrc-group", "semantics", "FID")
+					for _, ssrc := range tc.ssrcs {
+						g.Add(testkit.NewElem(nsSSMA, "source", "ssrc", fmt.Sprint(ssrc)))
+					}
+					desc.Add(g)
+				}
+				j.Add(testkit.NewElem(nsJingle, "content", "name", "video").Add(desc))
+			})
+			if err == nil || resp.Attr("type") != "error" || !strings.Contains(resp.String(), "bad-request") || !strings.Contains(resp.String(), tc.want) {
+				t.Fatalf("got %v %v, want bad-request %q", resp, err, tc.want)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(p2.Received("source-add")) != before {
+		t.Error("a refused source reached another participant")
+	}
+	if got := s.bridgeEndpoints()[p1.Nick()].Sources.String(); got != bridgeBefore {
+		t.Errorf("the bridge's sources changed after refused requests:\n%s\n%s", bridgeBefore, got)
+	}
+	// Removing someone else's source is refused too.
+	resp, err := p1.SendJingle(s.ctx, "source-remove", func(j *testkit.Elem) {
+		j.Add(testkit.NewElem(nsJingle, "content", "name", "video").Add(
+			testkit.NewElem(nsRTP, "description", "media", "video").Add(testkit.NewElem(nsSSMA, "source", "ssrc", fmt.Sprint(taken)))))
+	})
+	if err == nil || !strings.Contains(resp.String(), "bad-request") {
+		t.Errorf("removing another participant's source: %v %v", resp, err)
+	}
+	if !knowsExactly(p1, p2) || !slices.Contains(p1.RemoteSources()[p2.Nick()], taken) {
+		t.Error("p2's sources were disturbed")
+	}
+}
+
+// Jingle for a session that is not the sender's is refused.
+func TestConferenceForeignOrUnknownSession(t *testing.T) {
+	s := startStack(t, 1)
+	room := "sids@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	// Unknown sid.
+	iq := testkit.NewElem("jabber:client", "iq", "type", "set", "to", room+"/focus").Add(
+		testkit.NewElem(nsJingle, "jingle", "action", "source-add", "sid", "nope"))
+	resp, err := p1.Client().SendIQ(s.ctx, iq)
+	if err == nil || !strings.Contains(resp.String(), "bad-request") {
+		t.Errorf("unknown sid: %v %v", resp, err)
+	}
+	// p2's sid, sent by p1: a terminate for someone else's session.
+	iq = testkit.NewElem("jabber:client", "iq", "type", "set", "to", room+"/focus").Add(
+		testkit.NewElem(nsJingle, "jingle", "action", "session-terminate", "sid", p2.SID()))
+	resp, err = p1.Client().SendIQ(s.ctx, iq)
+	if err == nil || !strings.Contains(resp.String(), "item-not-found") {
+		t.Errorf("foreign sid: %v %v", resp, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if !p2.Accepted() || len(p2.Received("session-terminate")) != 0 {
+		t.Error("p2's session was disturbed by p1")
+	}
+	// Someone outside the room cannot reach the conference.
+	outsider, err := testkit.Dial(s.ctx, testkit.DialConfig{Addr: s.prosody.C2SAddr(), Domain: "meet.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outsider.Close()
+	iq = testkit.NewElem("jabber:client", "iq", "type", "set", "to", "focus@auth.meet.test/focus").Add(
+		testkit.NewElem(nsJingle, "jingle", "action", "session-terminate", "sid", p2.SID()))
+	resp, err = outsider.SendIQ(s.ctx, iq)
+	if err == nil || resp.Attr("type") != "error" {
+		t.Errorf("outsider's jingle: %v %v", resp, err)
+	}
+	if !p2.Accepted() {
+		t.Error("an outsider ended p2's session")
+	}
+}
+
+// A participant that leaves before accepting leaks no bridge endpoint.
+func TestConferenceLeaveBeforeAccept(t *testing.T) {
+	s := startStack(t, 1)
+	room := "early@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.ManualAccept = true })
+	s.wait("p2 offered", func() bool { return len(p2.Offers()) == 1 })
+	if _, ok := s.bridgeEndpoints()[p2.Nick()]; !ok {
+		t.Fatal("p2 has no endpoint on the bridge")
+	}
+	if err := p2.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("p2's endpoint expired", func() bool { _, ok := s.bridgeEndpoints()[p2.Nick()]; return !ok })
+	if p1.Accepted() && slices.Contains(owners(p1), p2.Nick()) {
+		t.Error("p1 was told about sources of a participant that never accepted")
+	}
+}
+
+// Two conferences in parallel never see each other's sources.
+func TestConferencesAreIsolated(t *testing.T) {
+	s := startStack(t, 1)
+	a1 := s.join("alpha@conference.meet.test")
+	a2 := s.join("alpha@conference.meet.test")
+	b1 := s.join("beta@conference.meet.test")
+	b2 := s.join("beta@conference.meet.test")
+	s.wait("both conferences running", func() bool {
+		return knowsExactly(a1, a2) && knowsExactly(a2, a1) && knowsExactly(b1, b2) && knowsExactly(b2, b1)
+	})
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range []*testkit.Participant{a1, a2, b1, b2} {
+		if len(owners(p)) != 2 {
+			t.Errorf("%s knows %v", p.Nick(), owners(p))
+		}
+	}
+	if n := len(s.bridges[0].Conferences()); n != 2 {
+		t.Errorf("bridge has %d conferences, want 2", n)
+	}
+}
+
+// A restart request (ICE failed) gets a fresh session; the others see the
+// old sources removed and the new ones added.
+func TestConferenceRestartRequest(t *testing.T) {
+	s := startStack(t, 1)
+	room := "restart@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p2, p1) })
+	oldSID := p1.SID()
+	mark := p2.Mark()
+	if err := p1.RequestRestart(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("a new session for p1", func() bool { return p1.SID() != oldSID && p1.Accepted() && len(p1.Offers()) == 2 })
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := p2.WaitEvent(ctx, mark, func(e testkit.Event) bool {
+		return e.Action == "source-remove" && slices.Contains(e.Owners, p1.Nick())
+	}); err != nil {
+		t.Errorf("p2 got no source-remove for p1: %v", err)
+	}
+	s.wait("p2 knows p1 again", func() bool { return knowsExactly(p2, p1) })
+	// A second request right away is rate limited (minimum interval 5s).
+	err := p1.RequestRestart(s.ctx)
+	if err == nil || !strings.Contains(err.Error(), "resource-constraint") {
+		t.Errorf("second restart within 5s: %v, want resource-constraint", err)
+	}
+	noViolations(t, p1, p2)
+}
+
+// A lone participant's session ends after the single-participant timeout;
+// it is invited again when someone joins.
+func TestConferenceSingleParticipantTimeout(t *testing.T) {
+	s := startStack(t, 1)
+	room := "lonely@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	if err := p2.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("p1's session terminated as expired", func() bool {
+		for _, st := range p1.Received("session-terminate") {
+			if strings.Contains(st.String(), "<expired") {
+				return true
+			}
+		}
+		return false
+	})
+	s.wait("bridge conference expired", func() bool { return len(s.bridges[0].Conferences()) == 0 })
+	p3 := s.join(room)
+	s.wait("p1 re-invited with p3", func() bool { return len(p1.Offers()) == 2 && p1.Accepted() && p3.Accepted() && knowsExactly(p1, p3) })
+}
