@@ -1182,7 +1182,12 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 	case BridgeRemoved, BridgeFailed, BridgeShuttingDown:
 		if s := c.sessions[ev.JID]; s != nil {
 			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
+			c.f.events.Add(c.room, "bridge %s %s: moving %d participants", nickOf(ev.JID), ev.Kind, len(s.endpoints))
 			delete(c.sessions, s.jid)
+			if ev.Kind != BridgeRemoved && s.createSent {
+				// Still reachable: release what it holds for us.
+				c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+			}
 			c.f.metrics.BridgesRemoved.Inc()
 			c.publishPresence()
 			for nick := range s.endpoints {

@@ -27,7 +27,7 @@ type stack struct {
 
 // startStack runs Prosody, minifocus and n fake bridges, and waits until the
 // focus sees every bridge as operational.
-func startStack(t *testing.T, nBridges int, tweak ...func(*Config)) *stack {
+func startStack(t *testing.T, nBridges int, tweak ...func(*Config, *testkit.Prosody)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
@@ -36,15 +36,16 @@ func startStack(t *testing.T, nBridges int, tweak ...func(*Config)) *stack {
 	cfg.Conference.SingleParticipantTimeout = dur(2 * time.Second)
 	cfg.Conference.InitialTimeout = dur(3 * time.Second)
 	for _, f := range tweak {
-		f(&cfg)
+		f(&cfg, p)
 	}
 	s := &stack{t: t, prosody: p, ctx: ctx}
 	s.focus = startMain(t, cfg)
 	for i := 0; i < nBridges; i++ {
 		s.addBridge(fmt.Sprintf("jvb%d", i+1), "")
 	}
-	waitFor(t, 10*time.Second, "bridges operational", func() bool {
-		return s.focus.Bridges.OperationalCount() == nBridges
+	waitFor(t, 10*time.Second, "focus logged in and bridges operational", func() bool {
+		up, _ := s.focus.XMPP.Connected()
+		return up && s.focus.Bridges.OperationalCount() == nBridges
 	})
 	return s
 }

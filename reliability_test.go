@@ -1,0 +1,299 @@
+package main
+
+// Fault tests: bridges that die, fail, time out or drain; XMPP blips and
+// Prosody restarts; SIGTERM with live conferences. Each asserts what the
+// participants and bridges received and that nothing is left allocated.
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+// bridgeOf is the bridge nick a participant's current session is on, from
+// the focus's own debug state.
+func (s *stack) bridgeOf(p *testkit.Participant) string {
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	for _, c := range s.focus.Focus.Snapshots(ctx) {
+		for _, ps := range c.Participants {
+			if ps.Endpoint == p.Nick() {
+				return nickOf(ps.Bridge)
+			}
+		}
+	}
+	return ""
+}
+
+func (s *stack) bridgeByNick(nick string) *testkit.FakeBridge {
+	for _, b := range s.bridges {
+		if strings.HasSuffix(b.JID(), "/"+nick) {
+			return b
+		}
+	}
+	s.t.Fatalf("no bridge %q", nick)
+	return nil
+}
+
+func endpointsOn(b *testkit.FakeBridge) int {
+	n := 0
+	for _, c := range b.Conferences() {
+		n += len(c.Endpoints)
+	}
+	return n
+}
+
+// A bridge that vanishes mid-conference: everyone on it is moved to the
+// other bridge, with a fresh session, and sees the others again.
+func TestBridgeLeavesMidConference(t *testing.T) {
+	s := startStack(t, 2)
+	room := "move@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	from := s.bridgeOf(p1)
+	if from == "" || s.bridgeOf(p2) != from {
+		t.Fatalf("participants on %q and %q; want one bridge", from, s.bridgeOf(p2))
+	}
+	dead := s.bridgeByNick(from)
+	start := time.Now()
+	dead.Close()
+	s.wait("both moved to the other bridge", func() bool {
+		b1, b2 := s.bridgeOf(p1), s.bridgeOf(p2)
+		return b1 != "" && b1 != from && b2 == b1 && p1.Accepted() && p2.Accepted() && len(p1.Offers()) == 2 && len(p2.Offers()) == 2
+	})
+	s.wait("sources known again", func() bool { return knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	t.Logf("bridge loss to recovered sessions: %s", time.Since(start))
+	for _, p := range []*testkit.Participant{p1, p2} {
+		terms := p.Received("session-terminate")
+		if len(terms) != 1 || !strings.Contains(terms[0].String(), "moving") {
+			t.Errorf("%s: session-terminate %v, want one 'moving'", p.Nick(), terms)
+		}
+	}
+	noViolations(t, p1, p2)
+	var other *testkit.FakeBridge
+	for _, b := range s.bridges {
+		if b != dead {
+			other = b
+		}
+	}
+	if endpointsOn(other) != 2 {
+		t.Errorf("the surviving bridge has %d endpoints, want 2", endpointsOn(other))
+	}
+}
+
+// A failed health check (error) benches the bridge and moves its
+// participants; the failed bridge's conference is expired.
+func TestBridgeHealthErrorMovesParticipants(t *testing.T) {
+	s := startStack(t, 2)
+	room := "sick@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	from := s.bridgeOf(p1)
+	sick := s.bridgeByNick(from)
+	start := time.Now()
+	sick.SetHealth(testkit.HealthError)
+	s.wait("moved off the failed bridge", func() bool {
+		b := s.bridgeOf(p1)
+		return b != "" && b != from && s.bridgeOf(p2) == b && p1.Accepted() && p2.Accepted()
+	})
+	t.Logf("health error to recovered sessions: %s (health interval %s)", time.Since(start), s.focus.Config.Bridges.HealthInterval.Duration)
+	s.wait("nothing left on the failed bridge", func() bool { return endpointsOn(sick) == 0 })
+	s.wait("sources known again", func() bool { return knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	// A new participant is not put on the benched bridge.
+	p3 := s.join(room)
+	s.wait("p3 in", func() bool { return p3.Accepted() })
+	if b := s.bridgeOf(p3); b == from {
+		t.Errorf("a participant was placed on a benched bridge")
+	}
+}
+
+// A bridge that stops answering its health checks takes no new
+// participants, but the ones on it are left alone.
+func TestBridgeHealthTimeoutStopsNewAllocations(t *testing.T) {
+	s := startStack(t, 2)
+	room := "quiet@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	from := s.bridgeOf(p1)
+	quiet := s.bridgeByNick(from)
+	quiet.SetHealth(testkit.HealthSilent)
+	s.wait("the bridge non-operational", func() bool {
+		for _, b := range s.focus.Bridges.Snapshot() {
+			if b.Nick == from {
+				return !b.Operational
+			}
+		}
+		return false
+	})
+	q1 := s.join("other@conference.meet.test")
+	q2 := s.join("other@conference.meet.test")
+	s.wait("new conference running", func() bool { return q1.Accepted() && q2.Accepted() })
+	if s.bridgeOf(q1) == from {
+		t.Error("a new conference went to a bridge that does not answer health checks")
+	}
+	if s.bridgeOf(p1) != from || len(p1.Received("session-terminate")) != 0 {
+		t.Error("participants were moved off a bridge that only timed out")
+	}
+}
+
+// A Colibri2 allocation that times out is retried on another bridge, and
+// does not hold up other conferences.
+func TestColibriTimeoutRetriesElsewhere(t *testing.T) {
+	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.XMPP.ReplyTimeout = dur(2 * time.Second) })
+	// The conference will start on the least loaded bridge: make that jvb1
+	// and make it swallow Colibri2 requests.
+	slow := s.bridges[0]
+	s.bridges[1].SetStress(0.5)
+	time.Sleep(400 * time.Millisecond)
+	slow.DropResponses(true)
+	room := "slow@conference.meet.test"
+	start := time.Now()
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions on the other bridge", func() bool {
+		return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2"
+	})
+	t.Logf("allocation timeout to sessions on another bridge: %s", time.Since(start))
+	if slow.EndpointCount() > 0 {
+		// The fake processes dropped requests; the focus must have expired them.
+		s.wait("nothing leaked on the slow bridge", func() bool { return endpointsOn(slow) == 0 })
+	}
+}
+
+// With no bridge at all the focus says so in its presence, and invites
+// everyone when a bridge appears.
+func TestNoBridgeThenBridgeAppears(t *testing.T) {
+	s := startStack(t, 0)
+	room := "nobridge@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("bridgeNotAvailable in the focus presence", func() bool {
+		fp := p1.FocusPresence()
+		return fp != nil && fp.Child(nsFocus, "bridgeNotAvailable") != nil
+	})
+	s.addBridge("late", "")
+	s.wait("sessions once the bridge is there", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) })
+	s.wait("bridgeNotAvailable removed", func() bool {
+		fp := p1.FocusPresence()
+		return fp != nil && fp.Child(nsFocus, "bridgeNotAvailable") == nil
+	})
+}
+
+// A draining bridge gets no new conferences while another bridge exists.
+func TestDrainingBridgeAvoided(t *testing.T) {
+	s := startStack(t, 2)
+	s.bridges[0].SetDrain(true)
+	s.bridges[1].SetStress(0.7)
+	time.Sleep(500 * time.Millisecond)
+	room := "drain@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	if b := s.bridgeOf(p1); b != "jvb2" {
+		t.Errorf("placed on %s, want the non-draining jvb2", b)
+	}
+}
+
+// A short TCP drop is invisible to the conference: the stream is resumed,
+// nobody sees the focus leave, and the conference keeps working.
+func TestConferenceSurvivesXMPPBlip(t *testing.T) {
+	var proxy *cutProxy
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		proxy = newCutProxy(t, p.C2SAddr())
+		c.XMPP.Server, c.XMPP.Port = splitAddr(proxy.addr())
+	})
+	room := "blip@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) })
+	s.wait("stream management on", func() bool { return s.focus.XMPP.sm.isEnabled() })
+	start := time.Now()
+	proxy.block(true)
+	proxy.cut()
+	time.Sleep(time.Second)
+	proxy.block(false)
+	s.wait("stream resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
+	t.Logf("TCP drop to resumed stream: %s", time.Since(start))
+	// The conference goes on: a third participant gets everyone's sources.
+	p3 := s.join(room)
+	s.wait("p3 in the same conference", func() bool {
+		return p3.Accepted() && knowsExactly(p3, p1, p2) && knowsExactly(p1, p2, p3)
+	})
+	for _, p := range []*testkit.Participant{p1, p2} {
+		if slices.ContainsFunc(p.Events(), func(e testkit.Event) bool { return e.Kind == testkit.EventFocusLeft }) {
+			t.Errorf("%s saw the focus leave during the blip", p.Nick())
+		}
+		if len(p.Received("session-terminate")) != 0 || len(p.Offers()) != 1 {
+			t.Errorf("%s's session was restarted by the blip", p.Nick())
+		}
+	}
+	if c, _ := s.focus.XMPP.Stats(); c != 1 {
+		t.Errorf("the focus logged in %d times", c)
+	}
+}
+
+// A Prosody restart loses every room: the focus logs in again, conferences
+// end, goroutines go back to their baseline, and a new conference works.
+func TestProsodyRestartWithConferences(t *testing.T) {
+	s := startStack(t, 1)
+	base := runtime.NumGoroutine()
+	room := "restart-prosody@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	p1.Close()
+	p2.Close()
+	if err := s.prosody.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.wait("focus back with its bridge", func() bool {
+		up, _ := s.focus.XMPP.Connected()
+		return up && s.focus.Bridges.OperationalCount() == 1
+	})
+	t.Logf("Prosody restart to focus ready: %s", time.Since(start))
+	s.wait("old conference gone", func() bool { return s.focus.Focus.lookup(room) == nil })
+	q1 := s.join(room)
+	q2 := s.join(room)
+	s.wait("a new conference after the restart", func() bool { return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) })
+	q1.Close()
+	q2.Close()
+	s.wait("conference ended", func() bool { return s.focus.Focus.lookup(room) == nil })
+	s.wait("goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base+5 })
+}
+
+// SIGTERM with live conferences: sessions terminated, bridge allocations
+// expired, rooms left, all within the shutdown deadline.
+func TestGracefulShutdownWithConferences(t *testing.T) {
+	s := startStack(t, 1)
+	room := "bye@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	b := s.bridges[0]
+	start := time.Now()
+	s.focus.stop()
+	t.Logf("shutdown took %s", time.Since(start))
+	if time.Since(start) > s.focus.Config.Conference.ShutdownTimeout.Duration+2*time.Second {
+		t.Errorf("shutdown took longer than the deadline")
+	}
+	for _, p := range []*testkit.Participant{p1, p2} {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		if err := p.WaitFor(ctx, func() bool { return len(p.Received("session-terminate")) == 1 && p.FocusOccupant() == "" }); err != nil {
+			t.Errorf("%s: terminate=%d focus=%q: %v", p.Nick(), len(p.Received("session-terminate")), p.FocusOccupant(), err)
+		}
+		cancel()
+	}
+	s.wait("bridge conferences expired", func() bool { return len(b.Conferences()) == 0 })
+	if !slices.ContainsFunc(p1.Events(), func(e testkit.Event) bool { return e.Kind == testkit.EventFocusLeft }) {
+		t.Error("the focus did not leave the room")
+	}
+}
