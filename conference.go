@@ -326,6 +326,7 @@ func (c *Conference) onPresence(p *Element) {
 		c.members[nick] = m
 		c.order = append(c.order, nick)
 		c.log.Info("member joined", "endpoint", nick, "jid", m.RealJID)
+		c.f.metrics.Participants.Inc()
 		c.f.events.Add(c.room, "%s joined", nick)
 		if c.initialTimer != nil {
 			c.initialTimer.Stop()
@@ -742,6 +743,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		StripSimulcast:  strip,
 	})
 	c.f.metrics.JingleSent("session-initiate")
+	c.f.metrics.ParticipantsTotal.Inc()
 	c.f.metrics.RequestToInitiate.Observe(time.Since(m.joinedAt).Seconds())
 	c.f.events.Add(c.room, "%s: session-initiate on bridge %s", m.Nick, nickOf(s.jid))
 	c.log.Info("session-initiate", "endpoint", m.Nick, "bridge", s.jid, "sid", m.sid)
@@ -877,6 +879,8 @@ func (c *Conference) limits() SourceLimits {
 }
 
 func (c *Conference) onAccept(m *Participant, iq *Element, req JingleRequest) {
+	start := time.Now()
+	defer func() { c.f.metrics.AcceptToSourceAdd.Observe(time.Since(start).Seconds()) }()
 	srcs, err := ParseJingleSources(req.Jingle, m.Nick)
 	if err != nil {
 		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
@@ -1208,6 +1212,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 // it), endpoint expired, timers re-armed, conference ended when empty.
 func (c *Conference) memberLeft(m *Participant) {
 	c.log.Info("member left", "endpoint", m.Nick)
+	c.f.metrics.Participants.Dec()
 	delete(c.members, m.Nick)
 	for i, n := range c.order {
 		if n == m.Nick {
@@ -1263,6 +1268,7 @@ func (c *Conference) stop(reason string, terminate bool) {
 		return
 	}
 	c.stopped = true
+	c.f.metrics.Participants.Sub(float64(len(c.members)))
 	c.stopMu.Lock()
 	c.reason = reason
 	c.stopMu.Unlock()

@@ -467,3 +467,73 @@ func TestConferenceSingleParticipantTimeout(t *testing.T) {
 	p3 := s.join(room)
 	s.wait("p1 re-invited with p3", func() bool { return len(p1.Offers()) == 2 && p1.Accepted() && p3.Accepted() && knowsExactly(p1, p3) })
 }
+
+// Moderators may mute others; nobody may unmute someone else; the muted
+// participant gets a mute IQ naming the moderator.
+func TestConferenceMute(t *testing.T) {
+	s := startStack(t, 1)
+	room := "mute@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.AckMute = true })
+	s.wait("sessions and moderator", func() bool { return p1.Accepted() && p2.Accepted() && p1.Affiliation() == "owner" })
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := p1.MuteParticipant(ctx, p2.Nick(), "audio"); err != nil {
+		t.Fatalf("moderator mute: %v", err)
+	}
+	s.wait("p2 got the mute", func() bool { return len(p2.Mutes()) == 1 })
+	m := p2.Mutes()[0]
+	mute := m.Child("http://jitsi.org/jitmeet/audio", "mute")
+	if mute == nil || mute.Text != "true" || mute.Attr("actor") != p1.OccupantJID() || m.Attr("from") != room+"/focus" {
+		t.Errorf("mute IQ: %s", m)
+	}
+	if err := p2.MuteParticipant(ctx, p1.Nick(), "audio"); err == nil || !strings.Contains(err.Error(), "not-allowed") {
+		t.Errorf("non-moderator muting the moderator: %v, want not-allowed", err)
+	}
+	resp, err := p1.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", room+"/focus").Add(
+		testkit.NewElem("http://jitsi.org/jitmeet/audio", "mute", "jid", p2.OccupantJID()).SetText("false")))
+	if err == nil || !strings.Contains(resp.String(), "not-allowed") {
+		t.Errorf("unmuting someone else: %v %v, want not-allowed", resp, err)
+	}
+	resp, err = p1.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", room+"/focus").Add(
+		testkit.NewElem("http://jitsi.org/jitmeet/audio", "mute", "jid", "someone@else.test/x").SetText("true")))
+	if err == nil || !strings.Contains(resp.String(), "item-not-found") {
+		t.Errorf("muting a JID outside the room: %v %v", resp, err)
+	}
+	if len(p1.Mutes()) != 0 || len(p2.Mutes()) != 1 {
+		t.Errorf("refused mutes reached someone: p1 %d, p2 %d", len(p1.Mutes()), len(p2.Mutes()))
+	}
+}
+
+// A flood of source-adds is answered, bounded by the per-participant limit,
+// and the others only ever learn the accepted ones.
+func TestConferenceSourceAddFlood(t *testing.T) {
+	s := startStack(t, 1)
+	room := "flood@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p2, p1) })
+	accepted, refused := 0, 0
+	for i := 0; i < 60; i++ {
+		ssrc := uint32(900000 + i)
+		resp, err := p1.SendJingle(s.ctx, "source-add", func(j *testkit.Elem) {
+			j.Add(testkit.NewElem(nsJingle, "content", "name", "audio").Add(
+				testkit.NewElem(nsRTP, "description", "media", "audio").Add(
+					testkit.NewElem(nsSSMA, "source", "ssrc", fmt.Sprint(ssrc), "name", fmt.Sprintf("%s-a%d", p1.Nick(), i+1)).Add(
+						testkit.NewElem(nsRTP, "parameter", "name", "msid", "value", fmt.Sprintf("s%d t%d", i, i))))))
+		})
+		switch {
+		case err == nil && resp.Attr("type") == "result":
+			accepted++
+		case resp != nil && strings.Contains(resp.String(), "SSRC limit (20) exceeded."):
+			refused++
+		default:
+			t.Fatalf("unexpected answer %v %v", resp, err)
+		}
+	}
+	own := len(p1.LocalSources()) + 1 // audio + video with its RTX partner = 3 SSRCs
+	if accepted != 20-own || refused != 60-accepted {
+		t.Errorf("accepted %d, refused %d; want %d accepted", accepted, refused, 20-own)
+	}
+	s.wait("p2 knows exactly the accepted sources", func() bool { return len(p2.RemoteSources()[p1.Nick()]) == 20 })
+}

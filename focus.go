@@ -85,13 +85,7 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 		f.x.Send(ErrorIQ(iq, Errorf("feature-not-implemented", "unsupported focus request %q", p.Local)))
 		return
 	}
-	from := iq.Attr("from")
-	sender := from
-	if f.cfg.XMPP.ClientProxy != "" {
-		if j, err := jid.Parse(from); err == nil && strings.EqualFold(j.Domainpart(), f.cfg.XMPP.ClientProxy) && j.Resourcepart() != "" {
-			sender = j.Resourcepart() // mod_client_proxy encodes the real sender here
-		}
-	}
+	sender := requestSender(iq.Attr("from"), f.cfg.XMPP.ClientProxy)
 	req := ConferenceRequest{
 		Room:       p.Attr("room"),
 		From:       sender,
@@ -122,6 +116,20 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 		}
 		f.x.Send(ResultIQ(iq, el))
 	}()
+}
+
+// requestSender is who really sent a conference request: Jitsi's
+// mod_client_proxy component forwards requests from its own address with
+// the real sender's JID as the resource. The reply still goes to "from".
+func requestSender(from, clientProxy string) string {
+	if clientProxy == "" {
+		return from
+	}
+	j, err := jid.Parse(from)
+	if err != nil || !strings.EqualFold(j.Domainpart(), clientProxy) || j.Localpart() != "" || j.Resourcepart() == "" {
+		return from
+	}
+	return j.Resourcepart()
 }
 
 // Request creates or reuses the conference and waits until the focus has

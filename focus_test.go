@@ -112,3 +112,35 @@ func FuzzParseConferenceRequestJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestSenderClientProxy(t *testing.T) {
+	cases := []struct{ from, proxy, want string }{
+		{"u@meet.test/abc", "", "u@meet.test/abc"},
+		{"focus.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
+		{"FOCUS.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
+		{"u@meet.test/abc", "focus.meet.test", "u@meet.test/abc"},
+		{"x@focus.meet.test/u@guest/abc", "focus.meet.test", "x@focus.meet.test/u@guest/abc"},
+		{"focus.meet.test", "focus.meet.test", "focus.meet.test"},
+	}
+	for _, tc := range cases {
+		if got := requestSender(tc.from, tc.proxy); got != tc.want {
+			t.Errorf("requestSender(%q, %q) = %q, want %q", tc.from, tc.proxy, got, tc.want)
+		}
+	}
+}
+
+func TestConferenceRequestRateLimitPerSender(t *testing.T) {
+	f := testFocus()
+	f.cfg.Conference.MaxConferenceRequests = 3
+	for i := 0; i < 3; i++ {
+		if !f.allowRequest("a@meet.test/x") {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	if f.allowRequest("a@meet.test/x") {
+		t.Error("the 4th request within a minute was allowed")
+	}
+	if !f.allowRequest("b@meet.test/y") {
+		t.Error("another sender was limited too")
+	}
+}

@@ -165,6 +165,8 @@ type Metrics struct {
 	RequestToInitiate        prometheus.Histogram
 	ColibriRTT               prometheus.Histogram
 	AcceptToSourceAdd        prometheus.Histogram
+	Participants             prometheus.Gauge
+	ParticipantsTotal        prometheus.Counter
 }
 
 // NewMetrics registers every series on a registry of its own (so tests can
@@ -194,9 +196,48 @@ func NewMetrics() *Metrics {
 		RequestToInitiate:        f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "join_to_session_initiate_seconds", Help: "From a member joining the room to its session-initiate.", Buckets: latency}),
 		ColibriRTT:               f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "colibri_allocation_seconds", Help: "Colibri2 endpoint allocation round trip.", Buckets: latency}),
 		AcceptToSourceAdd:        f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "accept_to_source_add_seconds", Help: "From a session-accept to the source-add fan-out to the others.", Buckets: latency}),
+		Participants:             f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "participants_current", Help: "Members currently in conference rooms (the focus excluded)."}),
+		ParticipantsTotal:        counter("participants_total", "Participants ever invited."),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerState adds the series computed from live state at scrape time:
+// the bridge pool and the XMPP connection.
+func (m *Metrics) registerState(b *Bridges, x *XMPPClient) {
+	ns := "jitsi_jicofo"
+	f := promauto.With(m.reg)
+	count := func(pred func(BridgeInfo) bool) func() float64 {
+		return func() float64 {
+			n := 0
+			for _, bi := range b.Snapshot() {
+				if pred(bi) {
+					n++
+				}
+			}
+			return float64(n)
+		}
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "bridge_selector_bridge_count", Help: "Bridges in the brewery."},
+		count(func(BridgeInfo) bool { return true }))
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "bridge_selector_bridge_count_operational", Help: "Bridges that can take participants."},
+		func() float64 { return float64(b.OperationalCount()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "bridge_selector_bridge_count_in_shutdown", Help: "Bridges in graceful shutdown or shutting down."},
+		count(func(bi BridgeInfo) bool { return bi.GracefulShutdown || bi.ShuttingDown }))
+	f.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "xmpp_disconnects_total", Help: "XMPP connection losses."},
+		func() float64 { _, d := x.Stats(); return float64(d) })
+	f.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "xmpp_resumptions_total", Help: "XMPP streams resumed with XEP-0198 after a loss."},
+		func() float64 { return float64(x.Resumes()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "healthy", Help: "1 when /about/health would answer 200."},
+		func() float64 {
+			if up, _ := x.Connected(); up && b.OperationalCount() > 0 {
+				return 1
+			}
+			return 0
+		})
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "version", Help: "Always 1; the version is in the label.", ConstLabels: prometheus.Labels{"version": version}},
+		func() float64 { return 1 })
 }
 
 // JingleSent counts a Jingle action sent.

@@ -161,6 +161,7 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	m.Metrics = NewMetrics()
 	m.Events = &EventLog{max: 200}
 	m.Bridges = NewBridges(cfg.Bridges, x.Username, m.XMPP, logger)
+	m.Metrics.registerState(m.Bridges, m.XMPP)
 	m.Focus = NewFocus(cfg, m.XMPP, m.Bridges, m.Metrics, m.Events, logger)
 	m.XMPP.HandlePresence(func(p *Element) {
 		if !m.Bridges.HandlePresence(p) {
