@@ -183,3 +183,27 @@ func TestConfigRedactedHidesPassword(t *testing.T) {
 		t.Errorf("password not redacted:\n%s", out)
 	}
 }
+
+func FuzzLoadConfig(f *testing.F) {
+	f.Add("[xmpp]\ndomain = \"meet.test\"\npassword = \"x\"\n")
+	f.Add("[xmpp]\nport = 99999\n[bridges]\nstrategy = \"x\"\nstress-threshold = -1.0E-4\n")
+	f.Add("[conference]\ninitial-timeout = \"1h\"\n[log]\nlevel=5\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, body string) {
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path, noEnv)
+		if err != nil {
+			if !strings.Contains(err.Error(), "\n  ") && !strings.HasPrefix(err.Error(), "invalid configuration") {
+				t.Fatalf("error not in the one-line-per-problem form: %v", err)
+			}
+			return
+		}
+		// Whatever loads is usable: the checks the daemon relies on hold.
+		if cfg.XMPP.Password == "" || cfg.XMPP.Port < 1 || cfg.XMPP.Port > 65535 || cfg.Conference.MinParticipants < 1 {
+			t.Fatalf("accepted an unusable config: %+v", cfg)
+		}
+	})
+}
