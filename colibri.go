@@ -393,3 +393,119 @@ func ColibriError(condition, reason, text, endpoint string) *StanzaError {
 	}
 	return se
 }
+
+// Relays (Octo): bridges of one conference are linked in a full mesh so that
+// participants on different bridges hear and see each other (jicofo.md §5.5).
+
+// RelayEndpoint is a participant behind the other end of a relay.
+type RelayEndpoint struct {
+	ID, StatsID string
+	Sources     *Element // <sources xmlns="jitsi:colibri2">, nil for none yet
+	Expire      bool
+	Create      bool
+}
+
+// BuildRelayCreate is the <relay create="true"> asking a bridge to open a
+// relay towards the bridge whose relay id is id. The initiator side (the
+// bridge that was in the conference first) uses a unique port, controls ICE
+// and is the SCTP client; the other side is the SCTP server.
+func BuildRelayCreate(id string, initiator bool, media []*Element, eps []RelayEndpoint) *Element {
+	r := NewElement(nsColibri2, "relay", "id", id, "mesh-id", "0", "create", "true")
+	for _, m := range media {
+		r.Add(m.Copy())
+	}
+	t := NewElement(nsColibri2, "transport")
+	role := "server"
+	if initiator {
+		t.Set("use-unique-port", "true").Set("ice-controlling", "true")
+		role = "client"
+	}
+	r.Add(t.Add(NewElement(nsColibri2, "sctp", "role", role)))
+	return r.Add(relayEndpoints(eps))
+}
+
+// BuildRelayUpdate changes the endpoints behind a relay, or hands it the
+// remote bridge's transport.
+func BuildRelayUpdate(id string, transport *Element, eps []RelayEndpoint) *Element {
+	r := NewElement(nsColibri2, "relay", "id", id)
+	if transport != nil {
+		r.Add(NewElement(nsColibri2, "transport").Add(transport))
+	}
+	if len(eps) > 0 {
+		r.Add(relayEndpoints(eps))
+	}
+	return r
+}
+
+// BuildRelayExpire closes a relay.
+func BuildRelayExpire(id string) *Element {
+	return NewElement(nsColibri2, "relay", "id", id, "expire", "true")
+}
+
+func relayEndpoints(eps []RelayEndpoint) *Element {
+	if len(eps) == 0 {
+		return nil
+	}
+	el := NewElement(nsColibri2, "endpoints")
+	for _, ep := range eps {
+		e := NewElement(nsColibri2, "endpoint", "id", ep.ID)
+		switch {
+		case ep.Expire:
+			e.Set("expire", "true")
+		default:
+			if ep.Create {
+				e.Set("create", "true")
+			}
+			e.Set("stats-id", ep.StatsID)
+			if ep.Sources != nil {
+				e.Add(ep.Sources.Copy())
+			}
+		}
+		el.Add(e)
+	}
+	return el
+}
+
+// ParseRelayTransport reads the bridge's ICE-UDP transport for relay id from
+// a relay-create answer; the fingerprint must offer setup="actpass".
+func ParseRelayTransport(resp *Element, id string) (*Element, error) {
+	cm := resp
+	if cm != nil && cm.Local == "iq" {
+		cm = cm.Child(nsColibri2, "conference-modified")
+	}
+	if cm == nil || cm.Local != "conference-modified" {
+		return nil, ErrColibriNotModified
+	}
+	for _, r := range cm.All(nsColibri2, "relay") {
+		if r.Attr("id") != id {
+			continue
+		}
+		t := r.Child(nsColibri2, "transport").Child(nsICEUDP, "transport")
+		if t == nil {
+			return nil, fmt.Errorf("%w: relay %q answered without a transport", ErrColibriAllocation, id)
+		}
+		fp := t.Child(nsDTLS, "fingerprint")
+		if fp == nil || fp.Attr("setup") != "actpass" {
+			return nil, fmt.Errorf("%w: relay %q transport without an actpass fingerprint", ErrColibriAllocation, id)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w: no relay %q in the answer", ErrColibriAllocation, id)
+}
+
+// RelayTransportFor prepares a bridge's relay transport for the other side:
+// the DTLS role becomes the receiver's (active for the initiator, passive
+// for the other) and web-socket URLs are dropped (SCTP carries the bridge
+// channel between bridges).
+func RelayTransportFor(t *Element, receiverIsInitiator bool) *Element {
+	out := t.Copy()
+	out.RemoveChildren(nsColibri, "web-socket")
+	setup := "passive"
+	if receiverIsInitiator {
+		setup = "active"
+	}
+	for _, fp := range out.All(nsDTLS, "fingerprint") {
+		fp.Set("setup", setup)
+	}
+	return out
+}

@@ -101,6 +101,7 @@ func (p *Participant) moderator() bool {
 type bridgeSession struct {
 	jid, id, region, relayID string
 	createSent               bool
+	linked                   bool // meshed with the conference's other bridges
 	feedback                 EndpointSources
 	endpoints                map[string]bool
 }
@@ -664,6 +665,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 		return
 	}
 	m.attempts = 0
+	c.relayAdded(s, m)
 	if alloc.FeedbackSources != nil && s.feedback.IsEmpty() {
 		if fb, err := ParseFeedbackSources(alloc.FeedbackSources); err == nil {
 			s.feedback = fb
@@ -1006,6 +1008,7 @@ func (c *Conference) forgetOwner(owner string) {
 // whole conference there (the next allocation creates it again).
 func (c *Conference) expireEndpoint(s *bridgeSession, nick string) {
 	delete(s.endpoints, nick)
+	c.relayMirror(s, RelayEndpoint{ID: nick, Expire: true})
 	if len(s.endpoints) == 0 {
 		c.removeSession(s, false, "last endpoint left")
 		return
@@ -1024,6 +1027,7 @@ func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) 
 	if s.createSent {
 		c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
 	}
+	c.relayRemoved(s)
 	c.publishPresence()
 	if !reinvite {
 		return
@@ -1075,6 +1079,7 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Transport: transport, InitialLastN: -1}
 	if withSources {
 		ep.Sources = c.sources.Get(m.Nick).Colibri2Sources(m.Nick)
+		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
 	}
 	c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{ep}})
 }
@@ -1105,6 +1110,104 @@ func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 			c.removeSession(s, true, "colibri2 update failed: "+err.Error())
 		}
 	})
+}
+
+// Cascading (relays) ------------------------------------------------------
+
+// relayAdded keeps the bridges meshed when m got an endpoint on s: the first
+// endpoint on a new bridge links it with every other bridge of the
+// conference; later ones are announced on the existing relays.
+func (c *Conference) relayAdded(s *bridgeSession, m *Participant) {
+	if s.linked {
+		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true})
+		return
+	}
+	s.linked = true
+	for _, o := range c.sessions {
+		if o != s && o.linked {
+			c.linkPair(o, s)
+		}
+	}
+}
+
+// relayEndpointsOf lists s's participants as the other side of a relay sees them.
+func (c *Conference) relayEndpointsOf(s *bridgeSession) []RelayEndpoint {
+	var eps []RelayEndpoint
+	for _, nick := range c.order {
+		if m := c.members[nick]; m != nil && s.endpoints[nick] {
+			eps = append(eps, RelayEndpoint{ID: nick, StatsID: m.StatsID, Create: true, Sources: c.sources.Get(nick).Colibri2Sources(nick)})
+		}
+	}
+	return eps
+}
+
+// linkPair opens a relay between a (in the conference first: the ICE
+// controlling, SCTP client side) and b, then hands each the other's
+// transport once both have answered.
+func (c *Conference) linkPair(a, b *bridgeSession) {
+	if a.relayID == "" || b.relayID == "" {
+		c.log.Warn("cannot cascade bridges without relay ids", "a", a.jid, "b", b.jid)
+		return
+	}
+	c.log.Info("linking bridges", "a", a.jid, "b", b.jid)
+	c.f.events.Add(c.room, "cascading bridges %s and %s", nickOf(a.jid), nickOf(b.jid))
+	media := ColibriMedia(BuildOffer(c.cfg().Codec, Features{Audio: true, Video: true, SCTP: true, RTX: true, TCC: true}))
+	waitA := c.f.x.StartIQ(ColibriIQ(a.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+		Relays: []*Element{BuildRelayCreate(b.relayID, true, media, c.relayEndpointsOf(b))}})))
+	waitB := c.f.x.StartIQ(ColibriIQ(b.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+		Relays: []*Element{BuildRelayCreate(a.relayID, false, media, c.relayEndpointsOf(a))}})))
+	c.async(func() func() {
+		respA, errA := waitA(context.Background())
+		respB, errB := waitB(context.Background())
+		return func() {
+			if c.sessions[a.jid] != a || c.sessions[b.jid] != b {
+				return
+			}
+			tA, err := ParseRelayTransport(respA, b.relayID)
+			if errA != nil {
+				err = errA
+			}
+			tB, err2 := ParseRelayTransport(respB, a.relayID)
+			if errB != nil {
+				err2 = errB
+			}
+			if err != nil || err2 != nil {
+				c.log.Warn("relay between bridges failed", "a", a.jid, "b", b.jid, "err_a", err, "err_b", err2)
+				return
+			}
+			c.colibriRelay(a, BuildRelayUpdate(b.relayID, RelayTransportFor(tB, true), nil))
+			c.colibriRelay(b, BuildRelayUpdate(a.relayID, RelayTransportFor(tA, false), nil))
+		}
+	})
+}
+
+// relayMirror tells every other linked bridge about a change to one of s's
+// endpoints.
+func (c *Conference) relayMirror(s *bridgeSession, ep RelayEndpoint) {
+	if !s.linked || s.relayID == "" {
+		return
+	}
+	for _, o := range c.sessions {
+		if o != s && o.linked {
+			c.colibriRelay(o, BuildRelayUpdate(s.relayID, nil, []RelayEndpoint{ep}))
+		}
+	}
+}
+
+// relayRemoved closes the relays towards a bridge the conference left.
+func (c *Conference) relayRemoved(s *bridgeSession) {
+	if !s.linked || s.relayID == "" {
+		return
+	}
+	for _, o := range c.sessions {
+		if o != s && o.linked {
+			c.colibriRelay(o, BuildRelayExpire(s.relayID))
+		}
+	}
+}
+
+func (c *Conference) colibriRelay(s *bridgeSession, relay *Element) {
+	c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Relays: []*Element{relay}}))
 }
 
 func (c *Conference) fireAndForget(to string, payload *Element) {
@@ -1188,6 +1291,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
 			c.f.events.Add(c.room, "bridge %s %s: moving %d participants", nickOf(ev.JID), ev.Kind, len(s.endpoints))
 			delete(c.sessions, s.jid)
+			c.relayRemoved(s)
 			if ev.Kind != BridgeRemoved && s.createSent {
 				// Still reachable: release what it holds for us.
 				c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
