@@ -596,3 +596,41 @@ func TestConferenceCascadesAcrossBridges(t *testing.T) {
 	})
 	noViolations(t, p1, p2, p3)
 }
+
+// With the region strategy each participant gets a bridge in its own region
+// and the regions are cascaded.
+func TestConferenceMultiRegion(t *testing.T) {
+	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) { c.Bridges.Strategy = "region" })
+	s.addBridge("eu1", "eu")
+	s.addBridge("us1", "us")
+	s.wait("bridges", func() bool { return s.focus.Bridges.OperationalCount() == 2 })
+	room := "world@conference.meet.test"
+	pe := s.join(room, func(c *testkit.ParticipantConfig) { c.Region = "eu" })
+	pu := s.join(room, func(c *testkit.ParticipantConfig) { c.Region = "us" })
+	s.wait("both in, sources exchanged", func() bool {
+		return pe.Accepted() && pu.Accepted() && knowsExactly(pe, pu) && knowsExactly(pu, pe)
+	})
+	if s.bridgeOf(pe) != "eu1" || s.bridgeOf(pu) != "us1" {
+		t.Errorf("eu participant on %s, us participant on %s", s.bridgeOf(pe), s.bridgeOf(pu))
+	}
+	region := func(p *testkit.Participant) string {
+		return p.Offers()[0].Child("", "jingle").Child(nsFocus, "bridge-session").Attr("region")
+	}
+	if region(pe) != "eu" || region(pu) != "us" {
+		t.Errorf("bridge-session regions %q/%q", region(pe), region(pu))
+	}
+	s.wait("relays both ways", func() bool {
+		eu, us := s.bridgeByNick("eu1"), s.bridgeByNick("us1")
+		for _, c := range eu.Conferences() {
+			if _, ok := c.Relays["us1"]; !ok {
+				return false
+			}
+		}
+		for _, c := range us.Conferences() {
+			if _, ok := c.Relays["eu1"]; !ok {
+				return false
+			}
+		}
+		return len(eu.Conferences()) == 1 && len(us.Conferences()) == 1
+	})
+}
