@@ -23,6 +23,10 @@ type Config struct {
 	Codec      CodecConfig      `toml:"codec"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Log        LogConfig        `toml:"log"`
+
+	// Warnings are environment variables the container sets that minifocus
+	// does not act on (logged once at start).
+	Warnings []string `toml:"-"`
 }
 
 // XMPPConfig is the focus's client connection to Prosody.
@@ -221,6 +225,7 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 		}
 	}
 	problems = append(problems, applyEnv(&cfg, getenv, defined)...)
+	problems = append(problems, applyDockerExtras(&cfg, getenv)...)
 	cfg.deriveDefaults()
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
@@ -440,3 +445,135 @@ func (c Config) Redacted() string {
 
 // FocusJID is the bare JID the focus logs in as, advertised to clients.
 func (c Config) FocusJID() string { return c.XMPP.Username + "@" + c.XMPP.AuthDomain }
+
+// dockerExtra is one more variable of docker-jitsi-meet's jicofo service:
+// either applied to a key, or named as ignored with the reason.
+type dockerExtra struct {
+	Name    string
+	Key     string // the TOML key it sets, for messages and the README
+	apply   func(c *Config, v string) error
+	Ignored string // why minifocus does not act on it
+}
+
+func envBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (use 1 or 0)", v)
+}
+
+func setBool(p *bool) func(*Config, string) error {
+	return func(_ *Config, v string) error {
+		b, err := envBool(v)
+		*p = b
+		return err
+	}
+}
+
+// dockerExtras is the rest of the jicofo service's environment that the
+// image understands (the table in the README lists it).
+func dockerExtras(c *Config) []dockerExtra {
+	intKey := func(p *int) func(*Config, string) error {
+		return func(_ *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	floatKey := func(p *float64) func(*Config, string) error {
+		return func(_ *Config, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*p = f
+			return nil
+		}
+	}
+	return []dockerExtra{
+		{Name: "MAX_BRIDGE_PARTICIPANTS", Key: "bridges.max-participants-per-bridge", apply: intKey(&c.Bridges.MaxParticipantsPerBridge)},
+		{Name: "BRIDGE_STRESS_THRESHOLD", Key: "bridges.stress-threshold", apply: floatKey(&c.Bridges.StressThreshold)},
+		{Name: "BRIDGE_AVG_PARTICIPANT_STRESS", Key: "bridges.average-participant-stress", apply: floatKey(&c.Bridges.AverageParticipantStress)},
+		{Name: "JICOFO_ENABLE_BRIDGE_HEALTH_CHECKS", Key: "bridges.health-checks", apply: setBool(&c.Bridges.HealthChecks)},
+		{Name: "JICOFO_OCTO_REGION", Key: "bridges.local-region", apply: func(c *Config, v string) error { c.Bridges.LocalRegion = v; return nil }},
+		{Name: "OCTO_BRIDGE_SELECTION_STRATEGY", Key: "bridges.strategy", apply: func(c *Config, v string) error {
+			switch v {
+			case "SingleBridgeSelectionStrategy":
+				c.Bridges.Strategy = "single"
+			case "RegionBasedBridgeSelectionStrategy", "IntraRegionBridgeSelectionStrategy":
+				c.Bridges.Strategy = "region"
+			case "SplitBridgeSelectionStrategy":
+				c.Bridges.Strategy = "round-robin"
+			default:
+				return fmt.Errorf("%q is not a strategy minifocus knows", v)
+			}
+			return nil
+		}},
+		{Name: "ENABLE_CODEC_VP8", Key: "codec.vp8", apply: setBool(&c.Codec.VP8)},
+		{Name: "ENABLE_CODEC_VP9", Key: "codec.vp9", apply: setBool(&c.Codec.VP9)},
+		{Name: "ENABLE_CODEC_AV1", Key: "codec.av1", apply: setBool(&c.Codec.AV1)},
+		{Name: "ENABLE_CODEC_H264", Key: "codec.h264", apply: setBool(&c.Codec.H264)},
+		{Name: "ENABLE_CODEC_OPUS_RED", Key: "codec.opus-red", apply: setBool(&c.Codec.OpusRED)},
+		{Name: "JICOFO_ENABLE_MID", Key: "codec.mid-extension", apply: setBool(&c.Codec.MIDExtension)},
+		{Name: "ENABLE_VLA", Key: "codec.video-layers-allocation", apply: setBool(&c.Codec.VideoLayersAlloc)},
+		{Name: "MAX_SSRCS_PER_USER", Key: "conference.max-ssrcs-per-user", apply: intKey(&c.Conference.MaxSSRCsPerUser)},
+		{Name: "MAX_SSRC_GROUPS_PER_USER", Key: "conference.max-ssrc-groups-per-user", apply: intKey(&c.Conference.MaxSSRCGroupsPerUser)},
+		{Name: "ENABLE_AUTO_OWNER", Key: "conference.enable-auto-owner", apply: setBool(&c.Conference.EnableAutoOwner)},
+		{Name: "JICOFO_CONF_MAX_AUDIO_SENDERS", Key: "conference.max-audio-senders", apply: intKey(&c.Conference.MaxAudioSenders)},
+		{Name: "JICOFO_CONF_MAX_VIDEO_SENDERS", Key: "conference.max-video-senders", apply: intKey(&c.Conference.MaxVideoSenders)},
+		{Name: "JICOFO_CONF_STRIP_SIMULCAST", Key: "conference.strip-simulcast", apply: setBool(&c.Conference.StripSimulcast)},
+		{Name: "JICOFO_RESTART_REQUEST_MAX", Key: "conference.restart-max-per-minute", apply: intKey(&c.Conference.RestartMaxPerMinute)},
+		{Name: "JICOFO_ENABLE_REST", Key: "http.listen", apply: func(c *Config, v string) error {
+			on, err := envBool(v)
+			if on {
+				c.HTTP.Listen = "0.0.0.0:8888"
+			}
+			return err
+		}},
+		{Name: "JICOFO_ENABLE_HEALTH_CHECKS", Key: "(always on)", apply: func(*Config, string) error { return nil }},
+		{Name: "ENABLE_AUTH", Ignored: "authentication (secure domain, JWT) is not implemented yet; every room is open"},
+		{Name: "JICOFO_ENABLE_AUTH", Ignored: "authentication is not implemented yet"},
+		{Name: "AUTH_TYPE", Ignored: "authentication is not implemented yet"},
+		{Name: "ENABLE_RECORDING", Ignored: "Jibri recording is not implemented yet"},
+		{Name: "JIBRI_BREWERY_MUC", Ignored: "Jibri recording is not implemented yet"},
+		{Name: "JIBRI_SIP_BREWERY_MUC", Ignored: "the Jibri SIP gateway is not implemented yet"},
+		{Name: "JIGASI_BREWERY_MUC", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},
+		{Name: "JIGASI_SIP_URI", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},
+		{Name: "ENABLE_TRANSCRIPTIONS", Ignored: "transcription is not implemented yet"},
+		{Name: "ENABLE_VISITORS", Ignored: "visitors are not implemented yet"},
+		{Name: "ENABLE_JVB_XMPP_SERVER", Ignored: "a separate XMPP server for bridges is not supported; bridges join the brewery on the main Prosody"},
+		{Name: "ENABLE_OCTO", Key: "(bridges are cascaded whenever a conference spans several)", apply: func(*Config, string) error { return nil }},
+		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Ignored: "bridge ICE-failure detection is not implemented"},
+		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Ignored: "load redistribution is not implemented"},
+		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
+	}
+}
+
+// applyDockerExtras applies the variables above that are set, and records a
+// warning for each one that is set but not acted on.
+func applyDockerExtras(c *Config, getenv func(string) string) []string {
+	var problems []string
+	for _, e := range dockerExtras(c) {
+		v := getenv(e.Name)
+		if v == "" {
+			continue
+		}
+		if e.Ignored != "" {
+			if on, err := envBool(v); err == nil && !on {
+				continue // set to off: nothing is lost
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is set but ignored: %s", e.Name, e.Ignored))
+			continue
+		}
+		if err := e.apply(c, v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s (%s): %v", e.Name, e.Key, err))
+		}
+	}
+	return problems
+}

@@ -207,3 +207,33 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigDockerJicofoEnvironment(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{
+		"JICOFO_AUTH_PASSWORD": "pw", "MAX_BRIDGE_PARTICIPANTS": "30", "ENABLE_CODEC_VP9": "0",
+		"ENABLE_CODEC_OPUS_RED": "true", "MAX_SSRCS_PER_USER": "12", "JICOFO_ENABLE_REST": "1",
+		"OCTO_BRIDGE_SELECTION_STRATEGY": "RegionBasedBridgeSelectionStrategy", "JICOFO_OCTO_REGION": "eu",
+		"ENABLE_AUTH": "1", "AUTH_TYPE": "jwt", "ENABLE_RECORDING": "1", "JIBRI_BREWERY_MUC": "jibribrewery",
+		"JIGASI_BREWERY_MUC": "jigasibrewery", "ENABLE_TRANSCRIPTIONS": "0", "JICOFO_ENABLE_HEALTH_CHECKS": "1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bridges.MaxParticipantsPerBridge != 30 || cfg.Codec.VP9 || !cfg.Codec.OpusRED || cfg.Conference.MaxSSRCsPerUser != 12 ||
+		cfg.HTTP.Listen != "0.0.0.0:8888" || cfg.Bridges.Strategy != "region" || cfg.Bridges.LocalRegion != "eu" {
+		t.Errorf("docker variables not applied: %+v %+v %+v %+v", cfg.Bridges, cfg.Codec, cfg.Conference, cfg.HTTP)
+	}
+	want := []string{"ENABLE_AUTH", "AUTH_TYPE", "ENABLE_RECORDING", "JIBRI_BREWERY_MUC", "JIGASI_BREWERY_MUC"}
+	if len(cfg.Warnings) != len(want) {
+		t.Errorf("warnings %v, want one for each of %v", cfg.Warnings, want)
+	}
+	for i, w := range want {
+		if i < len(cfg.Warnings) && !strings.HasPrefix(cfg.Warnings[i], w+" is set but ignored: ") {
+			t.Errorf("warning %d = %q, want one naming %s", i, cfg.Warnings[i], w)
+		}
+	}
+	if _, err := LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "MAX_BRIDGE_PARTICIPANTS": "many"})); err == nil ||
+		!strings.Contains(err.Error(), `MAX_BRIDGE_PARTICIPANTS (bridges.max-participants-per-bridge): "many" is not a number`) {
+		t.Errorf("bad docker value: %v", err)
+	}
+}

@@ -182,6 +182,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	close(m.ready)
+	for _, w := range m.Config.Warnings {
+		m.Log.Warn(w)
+	}
 	m.Log.Info("minifocus starting", "version", version, "focus", m.Config.FocusJID(), "xmpp", net.JoinHostPort(m.Config.XMPP.Server, strconv.Itoa(m.Config.XMPP.Port)), "http", m.HTTP.Addr())
 	go m.HTTP.Serve()
 
