@@ -726,7 +726,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	f := m.features()
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
-	muted := c.startMuted()
+	muted := c.startMuted(m)
 	iq := BuildSessionInitiate(SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,
@@ -779,10 +779,10 @@ func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] 
 
 // startMuted applies the conference request's startAudioMuted /
 // startVideoMuted thresholds (counting the invitee, jicofo.md §4.3).
-func (c *Conference) startMuted() [2]bool {
-	n := 0
+func (c *Conference) startMuted(invitee *Participant) [2]bool {
+	n := 1 // the invitee, plus everyone who already has a session
 	for _, m := range c.members {
-		if m.state != sessNone || m.inviting {
+		if m != invitee && m.sid != "" {
 			n++
 		}
 	}

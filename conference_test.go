@@ -634,3 +634,27 @@ func TestConferenceMultiRegion(t *testing.T) {
 		return len(eu.Conferences()) == 1 && len(us.Conferences()) == 1
 	})
 }
+
+// startAudioMuted=1 from the creating request: the second and later
+// participants are told to start muted, the first is not.
+func TestConferenceStartMuted(t *testing.T) {
+	s := startStack(t, 1)
+	room := "quietstart@conference.meet.test"
+	props := func(c *testkit.ParticipantConfig) { c.Properties = map[string]string{"startAudioMuted": "1"} }
+	p1 := s.join(room, props)
+	p2 := s.join(room)
+	p3 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && p3.Accepted() })
+	startMuted := func(p *testkit.Participant) *testkit.Elem {
+		return p.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted")
+	}
+	if sm := startMuted(p1); sm != nil {
+		t.Errorf("first participant told to start muted: %s", sm)
+	}
+	for _, p := range []*testkit.Participant{p2, p3} {
+		sm := startMuted(p)
+		if sm == nil || sm.Attr("audio") != "true" || sm.Attr("video") != "false" {
+			t.Errorf("%s: startmuted = %v, want audio=true video=false", p.Nick(), sm)
+		}
+	}
+}
