@@ -14,7 +14,7 @@ build-arm64:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-arm64 .
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-armv7 .
 
-# deps installs what the tests and the demo need: Debian's prosody.
+# deps installs what the tests and the demo need: Debian's prosody and chromium.
 deps:
 	@command -v prosody >/dev/null 2>&1 || { \
 	  echo "Installing Debian's prosody (needed by the integration tests and the demo)..."; \
@@ -23,6 +23,11 @@ deps:
 	  { echo "error: could not install prosody with apt-get; install it by hand (apt-get install prosody) and retry" >&2; exit 1; }; }
 	@# The package starts a system Prosody on 5222; the tests use their own on free ports.
 	@command -v systemctl >/dev/null 2>&1 && systemctl stop prosody >/dev/null 2>&1 || true
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "Installing Debian's chromium (needed by the status page test)..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+	  { echo "error: could not install chromium with apt-get; install it by hand (apt-get install chromium) and retry" >&2; exit 1; }; }
 
 vet:
 	$(GO) vet ./...

@@ -149,6 +149,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
+		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
 	}
 	conf := f.confs[room]
@@ -169,8 +170,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	select {
 	case <-conf.joined:
 	case <-conf.done:
+		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("internal-server-error", "conference %s could not be started: %v", room, conf.stopReason())
 	case <-ctx.Done():
+		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("internal-server-error", "timed out joining the conference room %s", room)
 	}
 	props := [][2]string{{"authentication", "false"}}

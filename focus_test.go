@@ -88,12 +88,13 @@ func TestParseConferenceRequestJSON(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		`not json`:                              "invalid JSON",
-		`{"room":5}`:                            "invalid JSON",
-		`{}`:                                    "no 'room' specified",
-		`{"room":"r@c","properties":{"a":[1]}}`: `property "a" must be a string, number or boolean`,
-		`{"room":"r@c"} {"room":"x"}`:           "more than one value",
-		`{"room":"r@c","properties":5}`:         "invalid JSON",
+		`not json`:                               "invalid JSON",
+		`{"room":5}`:                             "invalid JSON",
+		`{}`:                                     "no 'room' specified",
+		`{"room":"r@c","properties":{"a":[1]}}`:  `property "a" must be a string, number or boolean`,
+		`{"room":"r@c"} {"room":"x"}`:            "more than one value",
+		`{"room":"r@c","properties":5}`:          "invalid JSON",
+		`{"room":"r@c","properties":{"a":null}}`: `property "a" must be a string, number or boolean`,
 	}
 	for body, want := range bad {
 		if _, err := parseConferenceRequestJSON(strings.NewReader(body)); err == nil || !strings.Contains(err.Error(), want) {

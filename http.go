@@ -455,6 +455,9 @@ func parseConferenceRequestJSON(body io.Reader) (ConferenceRequest, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := raw.Properties[k]
+		if string(v) == "null" {
+			return ConferenceRequest{}, fmt.Errorf("property %q must be a string, number or boolean", k)
+		}
 		var s string
 		switch {
 		case json.Unmarshal(v, &s) == nil:
