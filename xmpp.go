@@ -469,7 +469,6 @@ func (c *XMPPClient) serve(ctx context.Context, conn *xmppConn) error {
 
 	ping := time.NewTicker(c.opt.PingInterval)
 	defer ping.Stop()
-	pingFailures := 0
 	var err error
 loop:
 	for {
@@ -491,7 +490,7 @@ loop:
 			go func() {
 				pctx, cancel := context.WithTimeout(ctx, c.opt.PingInterval)
 				defer cancel()
-				_, perr := c.sendIQOn(pctx, conn, NewIQ("get", c.opt.PingTarget, "", NewElement(nsPing, "ping")))
+				_, perr := c.startIQOn(conn, NewIQ("get", c.opt.PingTarget, "", NewElement(nsPing, "ping")))(pctx)
 				var se *StanzaError
 				if perr != nil && !errors.As(perr, &se) && ctx.Err() == nil {
 					c.log.Warn("keepalive ping unanswered", "err", perr)
@@ -501,7 +500,6 @@ loop:
 					}
 				}
 			}()
-			_ = pingFailures
 		}
 	}
 	conn.close()
@@ -696,53 +694,7 @@ func (c *XMPPClient) enqueue(conn *xmppConn, it outItem) error {
 // ends at ctx's deadline or the reply timeout, whichever is first; the waiter
 // is always removed.
 func (c *XMPPClient) SendIQ(ctx context.Context, iq *Element) (*Element, error) {
-	c.mu.Lock()
-	conn := c.conn
-	c.mu.Unlock()
-	if conn == nil {
-		return nil, ErrNotConnected
-	}
-	return c.sendIQOn(ctx, conn, iq)
-}
-
-func (c *XMPPClient) sendIQOn(ctx context.Context, conn *xmppConn, iq *Element) (*Element, error) {
-	id := iq.Attr("id")
-	if id == "" {
-		id = randomID()
-		iq.Set("id", id)
-	}
-	w := &iqWaiter{to: iq.Attr("to"), ch: make(chan *Element, 1)}
-	c.waitMu.Lock()
-	c.waiters[id] = w
-	c.waitMu.Unlock()
-	defer func() {
-		c.waitMu.Lock()
-		delete(c.waiters, id)
-		c.waitMu.Unlock()
-	}()
-	if err := c.sendOn(conn, iq); err != nil {
-		return nil, err
-	}
-	return c.awaitIQ(ctx, w)
-}
-
-func (c *XMPPClient) awaitIQ(ctx context.Context, w *iqWaiter) (*Element, error) {
-	t := time.NewTimer(c.opt.ReplyTimeout)
-	defer t.Stop()
-	select {
-	case resp := <-w.ch:
-		if resp == nil {
-			return nil, ErrNotConnected
-		}
-		if resp.Attr("type") == "error" {
-			return resp, ParseStanzaError(resp)
-		}
-		return resp, nil
-	case <-t.C:
-		return nil, fmt.Errorf("iq to %s: %w", w.to, ErrIQTimeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("iq to %s: %w", w.to, ctx.Err())
-	}
+	return c.StartIQ(iq)(ctx)
 }
 
 // StartIQ queues a get/set IQ now (so IQs started one after the other
@@ -755,6 +707,10 @@ func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, e
 	if conn == nil {
 		return func(context.Context) (*Element, error) { return nil, ErrNotConnected }
 	}
+	return c.startIQOn(conn, iq)
+}
+
+func (c *XMPPClient) startIQOn(conn *xmppConn, iq *Element) func(ctx context.Context) (*Element, error) {
 	id := iq.Attr("id")
 	if id == "" {
 		id = randomID()
@@ -775,6 +731,25 @@ func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, e
 			return nil, err
 		}
 		return c.awaitIQ(ctx, w)
+	}
+}
+
+func (c *XMPPClient) awaitIQ(ctx context.Context, w *iqWaiter) (*Element, error) {
+	t := time.NewTimer(c.opt.ReplyTimeout)
+	defer t.Stop()
+	select {
+	case resp := <-w.ch:
+		if resp == nil {
+			return nil, ErrNotConnected
+		}
+		if resp.Attr("type") == "error" {
+			return resp, ParseStanzaError(resp)
+		}
+		return resp, nil
+	case <-t.C:
+		return nil, fmt.Errorf("iq to %s: %w", w.to, ErrIQTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("iq to %s: %w", w.to, ctx.Err())
 	}
 }
 
