@@ -141,7 +141,9 @@ func TestConferenceThreeParticipantsEndToEnd(t *testing.T) {
 	room := "room1@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
-	p3 := s.join(room)
+	// p3 trickles candidates after its accept, as Jigasi does (browsers
+	// send none on a bridge session).
+	p3 := s.join(room, func(c *testkit.ParticipantConfig) { c.Trickle = true })
 	all := []*testkit.Participant{p1, p2, p3}
 
 	s.wait("every session accepted", func() bool { return p1.Accepted() && p2.Accepted() && p3.Accepted() })
@@ -176,6 +178,10 @@ func TestConferenceThreeParticipantsEndToEnd(t *testing.T) {
 			}
 		}
 		return len(eps) == 3
+	})
+	s.wait("p3's trickled candidate reached the bridge", func() bool {
+		tr := s.bridgeEndpoints()[p3.Nick()].Transport
+		return tr != nil && len(tr.All("", "candidate")) > 0
 	})
 	creates := 0
 	for _, r := range b.Requests() {

@@ -128,6 +128,12 @@ type ParticipantConfig struct {
 	AudioMuted bool // initial mute state published in SourceInfo
 	VideoMuted bool
 
+	// Trickle puts a host candidate into the session-accept and sends one
+	// trickled transport-info after it. The real client does neither on a
+	// bridge session (it sends candidates only peer-to-peer; checked with
+	// lib-jitsi-meet in Chromium), so the default is off.
+	Trickle bool
+
 	// ManualAccept turns off the automatic session-accept (default: accept
 	// every usable offer from the focus at once); call Accept instead.
 	ManualAccept bool
@@ -994,15 +1000,24 @@ func (p *Participant) accept(sess *pSession) <-chan error {
 	p.mu.Unlock()
 
 	acc := NewElem("", "iq", "to", sess.peer, "type", "set", "id", randomID()).Add(p.buildAccept(sess, local))
-	ti := NewElem("", "iq", "to", sess.peer, "type", "set", "id", randomID()).Add(p.buildTransportInfo(sess))
-	accCh, tiCh := p.expect(acc.Attr("id")), p.expect(ti.Attr("id"))
+	accCh := p.expect(acc.Attr("id"))
+	var ti *Elem
+	var tiCh chan *Elem
+	if p.cfg.Trickle {
+		ti = NewElem("", "iq", "to", sess.peer, "type", "set", "id", randomID()).Add(p.buildTransportInfo(sess))
+		tiCh = p.expect(ti.Attr("id"))
+	}
 	p.mu.Lock()
 	p.sent["session-accept"] = append(p.sent["session-accept"], ptResolved(acc))
-	p.sent["transport-info"] = append(p.sent["transport-info"], ptResolved(ti))
+	if ti != nil {
+		p.sent["transport-info"] = append(p.sent["transport-info"], ptResolved(ti))
+	}
 	p.eventLocked(Event{Kind: EventAcceptSent, Action: "session-accept", From: sess.peer, SID: sess.sid, Stanza: ptResolved(acc)})
 	p.mu.Unlock()
 	p.send(acc)
-	p.send(ti)
+	if ti != nil {
+		p.send(ti)
+	}
 
 	ok := p.spawn(func() {
 		resp, err := p.await(acc.Attr("id"), accCh)
@@ -1029,6 +1044,9 @@ func (p *Participant) accept(sess *pSession) <-chan error {
 		out <- err
 		if publish {
 			p.send(p.presence(false))
+		}
+		if ti == nil {
+			return
 		}
 		if resp, err := p.await(ti.Attr("id"), tiCh); err == nil && StanzaErrorOf(resp) != nil && p.ctx.Err() == nil {
 			p.violation(fmt.Sprintf("transport-info sid=%s answered with %v", sess.sid, StanzaErrorOf(resp)), resp)
@@ -1095,7 +1113,7 @@ func (p *Participant) buildAccept(sess *pSession, local []Source) *Elem {
 		group.Add(NewElem("", "content", "name", n))
 	}
 	j.Add(group)
-	first := true
+	first := p.cfg.Trickle // only a trickling client puts a candidate in the accept
 	for _, oc := range sess.offer.Child(pnsJingle, "jingle").All(pnsJingle, "content") {
 		if oc.Attr("senders") == "rejected" {
 			continue

@@ -240,7 +240,7 @@ func TestParticipant(t *testing.T) {
 
 	// --- join: conference IQ first, presence only after ready ---
 	mark := f.mark()
-	cfg := ParticipantConfig{Addr: p.C2SAddr(), StatsID: "p1", DisplayName: "p1"}
+	cfg := ParticipantConfig{Addr: p.C2SAddr(), StatsID: "p1", DisplayName: "p1", Trickle: true}
 	if os.Getenv("TESTKIT_WIRE") != "" {
 		cfg.Logf = t.Logf // the participant's whole conversation
 	}
