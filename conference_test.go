@@ -664,3 +664,38 @@ func TestConferenceStartMuted(t *testing.T) {
 		}
 	}
 }
+
+// An in-place ICE restart gives the client fresh bridge credentials in a
+// transport-info tagged with the ICE generation; the session stays.
+func TestConferenceInPlaceICERestart(t *testing.T) {
+	s := startStack(t, 1)
+	room := "icerestart@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	offer := p1.Offers()[0].Child("", "jingle")
+	bsid := offer.Child(nsFocus, "bridge-session").Attr("id")
+	oldUfrag := offer.Child("", "content").Child(nsICEUDP, "transport").Attr("ufrag")
+	restart := func(id string) (*testkit.Elem, error) {
+		return p1.SendJingle(s.ctx, "session-info", func(j *testkit.Elem) {
+			j.Add(testkit.NewElem(nsFocus, "bridge-session", "id", id, "ice-restart", "true"))
+		})
+	}
+	if resp, err := restart("not-the-session"); err == nil || !strings.Contains(resp.String(), "item-not-found") {
+		t.Errorf("stale bridge-session id: %v %v", resp, err)
+	}
+	if resp, err := restart(bsid); err != nil {
+		t.Fatalf("ICE restart: %v %v", resp, err)
+	}
+	s.wait("transport-info with the new credentials", func() bool { return len(p1.Received("transport-info")) == 1 })
+	tr := p1.Received("transport-info")[0].Child("", "jingle").Child("", "content").Child(nsICEUDP, "transport")
+	if tr.Attr("ice-generation") != "1" || tr.Attr("ufrag") == "" || tr.Attr("ufrag") == oldUfrag || tr.Child(nsDTLS, "fingerprint") == nil {
+		t.Errorf("restart answer: %s", tr)
+	}
+	if len(p1.Offers()) != 1 || len(p1.Received("session-terminate")) != 0 {
+		t.Error("an in-place restart replaced the session")
+	}
+	if resp, err := restart(bsid); err == nil || !strings.Contains(resp.String(), "resource-constraint") {
+		t.Errorf("second restart within 5s: %v %v, want resource-constraint", resp, err)
+	}
+}
