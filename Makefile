@@ -49,8 +49,11 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem .
 	$(GO) run ./cmd/loadgen
 
+# The demo is built, then run, so that Ctrl-C reaches it (not `go run`,
+# which would exit 1) and it can stop everything in order.
 demo: deps
-	$(GO) run ./cmd/demo
+	@$(GO) build -o bin/demo ./cmd/demo
+	@bin/demo
 
 clean:
 	rm -rf bin

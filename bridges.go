@@ -191,6 +191,7 @@ type Bridges struct {
 	sessionUp   bool
 	joinSent    bool
 	joined      bool
+	leaving     bool // Leave was called: the focus is shutting down
 	sessionGen  uint64
 	rejoinTimer *time.Timer
 	rejoinWait  time.Duration // after a failed join or being removed from the brewery
@@ -325,6 +326,18 @@ func (b *Bridges) sendJoin() error {
 	return b.out.Send(p)
 }
 
+// Leave leaves the brewery for good (the focus is shutting down): the
+// self-presence that follows is expected, not a kick to recover from.
+func (b *Bridges) Leave() {
+	b.mu.Lock()
+	b.leaving = true
+	joined := b.joined
+	b.mu.Unlock()
+	if joined && b.out != nil {
+		_ = b.out.Send(NewElement(nsClient, "presence", "to", b.brewery+"/"+b.nick, "type", "unavailable"))
+	}
+}
+
 // sessionDown forgets every bridge (they come back with the brewery
 // presences after the next join).
 func (b *Bridges) sessionDown(reason string) {
@@ -421,6 +434,14 @@ func (b *Bridges) handleSelfPresence(p *Element, typ string) {
 		b.scheduleRejoinLocked()
 		b.mu.Unlock()
 	case "unavailable":
+		b.mu.Lock()
+		if b.leaving {
+			b.joined = false
+			b.mu.Unlock()
+			b.log.Info("left the bridge brewery", "brewery", b.brewery)
+			return
+		}
+		b.mu.Unlock()
 		b.log.Warn("the focus left or was removed from the bridge brewery; forgetting its bridges and re-joining", "brewery", b.brewery)
 		b.mu.Lock()
 		b.joined = false

@@ -488,7 +488,7 @@ func (c *Conference) electOwner() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
 		defer cancel()
 		if _, err := x.SendIQ(ctx, iq); err != nil {
-			c.log.Warn("granting owner failed", "jid", bare, "err", err)
+			c.log.Info("granting owner failed (the member may have left)", "jid", bare, "err", err)
 		}
 		return nil
 	})

@@ -200,6 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 	fctx, fcancel := context.WithTimeout(context.Background(), m.Config.Conference.ShutdownTimeout.Duration)
 	m.Focus.Shutdown(fctx)
 	fcancel()
+	m.Bridges.Leave()
 	xcancel()
 	<-bdone
 	select {

@@ -860,10 +860,33 @@ func ptSourceKind(s Source) string {
 
 func (p *Participant) onJingle(iq, j *Elem) {
 	from, sid, action := iq.Attr("from"), j.Attr("sid"), j.Attr("action")
+	var srcs []RemoteSource
+	var viol []string
+	if action == "source-add" || action == "source-remove" {
+		srcs, viol = ptParseSources(sid, j, from, action == "source-add")
+	}
 	p.mu.Lock()
 	p.received[action] = append(p.received[action], iq)
-	p.eventLocked(Event{Kind: EventJingle, Action: action, From: from, SID: sid, Owners: ptOwners(j, from), Stanza: iq})
 	sess := p.sessions[sid]
+	// Sources change before the event is logged, so a test that waits for
+	// the event sees them.
+	if sess != nil && from == sess.peer {
+		switch action {
+		case "source-add":
+			for _, v := range viol {
+				p.violationLocked(fmt.Sprintf("source-add sid=%s from %s: %s", sid, from, v), iq)
+			}
+			for _, n := range srcs {
+				sess.remote = slices.DeleteFunc(sess.remote, func(o RemoteSource) bool { return o.SSRC == n.SSRC })
+				sess.remote = append(sess.remote, n)
+			}
+		case "source-remove":
+			for _, n := range srcs {
+				sess.remote = slices.DeleteFunc(sess.remote, func(o RemoteSource) bool { return o.SSRC == n.SSRC })
+			}
+		}
+	}
+	p.eventLocked(Event{Kind: EventJingle, Action: action, From: from, SID: sid, Owners: ptOwners(j, from), Stanza: iq})
 	p.mu.Unlock()
 
 	// strophe.jingle.js onJingle: session checks first, then the action.
@@ -880,39 +903,13 @@ func (p *Participant) onJingle(iq, j *Elem) {
 	switch action {
 	case "session-initiate":
 		p.onSessionInitiate(iq, j)
-	case "session-accept", "content-modify", "transport-info", "transport-replace":
+	case "session-accept", "content-modify", "transport-info", "transport-replace", "source-add", "source-remove":
 		// Acknowledged; transport-info without ice-generation and
 		// transport-replace are then ignored for the JVB session.
 		p.send(ptResult(iq))
 	case "session-terminate":
 		p.send(ptResult(iq))
 		p.endSession(sid)
-	case "source-add":
-		p.send(ptResult(iq))
-		srcs, viol := ptParseSources(sid, j, from, true)
-		p.mu.Lock()
-		for _, v := range viol {
-			p.violationLocked(fmt.Sprintf("source-add sid=%s from %s: %s", sid, from, v), iq)
-		}
-		if s := p.sessions[sid]; s != nil {
-			for _, n := range srcs {
-				s.remote = slices.DeleteFunc(s.remote, func(o RemoteSource) bool { return o.SSRC == n.SSRC })
-				s.remote = append(s.remote, n)
-			}
-		}
-		p.notifyLocked()
-		p.mu.Unlock()
-	case "source-remove":
-		p.send(ptResult(iq))
-		srcs, _ := ptParseSources(sid, j, from, false)
-		p.mu.Lock()
-		if s := p.sessions[sid]; s != nil {
-			for _, n := range srcs {
-				s.remote = slices.DeleteFunc(s.remote, func(o RemoteSource) bool { return o.SSRC == n.SSRC })
-			}
-		}
-		p.notifyLocked()
-		p.mu.Unlock()
 	default:
 		p.send(ptError(iq, "cancel", "bad-request"))
 	}
