@@ -48,7 +48,8 @@ const (
 	evIQ
 	evBridge
 	evStop
-	evFunc // run fn on the conference goroutine (results of async work)
+	evAuthenticated // a member authenticated (reason: its bare JID)
+	evFunc          // run fn on the conference goroutine (results of async work)
 )
 
 type event struct {
@@ -254,6 +255,8 @@ func (c *Conference) handle(ev event) {
 		c.onBridgeEvent(ev.bridge)
 	case evStop:
 		c.stop(ev.reason, ev.terminate)
+	case evAuthenticated:
+		c.electOwner()
 	case evFunc:
 		ev.fn()
 	}
@@ -457,7 +460,20 @@ func formField(v, value string) *Element {
 // electOwner makes the first ordinary member owner when no member has
 // moderator rights (auto-owner, jicofo.md §3.4).
 func (c *Conference) electOwner() {
-	if !c.cfg().Conference.EnableAutoOwner || !isJoined(c) {
+	if !isJoined(c) {
+		return
+	}
+	if c.f.auth != nil {
+		// With authentication, exactly the authenticated members are
+		// moderators (Jicofo's authentication role manager).
+		for _, nick := range c.order {
+			if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.Jibri && c.f.auth.authenticated(m.RealJID) {
+				c.grantOwner(m)
+			}
+		}
+		return
+	}
+	if !c.cfg().Conference.EnableAutoOwner {
 		return
 	}
 	var first *Participant
@@ -473,25 +489,24 @@ func (c *Conference) electOwner() {
 			first = m
 		}
 	}
-	if first == nil {
-		return
+	if first != nil {
+		c.grantOwner(first)
 	}
-	bare := first.RealJID
-	if i := strings.IndexByte(bare, '/'); i >= 0 {
-		bare = bare[:i]
-	}
-	first.Affiliation = "owner" // optimistic; the presence update confirms it
-	c.log.Info("granting owner", "endpoint", first.Nick, "jid", bare)
+}
+
+// grantOwner makes m an owner of the room (a moderator), by its real JID.
+func (c *Conference) grantOwner(m *Participant) {
+	bare := bareJID(m.RealJID)
+	m.Affiliation = "owner" // optimistic; the presence update confirms it
+	c.log.Info("granting owner", "endpoint", m.Nick, "jid", bare)
+	c.f.events.Add(c.room, "%s made moderator", m.Nick)
 	iq := NewIQ("set", c.room, "", NewElement(nsMUCAdmin, "query").Add(NewElement(nsMUCAdmin, "item", "affiliation", "owner", "jid", bare)))
-	x := c.f.x
-	c.async(func() func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg().XMPP.ReplyTimeout.Duration)
-		defer cancel()
-		if _, err := x.SendIQ(ctx, iq); err != nil {
+	wait := c.f.x.StartIQ(iq)
+	go func() {
+		if _, err := wait(context.Background()); err != nil {
 			c.log.Info("granting owner failed (the member may have left)", "jid", bare, "err", err)
 		}
-		return nil
-	})
+	}()
 }
 
 func isJoined(c *Conference) bool {

@@ -21,6 +21,7 @@ type Config struct {
 	Bridges    BridgesConfig    `toml:"bridges"`
 	Conference ConferenceConfig `toml:"conference"`
 	Codec      CodecConfig      `toml:"codec"`
+	Auth       AuthConfig       `toml:"auth"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Log        LogConfig        `toml:"log"`
 
@@ -94,6 +95,13 @@ type CodecConfig struct {
 	AV1DependencyDD  bool `toml:"av1-dependency-descriptor"`
 	VideoLayersAlloc bool `toml:"video-layers-allocation"`
 	SCTP             bool `toml:"sctp"`
+}
+
+// AuthConfig is Jicofo's authentication ("secure domain" or JWT).
+type AuthConfig struct {
+	Type        string   `toml:"type"`
+	LoginDomain string   `toml:"login-domain"`
+	Lifetime    Duration `toml:"lifetime"`
 }
 
 // HTTPConfig is the health/metrics/debug/conference-request server.
@@ -170,6 +178,7 @@ func DefaultConfig() Config {
 			TelephoneEvent: true, MIDExtension: true, ExtmapAllowMix: true,
 			AbsSendTime: true, AV1DependencyDD: true, SCTP: true,
 		},
+		Auth: AuthConfig{Type: "none", Lifetime: dur(24 * time.Hour)},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8888"},
 		Log:  LogConfig{Level: "info", Format: "text"},
 	}
@@ -227,6 +236,7 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	problems = append(problems, applyEnv(&cfg, getenv, defined)...)
 	problems = append(problems, applyDockerExtras(&cfg, getenv)...)
 	cfg.deriveDefaults()
+	applyDockerAuth(&cfg, getenv)
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		return cfg, &ConfigError{problems}
@@ -389,6 +399,14 @@ func (c *Config) validate() []string {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "" {
 		add("http.listen", "", "%q is not host:port (%v)", c.HTTP.Listen, err)
 	}
+	switch c.Auth.Type {
+	case "none", "xmpp", "jwt":
+		if c.Auth.Type != "none" && c.Auth.LoginDomain == "" {
+			add("auth.login-domain", "", "missing; the domain whose users are authenticated (e.g. %q)", orDefault(c.XMPP.Domain, "meet.example.com"))
+		}
+	default:
+		add("auth.type", "AUTH_TYPE", "%q must be one of none, xmpp, jwt", c.Auth.Type)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -537,9 +555,8 @@ func dockerExtras(c *Config) []dockerExtra {
 			return err
 		}},
 		{Name: "JICOFO_ENABLE_HEALTH_CHECKS", Key: "(always on)", apply: func(*Config, string) error { return nil }},
-		{Name: "ENABLE_AUTH", Ignored: "authentication (secure domain, JWT) is not implemented yet; every room is open"},
-		{Name: "JICOFO_ENABLE_AUTH", Ignored: "authentication is not implemented yet"},
-		{Name: "AUTH_TYPE", Ignored: "authentication is not implemented yet"},
+		{Name: "ENABLE_AUTH", Key: "auth.type", apply: enableAuth},
+		{Name: "JICOFO_ENABLE_AUTH", Key: "auth.type", apply: enableAuth},
 		{Name: "ENABLE_RECORDING", Ignored: "Jibri recording is not implemented yet"},
 		{Name: "JIBRI_BREWERY_MUC", Ignored: "Jibri recording is not implemented yet"},
 		{Name: "JIBRI_SIP_BREWERY_MUC", Ignored: "the Jibri SIP gateway is not implemented yet"},
@@ -552,6 +569,33 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Ignored: "bridge ICE-failure detection is not implemented"},
 		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Ignored: "load redistribution is not implemented"},
 		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
+	}
+}
+
+func enableAuth(c *Config, v string) error {
+	on, err := envBool(v)
+	if on && c.Auth.Type == "none" {
+		c.Auth.Type = "xmpp"
+	}
+	return err
+}
+
+// applyDockerAuth finishes docker-jitsi-meet's authentication settings:
+// AUTH_TYPE=jwt means JWT, anything else XMPP; the authenticated users are
+// those of XMPP_DOMAIN (guests log in on guest.<domain>).
+func applyDockerAuth(c *Config, getenv func(string) string) {
+	if c.Auth.Type == "none" {
+		return
+	}
+	t := getenv("JICOFO_AUTH_TYPE")
+	if t == "" {
+		t = getenv("AUTH_TYPE")
+	}
+	if t == "jwt" {
+		c.Auth.Type = "jwt"
+	}
+	if c.Auth.LoginDomain == "" {
+		c.Auth.LoginDomain = c.XMPP.Domain
 	}
 }
 

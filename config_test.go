@@ -223,7 +223,10 @@ func TestConfigDockerJicofoEnvironment(t *testing.T) {
 		cfg.HTTP.Listen != "0.0.0.0:8888" || cfg.Bridges.Strategy != "region" || cfg.Bridges.LocalRegion != "eu" {
 		t.Errorf("docker variables not applied: %+v %+v %+v %+v", cfg.Bridges, cfg.Codec, cfg.Conference, cfg.HTTP)
 	}
-	want := []string{"ENABLE_AUTH", "AUTH_TYPE", "ENABLE_RECORDING", "JIBRI_BREWERY_MUC", "JIGASI_BREWERY_MUC"}
+	if cfg.Auth.Type != "jwt" || cfg.Auth.LoginDomain != "meet.jitsi" {
+		t.Errorf("ENABLE_AUTH=1 AUTH_TYPE=jwt gave auth %+v, want jwt for meet.jitsi", cfg.Auth)
+	}
+	want := []string{"ENABLE_RECORDING", "JIBRI_BREWERY_MUC", "JIGASI_BREWERY_MUC"}
 	if len(cfg.Warnings) != len(want) {
 		t.Errorf("warnings %v, want one for each of %v", cfg.Warnings, want)
 	}

@@ -35,6 +35,8 @@ type ConferenceResponse struct {
 	Room       string
 	Ready      bool
 	FocusJID   string
+	SessionID  string      // authentication session, when the sender authenticated
+	Identity   string      // its authenticated bare JID
 	Properties [][2]string // in the order Jicofo sends them
 }
 
@@ -56,6 +58,7 @@ type Focus struct {
 	closing bool
 	limiter map[string]*rateWindow // conference requests per sender
 	caps    *capsCache
+	auth    *authority // nil when authentication is off
 	wg      sync.WaitGroup
 }
 
@@ -66,6 +69,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		confs:   map[string]*Conference{},
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
+		auth:    newAuthority(cfg.Auth),
 	}
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
@@ -81,11 +85,18 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 // goroutine, so the waiting happens on a goroutine of its own.
 func (f *Focus) handleFocusIQ(iq *Element) {
 	p := iq.Payload()
-	if p.Local != "conference" || iq.Attr("type") != "set" {
+	sender := requestSender(iq.Attr("from"), f.cfg.XMPP.ClientProxy)
+	switch {
+	case p.Local == "login-url" && iq.Attr("type") == "get":
+		f.x.Send(f.loginURL(iq, p))
+		return
+	case p.Local == "logout" && iq.Attr("type") == "set":
+		f.x.Send(f.logout(iq, p))
+		return
+	case p.Local != "conference" || iq.Attr("type") != "set":
 		f.x.Send(ErrorIQ(iq, Errorf("feature-not-implemented", "unsupported focus request %q", p.Local)))
 		return
 	}
-	sender := requestSender(iq.Attr("from"), f.cfg.XMPP.ClientProxy)
 	req := ConferenceRequest{
 		Room:       p.Attr("room"),
 		From:       sender,
@@ -111,6 +122,7 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 			return
 		}
 		el := NewElement(nsFocus, "conference", "room", resp.Room, "ready", fmt.Sprint(resp.Ready), "focusjid", resp.FocusJID)
+		el.Set("session-id", resp.SessionID).Set("identity", resp.Identity)
 		for _, kv := range resp.Properties {
 			el.Add(NewElement(nsFocus, "property", "name", kv[0], "value", kv[1]))
 		}
@@ -146,6 +158,13 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("resource-constraint", "too many conference requests")
 	}
+	var session *authSession
+	if f.auth != nil {
+		if session, err = f.auth.check(req); err != nil {
+			f.metrics.ConferenceRequestsFailed.Inc()
+			return ConferenceResponse{}, err
+		}
+	}
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -153,6 +172,13 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
 	}
 	conf := f.confs[room]
+	if conf == nil && f.auth != nil && session == nil {
+		// Only authenticated users may start a conference; guests join
+		// one that is already running (Jicofo's secure domain).
+		f.mu.Unlock()
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
+	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
 		conf = newConference(f, room, req.Properties)
@@ -176,9 +202,18 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("internal-server-error", "timed out joining the conference room %s", room)
 	}
-	props := [][2]string{{"authentication", "false"}}
-	props = append(props, [2]string{"visitors-supported", "false"})
-	return ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID(), Properties: props}, nil
+	resp := ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID()}
+	if f.auth == nil {
+		resp.Properties = [][2]string{{"authentication", "false"}}
+	} else {
+		resp.Properties = [][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}
+		if session != nil {
+			resp.SessionID, resp.Identity = session.id, session.identity
+			conf.post(event{kind: evAuthenticated, reason: session.identity})
+		}
+	}
+	resp.Properties = append(resp.Properties, [2]string{"visitors-supported", "false"})
+	return resp, nil
 }
 
 // validateRoom checks the room JID: a bare JID in the conference MUC domain,
@@ -391,4 +426,144 @@ func (c *capsCache) put(key string, v []string) {
 		}
 	}
 	c.items[key] = v
+}
+
+// Authentication ------------------------------------------------------------
+
+// authority is Jicofo's XMPP-domain (and JWT) authentication: users logged
+// in on the authenticated domain (Prosody checked their password or token)
+// get an authentication session; only they may start conferences and they
+// are made moderators. Guests (another domain, e.g. guest.<domain>) may
+// only join running conferences.
+type authority struct {
+	domain   string
+	jwt      bool
+	lifetime time.Duration
+
+	mu       sync.Mutex
+	sessions map[string]*authSession // by session id
+}
+
+type authSession struct {
+	id, machineUID, identity string
+	lastUsed                 time.Time
+}
+
+func newAuthority(c AuthConfig) *authority {
+	if c.Type == "none" || c.Type == "" {
+		return nil
+	}
+	a := &authority{domain: strings.ToLower(c.LoginDomain), jwt: c.Type == "jwt", lifetime: c.Lifetime.Duration, sessions: map[string]*authSession{}}
+	if a.jwt {
+		a.lifetime = time.Minute // a token is checked again at the next login
+	}
+	return a
+}
+
+func sessionInvalid(text string) *StanzaError {
+	se := Errorf("not-acceptable", "%s", text)
+	se.App = append(se.App, NewElement(nsFocus, "session-invalid"))
+	return se
+}
+
+// bareJID strips the resource and lower-cases.
+func bareJID(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		j = j[:i]
+	}
+	return strings.ToLower(j)
+}
+
+// check returns the sender's authentication session: the one named by the
+// request (which must be known and from the same machine), or a new one when
+// the sender is logged in on the authenticated domain. Nil means a guest.
+func (a *authority) check(req ConferenceRequest) (*authSession, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	for id, s := range a.sessions {
+		if now.Sub(s.lastUsed) > a.lifetime {
+			delete(a.sessions, id)
+		}
+	}
+	if req.SessionID != "" {
+		s := a.sessions[req.SessionID]
+		switch {
+		case s == nil:
+			return nil, sessionInvalid("invalid session")
+		case s.machineUID == "" || s.machineUID != req.MachineUID:
+			return nil, sessionInvalid("machine UID mismatch or empty")
+		}
+		s.lastUsed = now
+		return s, nil
+	}
+	bare := bareJID(req.From)
+	at := strings.LastIndexByte(bare, '@')
+	if req.From == "" || at < 0 || bare[at+1:] != a.domain {
+		return nil, nil // a guest
+	}
+	if req.MachineUID == "" {
+		return nil, Errorf("not-acceptable", "Missing mandatory attribute 'machine-uid'")
+	}
+	if len(a.sessions) >= 100000 {
+		return nil, Errorf("resource-constraint", "too many authentication sessions")
+	}
+	s := &authSession{id: newUUID(), machineUID: req.MachineUID, identity: bare, lastUsed: now}
+	a.sessions[s.id] = s
+	return s, nil
+}
+
+// authenticated reports whether a real JID belongs to an authenticated user.
+func (a *authority) authenticated(realJID string) bool {
+	if a == nil {
+		return false
+	}
+	bare := bareJID(realJID)
+	if at := strings.LastIndexByte(bare, '@'); at >= 0 && bare[at+1:] == a.domain {
+		return true // logged in on the authenticated domain
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.sessions {
+		if s.identity == bare {
+			return true
+		}
+	}
+	return false
+}
+
+// loginURL answers <login-url/>: where the web app sends the user to log in.
+func (f *Focus) loginURL(iq, p *Element) *Element {
+	room, machine := p.Attr("room"), p.Attr("machine-uid")
+	switch {
+	case f.auth == nil:
+		return ErrorIQ(iq, Errorf("feature-not-implemented", "authentication is off"))
+	case room == "":
+		return ErrorIQ(iq, Errorf("not-acceptable", "Missing mandatory attribute 'room'"))
+	case machine == "":
+		return ErrorIQ(iq, Errorf("bad-request", "Missing mandatory attribute 'machine-uid'"))
+	}
+	el := NewElement(nsFocus, "login-url")
+	if !f.auth.jwt {
+		local := room
+		if at := strings.IndexByte(room, '@'); at >= 0 {
+			local = room[:at]
+		}
+		el.Set("url", "./"+local+"?login=true")
+	}
+	return ResultIQ(iq, el)
+}
+
+// logout answers <logout session-id/>: the session is forgotten.
+func (f *Focus) logout(iq, p *Element) *Element {
+	if f.auth == nil {
+		return ErrorIQ(iq, Errorf("feature-not-implemented", "authentication is off"))
+	}
+	f.auth.mu.Lock()
+	defer f.auth.mu.Unlock()
+	if f.auth.sessions[p.Attr("session-id")] == nil {
+		return ErrorIQ(iq, sessionInvalid("invalid session"))
+	}
+	delete(f.auth.sessions, p.Attr("session-id"))
+	return ResultIQ(iq, NewElement(nsFocus, "logout"))
 }

@@ -100,10 +100,13 @@ func ClientCapsVer(features []string) string {
 
 // ParticipantConfig configures JoinConference. Zero values get defaults.
 type ParticipantConfig struct {
-	Addr     string // c2s address (Prosody.C2SAddr())
-	Domain   string // anonymous XMPP host (default "meet.test")
-	Room     string // room JID (default "room1@conference.meet.test")
-	FocusJID string // where the conference IQ goes (default "focus@auth.meet.test/focus")
+	Addr   string // c2s address (Prosody.C2SAddr())
+	Domain string // XMPP host to log in to (default "meet.test", anonymous)
+	// User and Password log in with an account instead of anonymously
+	// (an authenticated user of a secure-domain deployment).
+	User, Password string
+	Room           string // room JID (default "room1@conference.meet.test")
+	FocusJID       string // where the conference IQ goes (default "focus@auth.meet.test/focus")
 
 	// Nick is the MUC nickname, i.e. the endpoint id. Default: 8 random
 	// lower-case hex digits, which is what the captured lib-jitsi-meet used
@@ -372,7 +375,7 @@ func JoinConference(ctx context.Context, cfg ParticipantConfig) (*Participant, e
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 
-	c, err := Dial(ctx, DialConfig{Addr: cfg.Addr, Domain: cfg.Domain, Handler: p.enqueue})
+	c, err := Dial(ctx, DialConfig{Addr: cfg.Addr, Domain: cfg.Domain, User: cfg.User, Password: cfg.Password, Handler: p.enqueue})
 	if err != nil {
 		p.cancel()
 		return nil, err
