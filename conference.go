@@ -138,6 +138,7 @@ type Conference struct {
 	singleTimer  *time.Timer
 	stopped      bool
 	requests     int
+	gen          int // invite generations (see bump)
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -171,14 +172,25 @@ func (c *Conference) post(ev event) bool {
 	case c.events <- ev:
 		return true
 	default:
-		c.log.Warn("conference event queue full; event dropped", "kind", ev.kind)
+		c.f.log.Warn("conference event queue full; event dropped", "room", c.room, "kind", ev.kind)
+		return false
+	}
+}
+
+// postWait queues an event that must not be dropped (results of work in
+// flight, stop requests); it waits for room in the queue, or for the end.
+func (c *Conference) postWait(ev event) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-c.done:
 		return false
 	}
 }
 
 // later runs fn on the conference goroutine after d.
 func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
-	return time.AfterFunc(d, func() { c.post(event{kind: evFunc, fn: fn}) })
+	return time.AfterFunc(d, func() { c.postWait(event{kind: evFunc, fn: fn}) })
 }
 
 // async runs work on its own goroutine and then apply on the conference
@@ -187,7 +199,7 @@ func (c *Conference) async(work func() func()) {
 	go func() {
 		apply := work()
 		if apply != nil {
-			c.post(event{kind: evFunc, fn: apply})
+			c.postWait(event{kind: evFunc, fn: apply})
 		}
 	}()
 }
@@ -397,6 +409,9 @@ func (c *Conference) onSelfPresence(p *Element) {
 		return
 	}
 	if p.Attr("type") == "unavailable" {
+		if !c.configured {
+			return // the leave of an earlier conference of this room
+		}
 		c.stop("the focus was removed from the room", false)
 		return
 	}
@@ -588,6 +603,15 @@ func (c *Conference) evaluate() {
 	}
 }
 
+// bump starts a new invite generation for m; results of earlier invites are
+// then ignored. The counter is per conference, so a participant who left and
+// came back under the same nick cannot match an old answer.
+func (c *Conference) bump(m *Participant) int {
+	c.gen++
+	m.invite = c.gen
+	return c.gen
+}
+
 // bridgeCounts is how many of this conference's participants each bridge has.
 func (c *Conference) bridgeCounts() map[string]int {
 	out := map[string]int{}
@@ -599,8 +623,7 @@ func (c *Conference) bridgeCounts() map[string]int {
 
 // invite puts m on a bridge and sends it a session-initiate.
 func (c *Conference) invite(m *Participant, exclude []string) {
-	m.invite++
-	gen := m.invite
+	gen := c.bump(m)
 	m.inviting = true
 	offer := BuildOffer(c.cfg().Codec, m.features())
 	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude})
@@ -657,9 +680,11 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 	m := c.members[nick]
 	current := c.sessions[s.jid] == s
 	if m == nil || m.invite != gen || c.stopped {
-		// Left or re-invited meanwhile: give the endpoint back.
-		if err == nil && current {
-			c.expireEndpoint(s, nick)
+		// Left or re-invited meanwhile: whatever ended that invite already
+		// released the endpoint (unless it is in use again by a new invite).
+		if err == nil && current && !s.endpoints[nick] {
+			c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+				Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}))
 		}
 		return
 	}
@@ -701,18 +726,15 @@ func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err erro
 	if fail.MarkNonOperational {
 		c.f.bridges.MarkNonOperational(s.jid, err.Error())
 	}
-	delete(s.endpoints, m.Nick)
-	m.bridge = ""
 	if fail.RemoveSessionReinvite {
+		// Moves everyone on s, this participant included.
 		c.removeSession(s, true, "allocation failed: "+err.Error())
 		return
 	}
-	if fail.FailParticipantOnly {
-		m.attempts++
-		if m.attempts < 3 {
-			c.retryInvite(m, s.jid)
-		}
-		return
+	delete(s.endpoints, m.Nick)
+	m.bridge = ""
+	if len(s.endpoints) == 0 {
+		c.removeSession(s, false, "allocation failed") // the next invite creates it again
 	}
 	c.retryInvite(m, s.jid)
 }
@@ -915,7 +937,7 @@ func (c *Conference) onAccept(m *Participant, iq *Element, req JingleRequest) {
 	m.state = sessActive
 	c.log.Info("session established", "endpoint", m.Nick, "sources", len(c.sources.Get(m.Nick).Sources))
 	c.f.events.Add(c.room, "%s: session established (%d sources)", m.Nick, len(c.sources.Get(m.Nick).Sources))
-	c.updateEndpoint(m, req.Transport, true)
+	c.updateEndpoint(m, req.Transport, true, req.InitialLastN)
 	c.propagate()
 }
 
@@ -1057,7 +1079,7 @@ func (c *Conference) iceRestart(m *Participant, iq *Element, req JingleRequest) 
 // conference (source-remove to the others when announce), its endpoint is
 // expired on the bridge.
 func (c *Conference) endSession(m *Participant, announce bool) {
-	m.invite++ // cancels an invite in flight
+	c.bump(m) // cancels an invite in flight
 	m.inviting = false
 	m.state = sessNone
 	m.sid = ""
@@ -1112,6 +1134,7 @@ func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) 
 	c.f.metrics.BridgesRemoved.Inc()
 	for nick := range s.endpoints {
 		if m := c.members[nick]; m != nil {
+			m.bridge = "" // s is gone: nothing to expire there
 			c.moveParticipant(m, nil, why)
 		}
 	}
@@ -1130,7 +1153,7 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 		c.expireEndpoint(s, m.Nick)
 	}
 	m.bridge = ""
-	m.invite++
+	c.bump(m)
 	m.inviting = false
 	m.state = sessNone
 	m.sid = ""
@@ -1148,12 +1171,15 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 }
 
 // updateEndpoint sends the bridge m's transport and/or complete source set.
-func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSources bool) {
+func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSources bool, lastN ...int) {
 	s := c.sessions[m.bridge]
 	if s == nil || !s.endpoints[m.Nick] {
 		return
 	}
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Transport: transport, InitialLastN: -1}
+	if len(lastN) > 0 {
+		ep.InitialLastN = lastN[0] // -1 when the client sent none
+	}
 	if withSources {
 		ep.Sources = c.sources.Get(m.Nick).Colibri2Sources(m.Nick)
 		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
@@ -1362,6 +1388,9 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 }
 
 func (c *Conference) onBridgeEvent(ev BridgeEvent) {
+	if up, _ := c.f.x.Connected(); !up {
+		return // the session is gone; the conference is being stopped
+	}
 	switch ev.Kind {
 	case BridgeRemoved, BridgeFailed, BridgeShuttingDown:
 		if s := c.sessions[ev.JID]; s != nil {
@@ -1401,7 +1430,7 @@ func (c *Conference) memberLeft(m *Participant) {
 			break
 		}
 	}
-	m.invite++
+	c.bump(m)
 	if s := c.sessions[m.bridge]; s != nil {
 		c.expireEndpoint(s, m.Nick)
 	}
@@ -1449,6 +1478,7 @@ func (c *Conference) stop(reason string, terminate bool) {
 		return
 	}
 	c.stopped = true
+	c.f.forget(c) // new requests for the room start a new conference
 	c.f.metrics.Participants.Sub(float64(len(c.members)))
 	c.stopMu.Lock()
 	c.reason = reason

@@ -165,6 +165,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 			return ConferenceResponse{}, err
 		}
 	}
+	if up, _ := f.x.Connected(); !up {
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is not connected to the XMPP server")
+	}
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -201,6 +205,12 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	case <-ctx.Done():
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("internal-server-error", "timed out joining the conference room %s", room)
+	}
+	select {
+	case <-conf.done: // joined, but ended since: the client would find no focus
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, Errorf("internal-server-error", "conference %s ended: %v", room, conf.stopReason())
+	default:
 	}
 	resp := ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID()}
 	if f.auth == nil {
@@ -347,7 +357,7 @@ func (f *Focus) onSession(up bool) {
 	// Without stream resumption the MUC state is gone: every conference
 	// ends; clients re-send their conference requests and rejoin.
 	for _, c := range f.all() {
-		c.post(event{kind: evStop, reason: "XMPP connection lost"})
+		c.postWait(event{kind: evStop, reason: "XMPP connection lost"})
 	}
 }
 
@@ -375,7 +385,7 @@ func (f *Focus) Shutdown(ctx context.Context) {
 	f.closing = true
 	f.mu.Unlock()
 	for _, c := range f.all() {
-		c.post(event{kind: evStop, reason: "focus shutting down", terminate: true})
+		c.postWait(event{kind: evStop, reason: "focus shutting down", terminate: true})
 	}
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()

@@ -297,3 +297,45 @@ func TestGracefulShutdownWithConferences(t *testing.T) {
 		t.Error("the focus did not leave the room")
 	}
 }
+
+// An allocation that times out removes the conference from that bridge and
+// moves everyone on it — the participant whose allocation failed included.
+func TestAllocationTimeoutMovesEveryoneIncludingTheNewcomer(t *testing.T) {
+	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.XMPP.ReplyTimeout = dur(2 * time.Second) })
+	s.bridges[1].SetStress(0.5)
+	time.Sleep(400 * time.Millisecond)
+	room := "newcomer@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions on jvb1", func() bool { return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" })
+	s.bridges[0].DropResponses(true)
+	p3 := s.join(room)
+	s.wait("everyone on jvb2, p3 included", func() bool {
+		return p3.Accepted() && s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2" && s.bridgeOf(p3) == "jvb2" &&
+			p1.Accepted() && p2.Accepted()
+	})
+	s.wait("everyone knows everyone", func() bool { return knowsExactly(p3, p1, p2) && knowsExactly(p1, p2, p3) })
+}
+
+// Stream management works again on the new session after a Prosody restart
+// (no resumption possible), and the acknowledgement counts agree with the
+// server's once the stream is idle.
+func TestStreamManagementAfterProsodyRestart(t *testing.T) {
+	s := startStack(t, 1)
+	x := s.focus.XMPP
+	// The server's acknowledgements agree with our count: what it has not
+	// acknowledged is exactly what we keep for resending, and it is only
+	// the last few stanzas (a ping is always in flight).
+	idle := func() bool {
+		x.sm.mu.Lock()
+		defer x.sm.mu.Unlock()
+		return x.sm.enabled && x.sm.id != "" && x.sm.acked > 0 &&
+			int(x.sm.out-x.sm.acked) == len(x.sm.unacked) && len(x.sm.unacked) <= 3
+	}
+	s.wait("stream management enabled and acknowledged", idle)
+	if err := s.prosody.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("logged in again", func() bool { c, _ := x.Stats(); up, _ := x.Connected(); return c == 2 && up })
+	s.wait("stream management enabled again and acknowledged", idle)
+}

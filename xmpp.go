@@ -108,12 +108,17 @@ type iqWaiter struct {
 }
 
 type xmppConn struct {
-	sess    *xmpp.Session
-	jid     jid.JID
-	out     chan outItem
-	done    chan struct{}
-	closer  sync.Once
-	resumed bool // the stream resumed an earlier session (XEP-0198)
+	sess      *xmpp.Session
+	jid       jid.JID
+	out       chan outItem
+	done      chan struct{}
+	closer    sync.Once
+	resumed   bool // the stream resumed an earlier session (XEP-0198)
+	smOffered bool // the server offers stream management
+	werr      chan error
+
+	mu     sync.Mutex // guards closed and sends into out
+	closed bool
 }
 
 // outItem is one thing to write: a stanza (counted by stream management)
@@ -235,7 +240,13 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			c.loggedInAt.Store(time.Now().UnixNano())
 			c.log.Info("logged in", "jid", conn.jid.String(), "took", time.Since(start).Round(time.Millisecond))
 		}
+		if !conn.resumed && conn.smOffered {
+			c.sm.offered()
+		}
+		// What must go first on this stream is queued before the connection
+		// is published, so nothing sent by others can overtake it.
 		c.mu.Lock()
+		c.prime(conn)
 		c.conn = conn
 		c.lastErr = nil
 		c.mu.Unlock()
@@ -345,10 +356,10 @@ func (c *XMPPClient) connect(ctx context.Context) (*xmppConn, error) {
 		out:     make(chan outItem, writeQueue),
 		done:    make(chan struct{}),
 		resumed: c.sm.takeResumed(),
+		werr:    make(chan error, 1),
 	}
-	if _, ok := sess.Feature(nsSM); ok && !conn.resumed {
-		c.sm.offered()
-	}
+	_, conn.smOffered = sess.Feature(nsSM)
+	go func() { conn.werr <- c.writeLoop(conn) }()
 	return conn, nil
 }
 
@@ -446,26 +457,28 @@ func (c *XMPPClient) bindResource(resource string) xmpp.StreamFeature {
 }
 
 // serve runs one connection until it fails or ctx ends.
+// prime queues what opens a stream: after a resumption the stanzas the
+// server had not acknowledged and those queued while down; on a new
+// session <enable/> (stream management) and the initial presence.
+func (c *XMPPClient) prime(conn *xmppConn) {
+	if conn.resumed {
+		for _, b := range c.sm.resendQueue() {
+			_ = c.enqueue(conn, outItem{b: b, stanza: true})
+		}
+		return
+	}
+	if conn.smOffered {
+		_ = c.enqueue(conn, outItem{b: []byte(`<enable xmlns="` + nsSM + `" resume="true"/>`)})
+	}
+	// The focus is available (some Prosody modules only route to
+	// available resources).
+	_ = c.sendOn(conn, NewElement(nsClient, "presence"))
+}
+
 func (c *XMPPClient) serve(ctx context.Context, conn *xmppConn) error {
-	werr := make(chan error, 1)
-	go func() { werr <- c.writeLoop(conn) }()
+	werr := conn.werr
 	rerr := make(chan error, 1)
 	go func() { rerr <- c.readLoop(conn) }()
-
-	if conn.resumed {
-		// Resend what the server had not acknowledged, then what was
-		// queued while the connection was down.
-		for _, b := range c.sm.resendQueue() {
-			c.enqueue(conn, outItem{b: b, stanza: true})
-		}
-	} else {
-		if c.sm.isOffered() {
-			c.enqueue(conn, outItem{b: []byte(`<enable xmlns="` + nsSM + `" resume="true"/>`)})
-		}
-		// Initial presence: the focus is available (needed for some Prosody
-		// modules that only route to available resources).
-		c.sendOn(conn, NewElement(nsClient, "presence"))
-	}
 
 	ping := time.NewTicker(c.opt.PingInterval)
 	defer ping.Stop()
@@ -503,6 +516,21 @@ loop:
 		}
 	}
 	conn.close()
+	// Stanzas still queued were never written: keep them for a resumption.
+	conn.mu.Lock()
+	conn.closed = true
+	for {
+		select {
+		case it := <-conn.out:
+			if it.stanza {
+				c.sm.queueWhileDown(it.b)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	conn.mu.Unlock()
 	return err
 }
 
@@ -554,6 +582,7 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 		}
 		el, err := readElement(r, start)
 		if errors.Is(err, errTooDeep) {
+			c.sm.received() // it was a stanza all the same: acknowledge it
 			c.log.Warn("dropped an oversized or too deeply nested stanza", "name", start.Name.Local)
 			continue
 		}
@@ -651,14 +680,20 @@ func (c *XMPPClient) discoInfo(node string) *Element {
 func (c *XMPPClient) Send(el *Element) error {
 	c.mu.Lock()
 	conn := c.conn
-	c.mu.Unlock()
 	if conn == nil {
-		if c.sm.queueWhileDown(el.Bytes()) {
+		ok := c.sm.queueWhileDown(el.Bytes())
+		c.mu.Unlock()
+		if ok {
 			return nil // sent after the stream is resumed
 		}
 		return ErrNotConnected
 	}
-	return c.sendOn(conn, el)
+	c.mu.Unlock()
+	err := c.sendOn(conn, el)
+	if errors.Is(err, ErrNotConnected) && c.sm.queueWhileDown(el.Bytes()) {
+		return nil // the connection died just now: kept for the resumption
+	}
+	return err
 }
 
 func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
@@ -670,22 +705,24 @@ func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
 }
 
 func (c *XMPPClient) enqueue(conn *xmppConn, it outItem) error {
-	select {
-	case conn.out <- it:
-		return nil
-	case <-conn.done:
-		return ErrNotConnected
-	default:
-	}
-	t := time.NewTimer(writeTimeout)
-	defer t.Stop()
-	select {
-	case conn.out <- it:
-		return nil
-	case <-conn.done:
-		return ErrNotConnected
-	case <-t.C:
-		return errors.New("xmpp: write queue full")
+	deadline := time.Now().Add(writeTimeout)
+	for {
+		conn.mu.Lock()
+		if conn.closed {
+			conn.mu.Unlock()
+			return ErrNotConnected
+		}
+		select {
+		case conn.out <- it:
+			conn.mu.Unlock()
+			return nil
+		default:
+		}
+		conn.mu.Unlock()
+		if time.Now().After(deadline) {
+			return errors.New("xmpp: write queue full")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -703,11 +740,38 @@ func (c *XMPPClient) SendIQ(ctx context.Context, iq *Element) (*Element, error) 
 func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, error) {
 	c.mu.Lock()
 	conn := c.conn
-	c.mu.Unlock()
 	if conn == nil {
-		return func(context.Context) (*Element, error) { return nil, ErrNotConnected }
+		defer c.mu.Unlock()
+		return c.startIQWhileDown(iq)
 	}
+	c.mu.Unlock()
 	return c.startIQOn(conn, iq)
+}
+
+// startIQWhileDown keeps an IQ for the resumption of the stream (if one is
+// possible) and waits for its answer as usual. Called with c.mu held.
+func (c *XMPPClient) startIQWhileDown(iq *Element) func(ctx context.Context) (*Element, error) {
+	id := iq.Attr("id")
+	if id == "" {
+		id = randomID()
+		iq.Set("id", id)
+	}
+	w := &iqWaiter{to: iq.Attr("to"), ch: make(chan *Element, 1)}
+	c.waitMu.Lock()
+	c.waiters[id] = w
+	c.waitMu.Unlock()
+	queued := c.sm.queueWhileDown(iq.Bytes())
+	return func(ctx context.Context) (*Element, error) {
+		defer func() {
+			c.waitMu.Lock()
+			delete(c.waiters, id)
+			c.waitMu.Unlock()
+		}()
+		if !queued {
+			return nil, ErrNotConnected
+		}
+		return c.awaitIQ(ctx, w)
+	}
 }
 
 func (c *XMPPClient) startIQOn(conn *xmppConn, iq *Element) func(ctx context.Context) (*Element, error) {
@@ -849,7 +913,6 @@ type streamMgmt struct {
 
 func (m *streamMgmt) offered() { m.mu.Lock(); m.offer = true; m.mu.Unlock() }
 
-func (m *streamMgmt) isOffered() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.offer }
 
 func (m *streamMgmt) isEnabled() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.enabled }
 
