@@ -913,7 +913,6 @@ type streamMgmt struct {
 
 func (m *streamMgmt) offered() { m.mu.Lock(); m.offer = true; m.mu.Unlock() }
 
-
 func (m *streamMgmt) isEnabled() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.enabled }
 
 // reset forgets everything: the next connection is a new session.
