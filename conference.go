@@ -32,7 +32,7 @@ const (
 	nsMuteDesktop = "http://jitsi.org/jitmeet/desktop"
 )
 
-// eventQueue bounds a conference's backlog. Presence and IQs beyond it are
+// eventQueue bounds a conference's backlog of stanzas. Presence and IQs beyond it are
 // refused (IQs get resource-constraint) rather than queued without limit.
 const eventQueue = 4096
 
@@ -117,7 +117,9 @@ type Conference struct {
 	log   *slog.Logger
 	props map[string]string
 
-	events chan event
+	mu     sync.Mutex // guards queue (the mailbox; everything else is the goroutine's)
+	queue  []event
+	wake   chan struct{} // signalled when queue becomes non-empty
 	joined chan struct{}
 	done   chan struct{}
 
@@ -150,7 +152,7 @@ func newConference(f *Focus, room string, props map[string]string) *Conference {
 		room:     room,
 		log:      f.log.With("room", room),
 		props:    props,
-		events:   make(chan event, eventQueue),
+		wake:     make(chan struct{}, 1),
 		joined:   make(chan struct{}),
 		done:     make(chan struct{}),
 		created:  time.Now(),
@@ -161,31 +163,46 @@ func newConference(f *Focus, room string, props map[string]string) *Conference {
 	}
 }
 
-// post queues an event; false when the conference has ended or is flooded.
-func (c *Conference) post(ev event) bool {
+// The mailbox is a slice that grows only while there is a backlog (an idle
+// conference holds no buffer), woken through a one-slot channel.
+
+// post queues a stanza event; false when the conference has ended or has
+// eventQueue events waiting already (a flood is refused, not buffered).
+func (c *Conference) post(ev event) bool { return c.enqueue(ev, eventQueue) }
+
+// postWait queues an event that must not be dropped (results of work in
+// flight, stop requests): their number is bounded by the work in flight.
+func (c *Conference) postWait(ev event) bool { return c.enqueue(ev, 1<<30) }
+
+func (c *Conference) enqueue(ev event, limit int) bool {
 	select {
 	case <-c.done:
 		return false
 	default:
 	}
-	select {
-	case c.events <- ev:
-		return true
-	default:
+	c.mu.Lock()
+	if len(c.queue) >= limit {
+		c.mu.Unlock()
 		c.f.log.Warn("conference event queue full; event dropped", "room", c.room, "kind", ev.kind)
 		return false
 	}
+	c.queue = append(c.queue, ev)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
-// postWait queues an event that must not be dropped (results of work in
-// flight, stop requests); it waits for room in the queue, or for the end.
-func (c *Conference) postWait(ev event) bool {
-	select {
-	case c.events <- ev:
-		return true
-	case <-c.done:
-		return false
-	}
+// next returns the waiting events (the goroutine handles them in order).
+func (c *Conference) next() []event {
+	<-c.wake
+	c.mu.Lock()
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	return q
 }
 
 // later runs fn on the conference goroutine after d.
@@ -235,8 +252,12 @@ func (c *Conference) run() {
 		}
 	})
 	for !c.stopped {
-		ev := <-c.events
-		c.handle(ev)
+		for _, ev := range c.next() {
+			if c.stopped {
+				break
+			}
+			c.handle(ev)
+		}
 	}
 	if c.initialTimer != nil {
 		c.initialTimer.Stop()
@@ -785,6 +806,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		Features:        f,
 		StripSimulcast:  strip,
 	})
+	m.offer = nil // rebuilt for the next invite; not kept per participant
 	c.f.metrics.JingleSent("session-initiate")
 	c.f.metrics.ParticipantsTotal.Inc()
 	c.f.metrics.RequestToInitiate.Observe(time.Since(m.joinedAt).Seconds())
@@ -938,7 +960,7 @@ func (c *Conference) onAccept(m *Participant, iq *Element, req JingleRequest) {
 	c.log.Info("session established", "endpoint", m.Nick, "sources", len(c.sources.Get(m.Nick).Sources))
 	c.f.events.Add(c.room, "%s: session established (%d sources)", m.Nick, len(c.sources.Get(m.Nick).Sources))
 	c.updateEndpoint(m, req.Transport, true, req.InitialLastN)
-	c.propagate()
+	c.propagate(m.Nick, m)
 }
 
 func (c *Conference) onSourceAdd(m *Participant, iq *Element, req JingleRequest) {
@@ -957,7 +979,7 @@ func (c *Conference) onSourceAdd(m *Participant, iq *Element, req JingleRequest)
 	}
 	c.send(ResultIQ(iq, nil))
 	c.updateEndpoint(m, nil, true)
-	c.propagate()
+	c.propagate(m.Nick, nil)
 }
 
 func (c *Conference) onSourceRemove(m *Participant, iq *Element, req JingleRequest) {
@@ -972,7 +994,7 @@ func (c *Conference) onSourceRemove(m *Participant, iq *Element, req JingleReque
 	}
 	c.send(ResultIQ(iq, nil))
 	c.updateEndpoint(m, nil, true)
-	c.propagate()
+	c.propagate(m.Nick, nil)
 }
 
 func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest) {
@@ -1089,7 +1111,7 @@ func (c *Conference) endSession(m *Participant, announce bool) {
 	}
 	m.bridge = ""
 	if removed := c.sources.RemoveOwner(m.Nick); announce && !removed.IsEmpty() {
-		c.propagate()
+		c.propagate(m.Nick, nil)
 	} else {
 		c.forgetOwner(m.Nick)
 	}
@@ -1159,7 +1181,7 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 	m.sid = ""
 	m.signaled = SourceSet{}
 	if removed := c.sources.RemoveOwner(m.Nick); !removed.IsEmpty() {
-		c.propagate()
+		c.propagate(m.Nick, nil)
 	}
 	m.attempts++ // reset by the next successful allocation
 	if m.attempts > 3 {
@@ -1318,33 +1340,63 @@ func (c *Conference) fireAndForget(to string, payload *Element) {
 	go func() { _, _ = wait(context.Background()) }()
 }
 
-// propagate brings every active participant's view of the sources up to
-// date: at most one source-remove, then at most one source-add each.
+// propagate tells every active participant about owner's current sources:
+// at most one source-remove, then at most one source-add each. Only owner's
+// part of each receiver's view is compared, so a change costs O(receivers),
+// not O(receivers × owners). flush, when set, is a participant whose session
+// just became active: it catches up on everything it was not told yet.
 // Participants whose session is not yet accepted catch up on acceptance.
-func (c *Conference) propagate() {
+func (c *Conference) propagate(owner string, flush *Participant) {
 	strip := c.cfg().Conference.StripSimulcast
 	from := c.f.x.JID()
+	cur := SourceSet{}
+	if es := c.sources.Get(owner); !es.IsEmpty() {
+		cur[owner] = es
+	}
 	for _, nick := range c.order {
 		r := c.members[nick]
 		if r == nil || r.state != sessActive {
 			continue
 		}
 		f := r.features()
-		var feedback EndpointSources
-		if s := c.sessions[r.bridge]; s != nil {
-			feedback = s.feedback
+		if r == flush {
+			var feedback EndpointSources
+			if s := c.sessions[r.bridge]; s != nil {
+				feedback = s.feedback
+			}
+			want := RemoteSources(c.sources, r.Nick, feedback, f, strip)
+			c.sendSourceChanges(r, from, f, strip, r.signaled, want)
+			r.signaled = want
+			continue
 		}
-		want := RemoteSources(c.sources, r.Nick, feedback, f, strip)
-		removed, added := DiffSourceSets(r.signaled, want)
-		if iq := BuildSourceRemove(from, r.Occupant, r.sid, removed, f, strip); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-remove")
+		if nick == owner || f.SSRCRewriting {
+			continue
 		}
-		if iq := BuildSourceAdd(from, r.Occupant, r.sid, added, f, strip); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-add")
+		want := cur.Filter(f.Audio, f.Video, strip)
+		old := SourceSet{}
+		if es, ok := r.signaled[owner]; ok {
+			old[owner] = es
 		}
-		r.signaled = want
+		c.sendSourceChanges(r, from, f, strip, old, want)
+		if es, ok := want[owner]; ok {
+			r.signaled[owner] = es
+		} else {
+			delete(r.signaled, owner)
+		}
+	}
+}
+
+// sendSourceChanges sends r the source-remove and source-add that take it
+// from old to want.
+func (c *Conference) sendSourceChanges(r *Participant, from string, f Features, strip bool, old, want SourceSet) {
+	removed, added := DiffSourceSets(old, want)
+	if iq := BuildSourceRemove(from, r.Occupant, r.sid, removed, f, strip); iq != nil {
+		c.send(iq)
+		c.f.metrics.JingleSent("source-remove")
+	}
+	if iq := BuildSourceAdd(from, r.Occupant, r.sid, added, f, strip); iq != nil {
+		c.send(iq)
+		c.f.metrics.JingleSent("source-add")
 	}
 }
 

@@ -554,11 +554,12 @@ func (c *XMPPClient) writeLoop(conn *xmppConn) error {
 		case <-conn.done:
 			return nil
 		case it := <-conn.out:
-			if it.stanza {
-				c.sm.sent(it.b)
+			b := it.b
+			if it.stanza && c.sm.sent(it.b) {
+				b = append(append([]byte(nil), b...), `<r xmlns="`+nsSM+`"/>`...)
 			}
 			_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := nc.Write(it.b); err != nil {
+			if _, err := nc.Write(b); err != nil {
 				return fmt.Errorf("write: %w", err)
 			}
 		}
@@ -893,6 +894,10 @@ const nsSM = "urn:xmpp:sm:3"
 // queued while the connection is down).
 const smMaxQueue = 10000
 
+// smAckEvery is how many unacknowledged stanzas prompt an <r/> (besides the
+// one sent with every keepalive ping).
+const smAckEvery = 64
+
 // streamMgmt is the XEP-0198 state: counters, the unacknowledged stanzas and
 // what is needed to resume. It outlives connections.
 type streamMgmt struct {
@@ -956,20 +961,20 @@ func (m *streamMgmt) received() {
 	m.mu.Unlock()
 }
 
-func (m *streamMgmt) sent(b []byte) {
+// sent counts a stanza written after <enable/>. It reports when to ask the
+// server for an acknowledgement (every smAckEvery stanzas), so the resend
+// queue stays short under load.
+func (m *streamMgmt) sent(b []byte) (askAck bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.enabled && m.id == "" {
-		// Not enabled yet: the server counts from its <enabled/>, which
-		// follows our <enable/> in stream order, so count from there.
-		if !m.offer {
-			return
-		}
+	if !m.enabled && m.id == "" && !m.offer {
+		return false // no stream management on this stream
 	}
 	m.out++
 	if len(m.unacked) < smMaxQueue {
 		m.unacked = append(m.unacked, b)
 	}
+	return m.enabled && len(m.unacked)%smAckEvery == 0
 }
 
 // ack drops what the server has acknowledged (h counts modulo 2^32).
@@ -980,7 +985,9 @@ func (m *streamMgmt) ack(h uint32) {
 	if n < 0 || n > len(m.unacked) {
 		n = len(m.unacked)
 	}
-	m.unacked = m.unacked[n:]
+	// Copy what is left, so acknowledged stanzas are not kept alive by the
+	// old array.
+	m.unacked = append([][]byte(nil), m.unacked[n:]...)
 	m.acked = h
 }
 
