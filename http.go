@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"sort"
 	"strings"
@@ -30,7 +31,7 @@ import (
 const (
 	httpReadHeaderTimeout = 5 * time.Second
 	httpReadTimeout       = 10 * time.Second
-	httpWriteTimeout      = 30 * time.Second // a conference request may wait for a MUC join
+	httpWriteTimeout      = 60 * time.Second // a conference request may wait for a MUC join; a CPU profile takes 30 s
 	httpIdleTimeout       = 60 * time.Second
 )
 
@@ -305,6 +306,10 @@ func (h *HTTPServer) routes() {
 	h.mux.Handle("GET /metrics", h.m.Metrics.Handler())
 	h.mux.HandleFunc("POST /conference-request/v1", h.conferenceRequest)
 	h.mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
+	// Go's profiler, for operators chasing CPU or memory (loopback only by default).
+	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 func (h *HTTPServer) status(w http.ResponseWriter, r *http.Request) {
