@@ -729,13 +729,15 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 		return
 	}
 	m.attempts = 0
-	c.relayAdded(s, m)
 	if alloc.FeedbackSources != nil && s.feedback.IsEmpty() {
 		if fb, err := ParseFeedbackSources(alloc.FeedbackSources); err == nil {
 			s.feedback = fb
 		}
 	}
 	c.sendSessionInitiate(m, s, alloc)
+	if m.state != sessNone {
+		c.relayAdded(s, m) // announced on the relays once its endpoint is in use
+	}
 }
 
 func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err error) {
@@ -1259,7 +1261,7 @@ func (c *Conference) relayAdded(s *bridgeSession, m *Participant) {
 func (c *Conference) relayEndpointsOf(s *bridgeSession) []RelayEndpoint {
 	var eps []RelayEndpoint
 	for _, nick := range c.order {
-		if m := c.members[nick]; m != nil && s.endpoints[nick] {
+		if m := c.members[nick]; m != nil && s.endpoints[nick] && m.bridge == s.jid && m.state != sessNone {
 			eps = append(eps, RelayEndpoint{ID: nick, StatsID: m.StatsID, Create: true, Sources: c.sources.Get(nick).Colibri2Sources(nick)})
 		}
 	}
