@@ -141,6 +141,7 @@ type Conference struct {
 	stopped      bool
 	requests     int
 	gen          int // invite generations (see bump)
+	recording    *recording
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -316,6 +317,7 @@ func (c *Conference) focusPresence() *Element {
 	if c.noBridge {
 		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
 	}
+	p.Add(c.recordingPresence())
 	return p
 }
 
@@ -879,6 +881,8 @@ func (c *Conference) onIQ(iq *Element) {
 		c.onJingle(m, iq)
 	case nsMuteAudio, nsMuteVideo, nsMuteDesktop:
 		c.onMute(m, iq)
+	case nsJibri:
+		c.onJibriRequest(m, iq)
 	default:
 		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "")))
 	}
@@ -1548,6 +1552,10 @@ func (c *Conference) stop(reason string, terminate bool) {
 		}
 	}
 	c.sessions = map[string]*bridgeSession{}
+	if r := c.recording; r != nil && r.status != "off" {
+		c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+		c.recordingOff(r, "", "")
+	}
 	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
 }
 

@@ -22,6 +22,7 @@ type Config struct {
 	Conference ConferenceConfig `toml:"conference"`
 	Codec      CodecConfig      `toml:"codec"`
 	Auth       AuthConfig       `toml:"auth"`
+	Jibri      JibriConfig      `toml:"jibri"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Log        LogConfig        `toml:"log"`
 
@@ -102,6 +103,11 @@ type AuthConfig struct {
 	Type        string   `toml:"type"`
 	LoginDomain string   `toml:"login-domain"`
 	Lifetime    Duration `toml:"lifetime"`
+}
+
+// JibriConfig is where recorders (Jibri) wait.
+type JibriConfig struct {
+	Brewery string `toml:"brewery"`
 }
 
 // HTTPConfig is the health/metrics/debug/conference-request server.
@@ -310,6 +316,9 @@ func (c *Config) deriveDefaults() {
 	}
 	if !strings.Contains(c.Bridges.Brewery, "@") {
 		c.Bridges.Brewery += "@" + x.InternalMUCDomain
+	}
+	if c.Jibri.Brewery != "" && !strings.Contains(c.Jibri.Brewery, "@") {
+		c.Jibri.Brewery += "@" + x.InternalMUCDomain
 	}
 }
 
@@ -557,8 +566,14 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ENABLE_HEALTH_CHECKS", Key: "(always on)", apply: func(*Config, string) error { return nil }},
 		{Name: "ENABLE_AUTH", Key: "auth.type", apply: enableAuth},
 		{Name: "JICOFO_ENABLE_AUTH", Key: "auth.type", apply: enableAuth},
-		{Name: "ENABLE_RECORDING", Ignored: "Jibri recording is not implemented yet"},
-		{Name: "JIBRI_BREWERY_MUC", Ignored: "Jibri recording is not implemented yet"},
+		{Name: "ENABLE_RECORDING", Key: "jibri.brewery", apply: func(c *Config, v string) error {
+			on, err := envBool(v)
+			if on && c.Jibri.Brewery == "" {
+				c.Jibri.Brewery = "jibribrewery"
+			}
+			return err
+		}},
+		{Name: "JIBRI_BREWERY_MUC", Key: "jibri.brewery", apply: func(c *Config, v string) error { c.Jibri.Brewery = v; return nil }},
 		{Name: "JIBRI_SIP_BREWERY_MUC", Ignored: "the Jibri SIP gateway is not implemented yet"},
 		{Name: "JIGASI_BREWERY_MUC", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},
 		{Name: "JIGASI_SIP_URI", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},

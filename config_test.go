@@ -226,7 +226,10 @@ func TestConfigDockerJicofoEnvironment(t *testing.T) {
 	if cfg.Auth.Type != "jwt" || cfg.Auth.LoginDomain != "meet.jitsi" {
 		t.Errorf("ENABLE_AUTH=1 AUTH_TYPE=jwt gave auth %+v, want jwt for meet.jitsi", cfg.Auth)
 	}
-	want := []string{"ENABLE_RECORDING", "JIBRI_BREWERY_MUC", "JIGASI_BREWERY_MUC"}
+	if cfg.Jibri.Brewery != "jibribrewery@internal-muc.meet.jitsi" {
+		t.Errorf("jibri brewery %q", cfg.Jibri.Brewery)
+	}
+	want := []string{"JIGASI_BREWERY_MUC"}
 	if len(cfg.Warnings) != len(want) {
 		t.Errorf("warnings %v, want one for each of %v", cfg.Warnings, want)
 	}

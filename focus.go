@@ -59,7 +59,11 @@ type Focus struct {
 	limiter map[string]*rateWindow // conference requests per sender
 	caps    *capsCache
 	auth    *authority // nil when authentication is off
-	wg      sync.WaitGroup
+	jibris  *Jibris    // nil when no Jibri brewery is configured
+	// recordings maps a recording session id to its conference, for the
+	// Jibris' status reports.
+	recordings sync.Map
+	wg         sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
@@ -73,6 +77,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 	}
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
+	x.HandleIQ(nsJibri, f.routeJibriIQ)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
 		x.HandleIQ(ns, f.routeToConference)
 	}

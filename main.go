@@ -133,6 +133,7 @@ type Main struct {
 	Focus   *Focus
 	Metrics *Metrics
 	Events  *EventLog
+	Jibris  *Jibris
 
 	started time.Time
 
@@ -163,8 +164,10 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	m.Bridges = NewBridges(cfg.Bridges, x.Username, m.XMPP, logger)
 	m.Metrics.registerState(m.Bridges, m.XMPP)
 	m.Focus = NewFocus(cfg, m.XMPP, m.Bridges, m.Metrics, m.Events, logger)
+	m.Jibris = NewJibris(cfg.Jibri.Brewery, x.Username, m.XMPP, logger)
+	m.Focus.jibris = m.Jibris
 	m.XMPP.HandlePresence(func(p *Element) {
-		if !m.Bridges.HandlePresence(p) {
+		if !m.Bridges.HandlePresence(p) && !m.Jibris.HandlePresence(p) {
 			m.Focus.HandlePresence(p)
 		}
 	})

@@ -1,0 +1,378 @@
+package main
+
+// jibri.go: recording and live streaming with Jibri (jicofo.md §7.4).
+//
+// Jibris wait in their own brewery room and say in presence whether they are
+// idle and healthy. A moderator asks the focus to start; the focus picks an
+// idle Jibri, asks it to join the conference and record (or stream), and
+// tells the room how it goes in its presence (<jibri-recording-status/>).
+// The Jibri reports back with status IQs (pending, on, off).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	nsJibri       = "http://jitsi.org/protocol/jibri"
+	nsHealthState = "http://jitsi.org/protocol/health"
+)
+
+// Jibri selection timings (Jicofo's): a Jibri just picked is not picked
+// again for a moment (its presence will say busy), and one that failed is
+// avoided for a minute.
+const (
+	jibriSelectGap   = 200 * time.Millisecond
+	jibriFailBackoff = time.Minute
+)
+
+// ErrNoJibri and ErrJibrisBusy are the two ways selection fails.
+var (
+	ErrNoJibri    = errors.New("no Jibris available")
+	ErrJibrisBusy = errors.New("all Jibris are busy")
+)
+
+type jibriInstance struct {
+	jid              string
+	idle, healthy    bool
+	selected, failed time.Time
+}
+
+// Jibris is the registry of the Jibri brewery.
+type Jibris struct {
+	brewery, nick string
+	x             *XMPPClient
+	log           *slog.Logger
+
+	mu        sync.Mutex
+	instances map[string]*jibriInstance
+}
+
+// NewJibris returns nil when no Jibri brewery is configured.
+func NewJibris(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jibris {
+	if brewery == "" {
+		return nil
+	}
+	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, x: x, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
+	x.OnSession(func(up bool) {
+		j.mu.Lock()
+		j.instances = map[string]*jibriInstance{}
+		j.mu.Unlock()
+		if up {
+			_ = x.Send(NewElement(nsClient, "presence", "to", j.brewery+"/"+nick).Add(NewElement(nsMUC, "x")))
+		}
+	})
+	return j
+}
+
+// HandlePresence consumes presence from the Jibri brewery.
+func (j *Jibris) HandlePresence(p *Element) bool {
+	if j == nil {
+		return false
+	}
+	from := p.Attr("from")
+	if !strings.HasPrefix(strings.ToLower(from), j.brewery+"/") {
+		return false
+	}
+	if strings.HasSuffix(from, "/"+j.nick) {
+		return true // our own presence in the brewery
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if p.Attr("type") == "unavailable" {
+		delete(j.instances, from)
+		return true
+	}
+	st := p.Child(nsJibri, "jibri-status")
+	if st == nil {
+		return true
+	}
+	in := j.instances[from]
+	if in == nil {
+		if len(j.instances) >= 1000 {
+			return true
+		}
+		in = &jibriInstance{jid: from}
+		j.instances[from] = in
+		j.log.Info("Jibri available", "jibri", from)
+	}
+	in.idle = st.Child("", "busy-status").Attr("status") == "idle"
+	in.healthy = st.Child(nsHealthState, "health-status").Attr("status") != "unhealthy"
+	if in.idle && in.healthy {
+		in.failed = time.Time{} // a fresh "available" clears an old failure
+	}
+	return true
+}
+
+// Select picks an idle, healthy Jibri, avoiding those picked a moment ago
+// or failed within the last minute (the least recently failed first).
+func (j *Jibris) Select(exclude map[string]bool) (string, error) {
+	if j == nil {
+		return "", ErrNoJibri
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.instances) == 0 {
+		return "", ErrNoJibri
+	}
+	now := time.Now()
+	var best *jibriInstance
+	for _, in := range j.instances {
+		if !in.idle || !in.healthy || exclude[in.jid] || now.Sub(in.selected) < jibriSelectGap || now.Sub(in.failed) < jibriFailBackoff {
+			continue
+		}
+		if best == nil || in.failed.Before(best.failed) || in.failed.Equal(best.failed) && in.jid < best.jid {
+			best = in
+		}
+	}
+	if best == nil {
+		return "", ErrJibrisBusy
+	}
+	best.selected = now
+	return best.jid, nil
+}
+
+// MarkFailed keeps a Jibri out of selection for a minute.
+func (j *Jibris) MarkFailed(jid string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if in := j.instances[jid]; in != nil {
+		in.failed = time.Now()
+	}
+}
+
+// Count returns the known Jibris and how many are available.
+func (j *Jibris) Count() (total, available int) {
+	if j == nil {
+		return 0, 0
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, in := range j.instances {
+		total++
+		if in.idle && in.healthy {
+			available++
+		}
+	}
+	return total, available
+}
+
+// recording is a conference's recording or live stream.
+type recording struct {
+	id, mode, streamID, youtubeID, appData, initiator string
+	jibri                                             string
+	status                                            string // pending, on, off
+	failure                                           string
+	tried                                             map[string]bool
+	pending                                           *time.Timer
+}
+
+// onJibriRequest handles a moderator's start/stop (an IQ from an occupant).
+func (c *Conference) onJibriRequest(m *Participant, iq *Element) {
+	p := iq.Payload()
+	switch {
+	case m == nil:
+		c.send(ErrorIQ(iq, Errorf("forbidden", "not a member of this conference")))
+		return
+	case !m.moderator():
+		c.send(ErrorIQ(iq, Errorf("not-allowed", "only moderators can start or stop recording")))
+		return
+	case p.Attr("sipaddress") != "":
+		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "the Jibri SIP gateway is not supported")))
+		return
+	}
+	switch p.Attr("action") {
+	case "start":
+		c.startRecording(m, iq, p)
+	case "stop":
+		r := c.recording
+		if r == nil || r.status == "off" {
+			c.send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
+			return
+		}
+		c.send(ResultIQ(iq, nil))
+		c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+		c.recordingOff(r, "", m.Occupant)
+	default:
+		c.send(ErrorIQ(iq, Errorf("bad-request", "action must be start or stop")))
+	}
+}
+
+func (c *Conference) startRecording(m *Participant, iq, p *Element) {
+	mode, stream := p.Attr("recording_mode"), p.Attr("streamid")
+	if mode == "" {
+		mode = "file"
+		if stream != "" {
+			mode = "stream"
+		}
+	}
+	switch {
+	case c.recording != nil && c.recording.status != "off":
+		c.send(ErrorIQ(iq, Errorf("unexpected-request", "Recording or live streaming is already enabled")))
+		return
+	case mode == "stream" && stream == "":
+		c.send(ErrorIQ(iq, Errorf("bad-request", "Stream ID is empty or undefined")))
+		return
+	case mode == "file" && stream != "":
+		c.send(ErrorIQ(iq, Errorf("bad-request", "Stream ID is provided for a FILE recording.")))
+		return
+	case mode != "file" && mode != "stream":
+		c.send(ErrorIQ(iq, Errorf("bad-request", "recording_mode must be file or stream")))
+		return
+	}
+	r := &recording{id: newUUID(), mode: mode, streamID: stream, youtubeID: p.Attr("you_tube_broadcast_id"),
+		appData: p.Attr("app_data"), initiator: m.Occupant, tried: map[string]bool{}}
+	if err := c.askJibri(r); err != nil {
+		cond := "service-unavailable"
+		if errors.Is(err, ErrJibrisBusy) {
+			cond = "resource-constraint"
+		}
+		c.send(ErrorIQ(iq, Errorf(cond, "%v", err)))
+		return
+	}
+	c.recording = r
+	c.f.recordings.Store(r.id, c)
+	c.send(ResultIQ(iq, NewElement(nsJibri, "jibri", "session_id", r.id)))
+	c.f.events.Add(c.room, "%s started %s on %s", m.Nick, map[string]string{"file": "recording", "stream": "live streaming"}[mode], nickOf(r.jibri))
+	c.publishPresence()
+	c.armPending(r)
+}
+
+// askJibri sends the start request to a newly selected Jibri; its answer
+// arrives asynchronously (a failure tries another).
+func (c *Conference) askJibri(r *recording) error {
+	jid, err := c.f.jibris.Select(r.tried)
+	if err != nil {
+		return err
+	}
+	r.jibri, r.status, r.failure = jid, "pending", ""
+	r.tried[jid] = true
+	req := NewElement(nsJibri, "jibri", "action", "start", "session_id", r.id, "recording_mode", r.mode, "room", c.room)
+	req.Set("streamid", r.streamID).Set("you_tube_broadcast_id", r.youtubeID).Set("app_data", r.appData)
+	c.log.Info("asking Jibri to start", "jibri", jid, "mode", r.mode, "session", r.id)
+	wait := c.f.x.StartIQ(NewIQ("set", jid, "", req))
+	c.async(func() func() {
+		resp, err := wait(context.Background())
+		return func() {
+			if c.recording != r || r.jibri != jid || r.status == "off" {
+				return
+			}
+			st := resp.Child(nsJibri, "jibri")
+			if err == nil && (st.Attr("status") == "pending" || st.Attr("status") == "on") {
+				if st.Attr("status") == "on" {
+					c.recordingOn(r)
+				}
+				return
+			}
+			why := fmt.Sprint(err)
+			if err == nil {
+				why = "status " + st.Attr("status") + " " + st.Attr("failure_reason")
+			}
+			c.log.Warn("Jibri refused or failed to start", "jibri", jid, "why", why)
+			c.jibriFailed(r, why)
+		}
+	})
+	return nil
+}
+
+// jibriFailed marks the Jibri and tries another, up to five in all.
+func (c *Conference) jibriFailed(r *recording, why string) {
+	c.f.jibris.MarkFailed(r.jibri)
+	if len(r.tried) < 5 {
+		if err := c.askJibri(r); err == nil {
+			c.publishPresence()
+			return
+		}
+	}
+	c.recordingOff(r, "error", "")
+	c.f.events.Add(c.room, "recording failed: %s", why)
+}
+
+// armPending fails a session that does not reach "on" in time.
+func (c *Conference) armPending(r *recording) {
+	if r.pending != nil {
+		r.pending.Stop()
+	}
+	r.pending = c.later(90*time.Second, func() {
+		if c.recording == r && r.status == "pending" {
+			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+			c.jibriFailed(r, "no 'on' within the pending timeout")
+		}
+	})
+}
+
+func (c *Conference) recordingOn(r *recording) {
+	if r.pending != nil {
+		r.pending.Stop()
+	}
+	r.status = "on"
+	c.log.Info("recording on", "jibri", r.jibri, "session", r.id)
+	c.publishPresence()
+}
+
+func (c *Conference) recordingOff(r *recording, failure, stopper string) {
+	if r.pending != nil {
+		r.pending.Stop()
+	}
+	r.status, r.failure = "off", failure
+	c.f.recordings.Delete(r.id)
+	if stopper != "" {
+		r.initiator = stopper
+	}
+	c.publishPresence()
+}
+
+// onJibriStatus handles a status IQ from the Jibri of this conference.
+func (c *Conference) onJibriStatus(iq *Element) {
+	r := c.recording
+	st := iq.Payload()
+	if r == nil || iq.Attr("from") != r.jibri || (st.Attr("session_id") != "" && st.Attr("session_id") != r.id) {
+		c.send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
+		return
+	}
+	c.send(ResultIQ(iq, nil))
+	switch st.Attr("status") {
+	case "on":
+		c.recordingOn(r)
+	case "off":
+		if st.Attr("failure_reason") != "" && st.Attr("should_retry") == "true" && r.status != "off" {
+			c.jibriFailed(r, st.Attr("failure_reason"))
+			return
+		}
+		c.recordingOff(r, st.Attr("failure_reason"), "")
+	}
+}
+
+// recordingPresence is the <jibri-recording-status/> the focus publishes.
+func (c *Conference) recordingPresence() *Element {
+	r := c.recording
+	if r == nil {
+		return nil
+	}
+	el := NewElement(nsJibri, "jibri-recording-status", "status", r.status, "session_id", r.id, "recording_mode", r.mode)
+	return el.Set("initiator", r.initiator).Set("failure_reason", r.failure)
+}
+
+// routeJibriIQ sends a Jibri-namespace IQ to its conference: status reports
+// come from a Jibri in the brewery (found by session id), start/stop
+// requests from room occupants.
+func (f *Focus) routeJibriIQ(iq *Element) {
+	if f.jibris != nil && strings.HasPrefix(strings.ToLower(iq.Attr("from")), f.jibris.brewery+"/") {
+		v, ok := f.recordings.Load(iq.Payload().Attr("session_id"))
+		if !ok {
+			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
+			return
+		}
+		c := v.(*Conference)
+		if !c.post(event{kind: evFunc, fn: func() { c.onJibriStatus(iq) }}) {
+			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
+		}
+		return
+	}
+	f.routeToConference(iq)
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+// recordingStatus is the focus's <jibri-recording-status/> as p sees it.
+func recordingStatus(p *testkit.Participant) *testkit.Elem {
+	fp := p.FocusPresence()
+	if fp == nil {
+		return nil
+	}
+	return fp.Child(nsJibri, "jibri-recording-status")
+}
+
+func jibriIQ(room string, kv ...string) *testkit.Elem {
+	return testkit.NewElem("jabber:client", "iq", "type", "set", "to", room+"/focus").Add(testkit.NewElem(nsJibri, "jibri", kv...))
+}
+
+// startJibri starts a fake Jibri once the brewery room exists (only admins
+// such as the focus may create rooms there; the focus joins it at login).
+func startJibri(t *testing.T, s *stack) *testkit.FakeJibri {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
+		j, err := testkit.StartFakeJibri(ctx, testkit.FakeJibriConfig{Addr: s.prosody.C2SAddr(), PresenceInterval: 200 * time.Millisecond})
+		cancel()
+		if err == nil {
+			t.Cleanup(j.Close)
+			return j
+		}
+		last = err
+	}
+	t.Fatalf("fake Jibri: %v", last)
+	return nil
+}
+
+// A moderator starts a recording: an idle Jibri is asked, reports on, the
+// room sees it in the focus presence; stop reaches the Jibri and the room.
+func TestJibriRecording(t *testing.T) {
+	var jibri *testkit.FakeJibri
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	jibri = startJibri(t, s)
+	s.wait("the Jibri known and available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+
+	room := "rec@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("p1 moderator", func() bool { return p1.Accepted() && p2.Accepted() && p1.Affiliation() == "owner" })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+
+	// Not a moderator: refused, nothing asked of the Jibri.
+	if r, err := p2.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "not-allowed") {
+		t.Errorf("non-moderator start: %v %v", r, err)
+	}
+	// Bad requests.
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "stream")); err == nil || !strings.Contains(r.String(), "Stream ID is empty or undefined") {
+		t.Errorf("stream without id: %v %v", r, err)
+	}
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file", "streamid", "x")); err == nil || !strings.Contains(r.String(), "Stream ID is provided for a FILE recording.") {
+		t.Errorf("file with stream id: %v %v", r, err)
+	}
+	if len(jibri.Requests()) != 0 {
+		t.Fatalf("refused requests reached the Jibri: %v", jibri.Requests())
+	}
+
+	resp, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file"))
+	if err != nil {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	sid := resp.Child(nsJibri, "jibri").Attr("session_id")
+	if sid == "" {
+		t.Fatalf("no session_id in %s", resp)
+	}
+	req, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool { return e.Child(nsJibri, "jibri").Attr("action") == "start" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := req.Child(nsJibri, "jibri"); j.Attr("session_id") != sid || j.Attr("room") != room || j.Attr("recording_mode") != "file" {
+		t.Errorf("start request to the Jibri: %s", req)
+	}
+	s.wait("recording on in the focus presence", func() bool {
+		st := recordingStatus(p2)
+		return st != nil && st.Attr("status") == "on" && st.Attr("session_id") == sid && st.Attr("initiator") == p1.OccupantJID()
+	})
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "already enabled") {
+		t.Errorf("second start: %v %v", r, err)
+	}
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop")); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool { return e.Child(nsJibri, "jibri").Attr("action") == "stop" }); err != nil {
+		t.Errorf("the Jibri got no stop: %v", err)
+	}
+	s.wait("recording off in the focus presence", func() bool {
+		st := recordingStatus(p2)
+		return st != nil && st.Attr("status") == "off"
+	})
+}
+
+// With every Jibri busy the request says so; with none it says so too.
+func TestJibriNoneOrBusy(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	room := "busy@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "service-unavailable") || !strings.Contains(r.String(), "no Jibris available") {
+		t.Errorf("no Jibri: %v %v", r, err)
+	}
+	jibri := startJibri(t, s)
+	jibri.SetBusy(true)
+	s.wait("the Jibri known, busy", func() bool { n, a := s.focus.Jibris.Count(); return n == 1 && a == 0 })
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "resource-constraint") || !strings.Contains(r.String(), "all Jibris are busy") {
+		t.Errorf("busy Jibri: %v %v", r, err)
+	}
+}

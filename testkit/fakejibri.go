@@ -1,0 +1,591 @@
+package testkit
+
+// fakejibri.go: a fake Jitsi Jibri (recorder / live streamer / SIP gateway)
+// for focus tests (shared/reference/jicofo.md §7.4). It logs in as a c2s
+// client, joins the Jibri brewery MUC publishing <jibri-status>, and answers
+// the focus's <jibri action="start|stop"/> IQs the way Jibri does: a
+// "pending" result, then a status IQ "on" sent to the requester a little
+// later; on stop a result and a status IQ "off". It records nothing but
+// signalling: there is no media and no browser.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Namespaces the fake Jibri speaks.
+const (
+	nsJibri  = "http://jitsi.org/protocol/jibri"
+	nsHealth = "http://jitsi.org/protocol/health"
+)
+
+// FakeJibriConfig configures a FakeJibri. Zero values get the defaults noted
+// on each field.
+type FakeJibriConfig struct {
+	Addr     string // c2s address, e.g. Prosody.C2SAddr()
+	Domain   string // XMPP host to log in to (default AuthDomain)
+	User     string // default "jibri"; the account must exist
+	Password string // default "jibripass"
+	Resource string // resource to bind; default: the server picks one
+	// Brewery is the bare JID of the brewery MUC (default
+	// "jibribrewery@"+InternalMUCDomain).
+	Brewery string
+	Nick    string // occupant nick (default "jibri1")
+	// PresenceInterval re-sends the status presence periodically; zero
+	// (default) sends it only when it changes, as Jibri does.
+	PresenceInterval time.Duration
+	// OnDelay is the wait between answering "pending" to a start and sending
+	// the status="on" IQ (default 100 ms).
+	OnDelay time.Duration
+	// ReconnectDelay is the wait between reconnection attempts (default 500 ms).
+	ReconnectDelay time.Duration
+	// Logf, if set, receives one line per request and connection events.
+	Logf func(format string, args ...any)
+}
+
+// FakeJibri is a fake Jibri connected to an XMPP server. All methods are
+// safe for concurrent use.
+type FakeJibri struct {
+	cfg FakeJibriConfig
+
+	ctx    context.Context // lives until Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	client      *Client
+	joined      bool
+	left        bool
+	joinWait    chan *Elem
+	busy        bool // SetBusy knob
+	healthy     bool
+	failNext    []string
+	session     string // active session id, "" when idle
+	sessionFrom string // where status IQs go (the requester)
+	on          bool   // status="on" sent for session
+	requests    []*Elem
+	reqSignal   chan struct{}
+	statusResps []*Elem
+	presenceNow chan struct{}
+}
+
+// StartFakeJibri logs in, joins the brewery and publishes its status before
+// returning. ctx bounds only this start-up; the Jibri runs (and reconnects
+// after connection loss) until Close.
+func StartFakeJibri(ctx context.Context, cfg FakeJibriConfig) (*FakeJibri, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("testkit: FakeJibriConfig needs Addr")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&cfg.Domain, AuthDomain)
+	def(&cfg.User, "jibri")
+	def(&cfg.Password, "jibripass")
+	def(&cfg.Brewery, "jibribrewery@"+InternalMUCDomain)
+	def(&cfg.Nick, "jibri1")
+	if cfg.OnDelay <= 0 {
+		cfg.OnDelay = 100 * time.Millisecond
+	}
+	if cfg.ReconnectDelay <= 0 {
+		cfg.ReconnectDelay = 500 * time.Millisecond
+	}
+	jctx, cancel := context.WithCancel(context.Background())
+	j := &FakeJibri{
+		cfg:         cfg,
+		ctx:         jctx,
+		cancel:      cancel,
+		healthy:     true,
+		reqSignal:   make(chan struct{}),
+		presenceNow: make(chan struct{}, 1),
+	}
+	c, err := j.connect(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := j.join(ctx, c); err != nil {
+		c.Close()
+		cancel()
+		return nil, err
+	}
+	j.wg.Add(2)
+	go j.connectionLoop(c)
+	go j.presenceLoop()
+	return j, nil
+}
+
+func (j *FakeJibri) logf(format string, args ...any) {
+	if j.cfg.Logf != nil {
+		j.cfg.Logf("fakejibri %s: "+format, append([]any{j.cfg.Nick}, args...)...)
+	}
+}
+
+func (j *FakeJibri) connect(ctx context.Context) (*Client, error) {
+	var c *Client
+	ready := make(chan struct{})
+	h := func(st *Elem) {
+		<-ready
+		j.onStanza(c, st)
+	}
+	c, err := Dial(ctx, DialConfig{
+		Addr: j.cfg.Addr, Domain: j.cfg.Domain, User: j.cfg.User, Password: j.cfg.Password,
+		Resource: j.cfg.Resource, Handler: h,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testkit: fake jibri %s: %w", j.cfg.Nick, err)
+	}
+	close(ready)
+	j.mu.Lock()
+	j.client = c
+	j.joined = false
+	j.mu.Unlock()
+	return c, nil
+}
+
+// join sends the MUC join presence (with <jibri-status>, as jicoco's
+// MucClient adds its extensions to every presence), waits for the
+// self-presence, submits an instant-room form if it created the room, and
+// sends the status presence without the MUC <x/>.
+func (j *FakeJibri) join(ctx context.Context, c *Client) error {
+	wait := make(chan *Elem, 1)
+	j.mu.Lock()
+	j.joinWait = wait
+	status := j.statusLocked()
+	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		if j.joinWait == wait {
+			j.joinWait = nil
+		}
+		j.mu.Unlock()
+	}()
+	if err := c.Send(NewElem("", "presence", "to", j.JID()).Add(NewElem(nsMUC, "x"), status)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var self *Elem
+	select {
+	case self = <-wait:
+	case <-c.Done():
+		return fmt.Errorf("testkit: fake jibri %s: connection lost while joining: %w", j.cfg.Nick, c.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("testkit: fake jibri %s: joining %s: %w", j.cfg.Nick, j.cfg.Brewery, ctx.Err())
+	}
+	if se := StanzaErrorOf(self); se != nil {
+		return fmt.Errorf("testkit: fake jibri %s: joining %s: %w", j.cfg.Nick, j.cfg.Brewery, se)
+	}
+	if fbHasStatus(self, "201") {
+		iq := NewElem("", "iq", "type", "set", "to", j.cfg.Brewery).Add(
+			NewElem(nsMUCOwner, "query").Add(NewElem(nsDataForm, "x", "type", "submit")))
+		if _, err := c.SendIQ(ctx, iq); err != nil {
+			j.logf("configuring the brewery: %v", err)
+		}
+	}
+	j.mu.Lock()
+	j.joined = true
+	j.mu.Unlock()
+	j.logf("joined %s", j.JID())
+	return j.sendPresence()
+}
+
+func (j *FakeJibri) connectionLoop(c *Client) {
+	defer j.wg.Done()
+	for {
+		select {
+		case <-j.ctx.Done():
+			c.Close()
+			return
+		case <-c.Done():
+		}
+		j.logf("connection lost: %v", c.Err())
+		j.mu.Lock()
+		if j.client == c {
+			j.client = nil
+			j.joined = false
+		}
+		j.mu.Unlock()
+		for {
+			select {
+			case <-j.ctx.Done():
+				return
+			case <-time.After(j.cfg.ReconnectDelay):
+			}
+			nc, err := j.connect(j.ctx)
+			if err != nil {
+				j.logf("reconnect: %v", err)
+				continue
+			}
+			c = nc
+			j.mu.Lock()
+			left := j.left
+			j.mu.Unlock()
+			if !left {
+				if err := j.join(j.ctx, c); err != nil {
+					j.logf("re-join: %v", err)
+					c.Close()
+				}
+			}
+			break
+		}
+	}
+}
+
+// presenceLoop sends the status presence when a knob or the session changes
+// it, and every PresenceInterval if set.
+func (j *FakeJibri) presenceLoop() {
+	defer j.wg.Done()
+	var tick <-chan time.Time
+	if j.cfg.PresenceInterval > 0 {
+		t := time.NewTicker(j.cfg.PresenceInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-tick:
+		case <-j.presenceNow:
+		}
+		j.mu.Lock()
+		send := j.joined && !j.left && j.client != nil
+		j.mu.Unlock()
+		if send {
+			if err := j.sendPresence(); err != nil {
+				j.logf("presence: %v", err)
+			}
+		}
+	}
+}
+
+func (j *FakeJibri) publish() {
+	select {
+	case j.presenceNow <- struct{}{}:
+	default:
+	}
+}
+
+func (j *FakeJibri) sendPresence() error {
+	j.mu.Lock()
+	c := j.client
+	p := NewElem("", "presence", "to", j.JID()).Add(j.statusLocked())
+	j.mu.Unlock()
+	if c == nil {
+		return ErrClosed
+	}
+	return c.Send(p)
+}
+
+// statusLocked builds <jibri-status>.
+func (j *FakeJibri) statusLocked() *Elem {
+	busy, health := "idle", "healthy"
+	if j.busy || j.session != "" {
+		busy = "busy"
+	}
+	if !j.healthy {
+		health = "unhealthy"
+	}
+	return NewElem(nsJibri, "jibri-status").Add(
+		NewElem("", "busy-status", "status", busy),
+		NewElem(nsHealth, "health-status", "status", health),
+	)
+}
+
+// onStanza runs on the client's read goroutine: it must not block.
+func (j *FakeJibri) onStanza(c *Client, st *Elem) {
+	switch st.Local {
+	case "presence":
+		j.onPresence(c, st)
+	case "iq":
+		if t := st.Attr("type"); t == "get" || t == "set" {
+			j.onIQ(c, st)
+		}
+	}
+}
+
+func (j *FakeJibri) onPresence(c *Client, st *Elem) {
+	if !strings.EqualFold(st.Attr("from"), j.JID()) {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.client != c {
+		return
+	}
+	if j.joinWait != nil && (st.Attr("type") == "error" || fbHasStatus(st, "110")) {
+		select {
+		case j.joinWait <- st:
+		default:
+		}
+		return
+	}
+	if st.Attr("type") == "unavailable" && j.joined && !j.left {
+		j.joined = false
+		j.logf("removed from the brewery; re-joining")
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			select {
+			case <-j.ctx.Done():
+				return
+			case <-time.After(j.cfg.ReconnectDelay):
+			}
+			if err := j.join(j.ctx, c); err != nil {
+				j.logf("re-join: %v", err)
+			}
+		}()
+	}
+}
+
+func (j *FakeJibri) onIQ(c *Client, iq *Elem) {
+	var payload *Elem
+	if len(iq.Kids) > 0 {
+		payload = iq.Kids[0]
+	}
+	switch {
+	case payload != nil && payload.Space == nsPing && payload.Local == "ping":
+		c.Send(fbResult(iq))
+		return
+	case payload == nil || payload.Space != nsJibri || payload.Local != "jibri" || iq.Attr("type") != "set":
+		c.Send(fbError(iq, "feature-not-implemented", "", "", ""))
+		return
+	}
+	j.mu.Lock()
+	j.requests = append(j.requests, fbClone(iq))
+	close(j.reqSignal)
+	j.reqSignal = make(chan struct{})
+	j.mu.Unlock()
+	from := iq.Attr("from")
+	switch action := payload.Attr("action"); action {
+	case "start":
+		j.onStart(c, iq, payload, from)
+	case "stop":
+		j.onStop(c, iq, from)
+	default:
+		j.logf("jibri IQ with action %q from %s", action, from)
+		c.Send(fbError(iq, "bad-request", "", "", ""))
+	}
+}
+
+func (j *FakeJibri) onStart(c *Client, iq, req *Elem, from string) {
+	sid := req.Attr("session_id")
+	j.mu.Lock()
+	var reason string
+	switch {
+	case len(j.failNext) > 0:
+		reason = j.failNext[0]
+		j.failNext = j.failNext[1:]
+	case j.busy || j.session != "":
+		reason = "busy"
+	}
+	if reason != "" {
+		j.mu.Unlock()
+		j.logf("start %s from %s: off (%s)", sid, from, reason)
+		c.Send(fbResult(iq).Add(NewElem(nsJibri, "jibri", "status", "off",
+			"failure_reason", reason, "should_retry", "true")))
+		return
+	}
+	j.session, j.sessionFrom, j.on = sid, from, false
+	j.mu.Unlock()
+	j.logf("start %s (mode %s, room %s) from %s: pending", sid, req.Attr("recording_mode"), req.Attr("room"), from)
+	c.Send(fbResult(iq).Add(NewElem(nsJibri, "jibri", "status", "pending")))
+	j.publish()
+	j.wg.Add(1)
+	go func() {
+		defer j.wg.Done()
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-time.After(j.cfg.OnDelay):
+		}
+		j.mu.Lock()
+		if j.session != sid || j.on {
+			j.mu.Unlock()
+			return // stopped (or restarted) meanwhile
+		}
+		j.on = true
+		j.mu.Unlock()
+		j.sendStatus(from, "on", sid)
+	}()
+}
+
+func (j *FakeJibri) onStop(c *Client, iq *Elem, from string) {
+	j.mu.Lock()
+	sid, to := j.session, j.sessionFrom
+	j.session, j.sessionFrom, j.on = "", "", false
+	j.mu.Unlock()
+	j.logf("stop %s from %s", sid, from)
+	c.Send(fbResult(iq).Add(NewElem(nsJibri, "jibri", "status", "off")))
+	if sid == "" {
+		return
+	}
+	j.publish()
+	if to == "" {
+		to = from
+	}
+	j.wg.Add(1)
+	go func() {
+		defer j.wg.Done()
+		j.sendStatus(to, "off", sid)
+	}()
+}
+
+// sendStatus sends a status IQ set to the focus and records its answer,
+// whatever it is. It blocks until the answer (or 10 s): call it on its own
+// goroutine.
+func (j *FakeJibri) sendStatus(to, status, sid string) {
+	j.mu.Lock()
+	c := j.client
+	j.mu.Unlock()
+	if c == nil {
+		return
+	}
+	iq := NewElem("", "iq", "type", "set", "to", to).Add(
+		NewElem(nsJibri, "jibri", "status", status, "session_id", sid))
+	ctx, cancel := context.WithTimeout(j.ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.SendIQ(ctx, iq)
+	j.logf("status %s for %s to %s: %v", status, sid, to, err)
+	if resp != nil {
+		j.mu.Lock()
+		j.statusResps = append(j.statusResps, resp)
+		j.mu.Unlock()
+	}
+}
+
+// Knobs -----------------------------------------------------------------------
+
+// SetBusy forces busy-status="busy" (true) or lets it follow the session
+// (false), publishing the change at once. A busy Jibri answers a start with
+// status="off" failure_reason="busy" should_retry="true".
+func (j *FakeJibri) SetBusy(v bool) {
+	j.mu.Lock()
+	j.busy = v
+	j.mu.Unlock()
+	j.publish()
+}
+
+// SetHealthy publishes health-status healthy or unhealthy at once.
+func (j *FakeJibri) SetHealthy(v bool) {
+	j.mu.Lock()
+	j.healthy = v
+	j.mu.Unlock()
+	j.publish()
+}
+
+// FailNextStart makes the next start request be answered with a result
+// carrying status="off" failure_reason=reason should_retry="true" instead of
+// "pending" (calls queue up).
+func (j *FakeJibri) FailNextStart(failureReason string) {
+	j.mu.Lock()
+	j.failNext = append(j.failNext, failureReason)
+	j.mu.Unlock()
+}
+
+// Leave sends unavailable presence to the brewery and stops publishing; the
+// connection stays up and IQs are still answered.
+func (j *FakeJibri) Leave() {
+	j.mu.Lock()
+	j.left = true
+	j.joined = false
+	c := j.client
+	j.mu.Unlock()
+	if c != nil {
+		c.Send(NewElem("", "presence", "to", j.JID(), "type", "unavailable"))
+	}
+}
+
+// Rejoin joins the brewery again after Leave.
+func (j *FakeJibri) Rejoin() error {
+	j.mu.Lock()
+	j.left = false
+	c, joined := j.client, j.joined
+	j.mu.Unlock()
+	if c == nil {
+		return errors.New("testkit: fake jibri not connected (it re-joins when it reconnects)")
+	}
+	if joined {
+		return nil
+	}
+	return j.join(j.ctx, c)
+}
+
+// Close leaves, disconnects and stops every goroutine of the Jibri.
+func (j *FakeJibri) Close() {
+	j.mu.Lock()
+	c := j.client
+	j.left = true
+	j.mu.Unlock()
+	if c != nil {
+		c.Send(NewElem("", "presence", "to", j.JID(), "type", "unavailable"))
+	}
+	j.cancel()
+	j.wg.Wait()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// Introspection ---------------------------------------------------------------
+
+// JID is the Jibri's brewery occupant JID (brewery/nick), where the focus
+// sends start and stop.
+func (j *FakeJibri) JID() string { return j.cfg.Brewery + "/" + j.cfg.Nick }
+
+// Joined reports whether the Jibri is in the brewery now.
+func (j *FakeJibri) Joined() bool { j.mu.Lock(); defer j.mu.Unlock(); return j.joined && !j.left }
+
+// Requests returns every <jibri/> IQ set received, in arrival order
+// (including failed ones).
+func (j *FakeJibri) Requests() []*Elem {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.requests)
+}
+
+// StatusResponses returns the focus's answers to the status IQs sent so far.
+func (j *FakeJibri) StatusResponses() []*Elem {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.statusResps)
+}
+
+// WaitRequest returns the first <jibri/> IQ received so far or later for
+// which match returns true (a nil match accepts any), or ctx's error.
+func (j *FakeJibri) WaitRequest(ctx context.Context, match func(*Elem) bool) (*Elem, error) {
+	next := 0
+	for {
+		j.mu.Lock()
+		reqs := j.requests[next:]
+		sig := j.reqSignal
+		next = len(j.requests)
+		j.mu.Unlock()
+		for _, r := range reqs {
+			if match == nil || match(r) {
+				return r, nil
+			}
+		}
+		select {
+		case <-sig:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("testkit: waiting for a jibri request at %s: %w", j.cfg.Nick, ctx.Err())
+		}
+	}
+}
+
+// Recording returns the active session id ("" when idle) and whether the
+// status="on" IQ has been sent for it.
+func (j *FakeJibri) Recording() (sessionID string, on bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.session, j.on
+}
