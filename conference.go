@@ -883,6 +883,8 @@ func (c *Conference) onIQ(iq *Element) {
 		c.onMute(m, iq)
 	case nsJibri:
 		c.onJibriRequest(m, iq)
+	case nsRayo:
+		c.onDial(m, iq)
 	default:
 		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "")))
 	}

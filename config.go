@@ -23,6 +23,7 @@ type Config struct {
 	Codec      CodecConfig      `toml:"codec"`
 	Auth       AuthConfig       `toml:"auth"`
 	Jibri      JibriConfig      `toml:"jibri"`
+	Jigasi     JigasiConfig     `toml:"jigasi"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Log        LogConfig        `toml:"log"`
 
@@ -107,6 +108,11 @@ type AuthConfig struct {
 
 // JibriConfig is where recorders (Jibri) wait.
 type JibriConfig struct {
+	Brewery string `toml:"brewery"`
+}
+
+// JigasiConfig is where SIP gateways and transcribers (Jigasi) wait.
+type JigasiConfig struct {
 	Brewery string `toml:"brewery"`
 }
 
@@ -319,6 +325,9 @@ func (c *Config) deriveDefaults() {
 	}
 	if c.Jibri.Brewery != "" && !strings.Contains(c.Jibri.Brewery, "@") {
 		c.Jibri.Brewery += "@" + x.InternalMUCDomain
+	}
+	if c.Jigasi.Brewery != "" && !strings.Contains(c.Jigasi.Brewery, "@") {
+		c.Jigasi.Brewery += "@" + x.InternalMUCDomain
 	}
 }
 
@@ -575,9 +584,9 @@ func dockerExtras(c *Config) []dockerExtra {
 		}},
 		{Name: "JIBRI_BREWERY_MUC", Key: "jibri.brewery", apply: func(c *Config, v string) error { c.Jibri.Brewery = v; return nil }},
 		{Name: "JIBRI_SIP_BREWERY_MUC", Ignored: "the Jibri SIP gateway is not implemented yet"},
-		{Name: "JIGASI_BREWERY_MUC", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},
-		{Name: "JIGASI_SIP_URI", Ignored: "Jigasi (SIP and transcription) is not implemented yet"},
-		{Name: "ENABLE_TRANSCRIPTIONS", Ignored: "transcription is not implemented yet"},
+		{Name: "JIGASI_BREWERY_MUC", Key: "jigasi.brewery", apply: func(c *Config, v string) error { c.Jigasi.Brewery = v; return nil }},
+		{Name: "JIGASI_SIP_URI", Key: "jigasi.brewery", apply: enableJigasi},
+		{Name: "ENABLE_TRANSCRIPTIONS", Key: "jigasi.brewery", apply: enableJigasi},
 		{Name: "ENABLE_VISITORS", Ignored: "visitors are not implemented yet"},
 		{Name: "ENABLE_JVB_XMPP_SERVER", Ignored: "a separate XMPP server for bridges is not supported; bridges join the brewery on the main Prosody"},
 		{Name: "ENABLE_OCTO", Key: "(bridges are cascaded whenever a conference spans several)", apply: func(*Config, string) error { return nil }},
@@ -585,6 +594,13 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Ignored: "load redistribution is not implemented"},
 		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
 	}
+}
+
+func enableJigasi(c *Config, v string) error {
+	if on, err := envBool(v); (err != nil || on) && c.Jigasi.Brewery == "" {
+		c.Jigasi.Brewery = "jigasibrewery" // JIGASI_SIP_URI is a URI, not a boolean
+	}
+	return nil
 }
 
 func enableAuth(c *Config, v string) error {

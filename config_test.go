@@ -229,7 +229,10 @@ func TestConfigDockerJicofoEnvironment(t *testing.T) {
 	if cfg.Jibri.Brewery != "jibribrewery@internal-muc.meet.jitsi" {
 		t.Errorf("jibri brewery %q", cfg.Jibri.Brewery)
 	}
-	want := []string{"JIGASI_BREWERY_MUC"}
+	if cfg.Jigasi.Brewery != "jigasibrewery@internal-muc.meet.jitsi" {
+		t.Errorf("jigasi brewery %q", cfg.Jigasi.Brewery)
+	}
+	var want []string
 	if len(cfg.Warnings) != len(want) {
 		t.Errorf("warnings %v, want one for each of %v", cfg.Warnings, want)
 	}

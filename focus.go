@@ -60,6 +60,7 @@ type Focus struct {
 	caps    *capsCache
 	auth    *authority // nil when authentication is off
 	jibris  *Jibris    // nil when no Jibri brewery is configured
+	jigasis *Jigasis   // nil when no Jigasi brewery is configured
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
 	recordings sync.Map
@@ -78,6 +79,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
 	x.HandleIQ(nsJibri, f.routeJibriIQ)
+	x.HandleIQ(nsRayo, f.routeToConference)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
 		x.HandleIQ(ns, f.routeToConference)
 	}
@@ -226,6 +228,9 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 			resp.SessionID, resp.Identity = session.id, session.identity
 			conf.post(event{kind: evAuthenticated, reason: session.identity})
 		}
+	}
+	if f.jigasis != nil {
+		resp.Properties = append(resp.Properties, [2]string{"sipGatewayEnabled", "true"})
 	}
 	resp.Properties = append(resp.Properties, [2]string{"visitors-supported", "false"})
 	return resp, nil

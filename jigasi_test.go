@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+// fakeJigasi joins the Jigasi brewery with SIP stats and answers dial
+// requests with a Rayo <ref/> (or an error when told to).
+type fakeJigasi struct {
+	c    *testkit.Client
+	mu   sync.Mutex
+	got  []*testkit.Elem
+	fail bool
+}
+
+func startFakeJigasi(t *testing.T, s *stack, nick string, fail bool) *fakeJigasi {
+	t.Helper()
+	g := &fakeJigasi{fail: fail}
+	c, err := testkit.Dial(s.ctx, testkit.DialConfig{Addr: s.prosody.C2SAddr(), Domain: "auth.meet.test", User: "jigasi", Password: "jigasipass", Handler: func(e *testkit.Elem) {
+		if e.Local != "iq" || e.Attr("type") != "set" {
+			return
+		}
+		d := e.Child("urn:xmpp:rayo:1", "dial")
+		if d == nil {
+			return
+		}
+		g.mu.Lock()
+		g.got = append(g.got, e)
+		g.mu.Unlock()
+		resp := testkit.NewElem("jabber:client", "iq", "type", "result", "to", e.Attr("from"), "id", e.Attr("id")).Add(
+			testkit.NewElem("urn:xmpp:rayo:1", "ref", "uri", "xmpp:"+nick+"@sip/call"))
+		if fail {
+			resp = testkit.NewElem("jabber:client", "iq", "type", "error", "to", e.Attr("from"), "id", e.Attr("id")).Add(
+				testkit.NewElem("jabber:client", "error", "type", "cancel").Add(testkit.NewElem("urn:ietf:params:xml:ns:xmpp-stanzas", "internal-server-error")))
+		}
+		_ = g.c.Send(resp)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.c = c
+	t.Cleanup(func() { c.Close() })
+	stats := testkit.NewElem("http://jitsi.org/protocol/colibri", "stats").Add(
+		testkit.NewElem("", "stat", "name", "supports_sip", "value", "true"),
+		testkit.NewElem("", "stat", "name", "participants", "value", "0"))
+	p := testkit.NewElem("jabber:client", "presence", "to", "jigasibrewery@internal.auth.meet.test/"+nick).Add(
+		testkit.NewElem("http://jabber.org/protocol/muc", "x"), stats)
+	if err := c.Send(p); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (g *fakeJigasi) dials() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.got)
+}
+
+// A moderator's dial-out reaches a Jigasi (another one after a failure) and
+// its answer comes back; others are refused.
+func TestJigasiDialOut(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jigasi.Brewery = "jigasibrewery@internal.auth.meet.test"
+		if err := p.Register("jigasi", "auth.meet.test", "jigasipass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	time.Sleep(300 * time.Millisecond) // the focus creates the brewery at login
+	bad := startFakeJigasi(t, s, "jigasi-a", true)
+	good := startFakeJigasi(t, s, "jigasi-b", false)
+	room := "sip@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() })
+	props := map[string]string{}
+	for _, pr := range p1.ConferenceResponse().Child(nsFocus, "conference").All(nsFocus, "property") {
+		props[pr.Attr("name")] = pr.Attr("value")
+	}
+	if props["sipGatewayEnabled"] != "true" {
+		t.Errorf("conference response properties %v, want sipGatewayEnabled", props)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	dial := func(p *testkit.Participant, room string) (*testkit.Elem, error) {
+		return p.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", "sip@conference.meet.test/focus").Add(
+			testkit.NewElem("urn:xmpp:rayo:1", "dial", "to", "sip:+1234@example.com", "from", "fromnumber").Add(
+				testkit.NewElem("urn:xmpp:rayo:1", "header", "name", "JvbRoomName", "value", room))))
+	}
+	if r, err := dial(p2, room); err == nil || !strings.Contains(r.String(), "forbidden") {
+		t.Errorf("non-moderator dial: %v %v", r, err)
+	}
+	if r, err := dial(p1, "other@conference.meet.test"); err == nil || !strings.Contains(r.String(), "forbidden") {
+		t.Errorf("dial naming another room: %v %v", r, err)
+	}
+	s.wait("both Jigasis known", func() bool {
+		return s.focus.Focus.jigasis.Select(false, nil, map[string]bool{}) != "" &&
+			s.focus.Focus.jigasis.Select(false, nil, map[string]bool{"jigasibrewery@internal.auth.meet.test/jigasi-a": true}) != ""
+	})
+	r, err := dial(p1, room)
+	if err != nil || r.Child("urn:xmpp:rayo:1", "ref") == nil || !strings.Contains(r.String(), "jigasi-b@sip/call") {
+		t.Fatalf("dial: %v %v, want the good Jigasi's ref", r, err)
+	}
+	if bad.dials() != 1 || good.dials() != 1 {
+		t.Errorf("dials: failing Jigasi %d, good one %d; want 1 and 1 (a retry after the failure)", bad.dials(), good.dials())
+	}
+}
