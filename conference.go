@@ -94,7 +94,11 @@ type Participant struct {
 	// In-place ICE restarts have their own budget and generation counter.
 	iceRestarts   rateWindow
 	iceGeneration int
-	conf          ConferenceConfig
+	// AV moderation: what the bridge enforces, and media the participant
+	// was allowed to unmute itself.
+	forceMuted  [2]bool
+	selfUnmuted map[string]bool
+	conf        ConferenceConfig
 }
 
 func (p *Participant) moderator() bool {
@@ -142,6 +146,7 @@ type Conference struct {
 	requests     int
 	gen          int // invite generations (see bump)
 	recording    *recording
+	avmod        map[string]*avModeration // by media type
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -676,6 +681,10 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: ColibriMedia(offer), SCTP: wantSCTP, InitialLastN: -1}
+	if fm := c.forceMute(m); fm[0] || fm[1] {
+		ep.ForceMute = &fm // joining a moderated conference
+	}
+	m.forceMuted = c.forceMute(m)
 	ep.Capabilities = []string{"source-names"}
 	if m.Features.SSRCRewriting {
 		ep.Capabilities = append(ep.Capabilities, "ssrc-rewriting")
@@ -793,6 +802,8 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
 	muted := c.startMuted(m)
+	muted[0] = muted[0] || m.forceMuted[0]
+	muted[1] = muted[1] || m.forceMuted[1]
 	iq := BuildSessionInitiate(SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,
@@ -1439,8 +1450,18 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 	case t.Jibri || (t.Jigasi && !t.Features.AudioMute):
 		c.send(ErrorIQ(iq, Errorf("not-allowed", "this participant cannot be muted")))
 		return
+	case self && !mute && !c.selfUnmuteAllowed(m, p.Space):
+		c.send(ErrorIQ(iq, Errorf("not-allowed", "the moderator has not allowed you to unmute")))
+		return
 	}
 	c.send(ResultIQ(iq, nil))
+	if self && !mute {
+		if m.selfUnmuted == nil {
+			m.selfUnmuted = map[string]bool{}
+		}
+		m.selfUnmuted[map[bool]string{true: "audio", false: "video"}[p.Space == nsMuteAudio]] = true
+		c.enforceForceMute(m)
+	}
 	if !self {
 		c.log.Info("remote mute", "endpoint", t.Nick, "by", m.Nick, "media", p.Space)
 		c.send(NewIQ("set", t.Occupant, randomID(), NewElement(p.Space, "mute", "actor", m.Occupant).SetText("true")))

@@ -49,6 +49,8 @@ type XMPPConfig struct {
 	ClientProxy       string   `toml:"client-proxy"`
 	PingInterval      Duration `toml:"ping-interval"`
 	TrustedDomains    []string `toml:"trusted-domains"`
+	// AVModerationComponent overrides discovery of Jitsi's av_moderation component.
+	AVModerationComponent string `toml:"av-moderation-component"`
 }
 
 // BridgesConfig is how videobridges are found and chosen.

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -64,6 +65,7 @@ type Focus struct {
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
 	recordings sync.Map
+	avModAddr  atomic.Value // string: the av_moderation component's address
 	wg         sync.WaitGroup
 }
 
@@ -84,6 +86,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		x.HandleIQ(ns, f.routeToConference)
 	}
 	x.OnSession(f.onSession)
+	x.HandleMessage(f.handleMessage)
 	b.Subscribe(f.onBridgeEvent)
 	return f
 }
@@ -362,6 +365,7 @@ func (f *Focus) routeToConference(iq *Element) {
 
 func (f *Focus) onSession(up bool) {
 	if up {
+		go f.discoverComponents()
 		return
 	}
 	// Without stream resumption the MUC state is gone: every conference

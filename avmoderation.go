@@ -1,0 +1,171 @@
+package main
+
+// avmoderation.go: audio/video moderation (jicofo.md §7.3).
+//
+// Jitsi's av_moderation Prosody component tells the focus when a moderator
+// turns moderation on or off for a media type and who may unmute anyway
+// (the whitelist). The focus enforces it: on the bridge (force-mute, so a
+// muted participant's media is dropped even if its client misbehaves) and
+// with mute IQs to the participants; self-unmutes are allowed only for
+// moderators and whitelisted participants.
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+)
+
+// avModeration is one media type's moderation state in a conference.
+type avModeration struct {
+	enabled   bool
+	whitelist map[string]bool // occupant JIDs allowed to unmute
+}
+
+// avModMessage is the component's JSON (enum values are case-insensitive).
+type avModMessage struct {
+	Type       string              `json:"type"`
+	Room       string              `json:"room"`
+	Enabled    *bool               `json:"enabled"`
+	MediaType  string              `json:"mediaType"`
+	Actor      string              `json:"actor"`
+	Whitelists map[string][]string `json:"whitelists"`
+}
+
+// discoverComponents asks the XMPP domain which Jitsi components it has
+// (only av_moderation is used) unless the config names one.
+func (f *Focus) discoverComponents() {
+	if f.cfg.XMPP.AVModerationComponent != "" {
+		f.avModAddr.Store(f.cfg.XMPP.AVModerationComponent)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
+	defer cancel()
+	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
+	if err != nil {
+		return
+	}
+	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
+		if id.Attr("category") == "component" && id.Attr("type") == "av_moderation" && id.Attr("name") != "" {
+			f.avModAddr.Store(id.Attr("name"))
+			f.log.Info("AV moderation component found", "address", id.Attr("name"))
+		}
+	}
+}
+
+// handleMessage accepts AV moderation messages from the component only.
+func (f *Focus) handleMessage(msg *Element) {
+	addr, _ := f.avModAddr.Load().(string)
+	if addr == "" || !strings.EqualFold(msg.Attr("from"), addr) || (msg.Attr("type") != "" && msg.Attr("type") != "normal") {
+		return
+	}
+	jm := msg.Child(nsJitmeet, "json-message")
+	var m avModMessage
+	if jm == nil || json.Unmarshal([]byte(jm.Text), &m) != nil || !strings.EqualFold(m.Type, "av_moderation") || m.Room == "" {
+		f.log.Debug("ignored a malformed AV moderation message")
+		return
+	}
+	if c := f.lookup(m.Room); c != nil {
+		c.post(event{kind: evFunc, fn: func() { c.applyAVModeration(m) }})
+	}
+}
+
+// moderatedMedia maps the component's media type onto what the bridge can
+// force-mute: desktop is video.
+func moderatedMedia(s string) string {
+	switch strings.ToLower(s) {
+	case "audio":
+		return "audio"
+	case "video", "desktop":
+		return "video"
+	}
+	return ""
+}
+
+func (c *Conference) avMod(media string) *avModeration {
+	if c.avmod == nil {
+		c.avmod = map[string]*avModeration{}
+	}
+	st := c.avmod[media]
+	if st == nil {
+		st = &avModeration{whitelist: map[string]bool{}}
+		c.avmod[media] = st
+	}
+	return st
+}
+
+func (c *Conference) applyAVModeration(msg avModMessage) {
+	media := moderatedMedia(msg.MediaType)
+	if media == "" {
+		return
+	}
+	st := c.avMod(media)
+	st.whitelist = map[string]bool{}
+	for _, j := range msg.Whitelists[strings.ToLower(msg.MediaType)] {
+		st.whitelist[strings.ToLower(j)] = true
+	}
+	was := st.enabled
+	if msg.Enabled != nil {
+		st.enabled = *msg.Enabled
+	}
+	c.log.Info("AV moderation", "media", media, "enabled", st.enabled, "whitelisted", len(st.whitelist))
+	if was || !st.enabled {
+		// Turning it off unmutes nobody; whitelist changes apply to the
+		// bridge for those already muted.
+		for _, m := range c.members {
+			c.enforceForceMute(m)
+		}
+		return
+	}
+	c.f.events.Add(c.room, "%s moderation on", media)
+	for _, m := range c.members {
+		delete(m.selfUnmuted, media) // everyone asks again
+	}
+	ns := nsMuteAudio
+	if media == "video" {
+		ns = nsMuteVideo
+	}
+	for _, m := range c.members {
+		if strings.EqualFold(m.Occupant, msg.Actor) || m.Jibri || m.Jigasi {
+			continue
+		}
+		c.enforceForceMute(m)
+		c.send(NewIQ("set", m.Occupant, randomID(), NewElement(ns, "mute").SetText("true")))
+	}
+}
+
+// forceMute is what the bridge must enforce for m: muted for each moderated
+// media type unless m is whitelisted (or a Jibri/Jigasi).
+func (c *Conference) forceMute(m *Participant) [2]bool {
+	var fm [2]bool
+	if m.Jibri || m.Jigasi {
+		return fm
+	}
+	for i, media := range []string{"audio", "video"} {
+		if st := c.avmod[media]; st != nil && st.enabled && !st.whitelist[strings.ToLower(m.Occupant)] && !m.selfUnmuted[media] {
+			fm[i] = true
+		}
+	}
+	return fm
+}
+
+// enforceForceMute sends the bridge m's force-mute when it changed.
+func (c *Conference) enforceForceMute(m *Participant) {
+	fm := c.forceMute(m)
+	if fm == m.forceMuted {
+		return
+	}
+	m.forceMuted = fm
+	if s := c.sessions[m.bridge]; s != nil && s.endpoints[m.Nick] {
+		c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{{ID: m.Nick, ForceMute: &fm, InitialLastN: -1}}})
+	}
+}
+
+// selfUnmuteAllowed: moderators, whitelisted participants, or moderation off.
+func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
+	media := "audio"
+	if ns != nsMuteAudio {
+		media = "video"
+	}
+	st := c.avmod[media]
+	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
+}

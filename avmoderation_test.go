@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+// componentConn is a XEP-0114 component connection, standing in for Jitsi's
+// av_moderation Prosody component (stock Prosody has none).
+type componentConn struct {
+	c      net.Conn
+	domain string
+}
+
+func dialComponent(t *testing.T, p *testkit.Prosody, domain string) *componentConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", p.ComponentAddr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='%s'>", domain)
+	d := xml.NewDecoder(c)
+	id := ""
+	for id == "" {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "id" {
+					id = a.Value
+				}
+			}
+		}
+	}
+	sum := sha1.Sum([]byte(id + p.ComponentSecret))
+	fmt.Fprintf(c, "<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatalf("component handshake: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "handshake" {
+			break
+		}
+	}
+	_ = c.SetDeadline(time.Time{})
+	return &componentConn{c: c, domain: domain}
+}
+
+func (cc *componentConn) send(t *testing.T, to, json string) {
+	t.Helper()
+	msg := NewElement("jabber:component:accept", "message", "from", cc.domain, "to", to).Add(NewElement(nsJitmeet, "json-message").SetText(json))
+	if _, err := cc.c.Write(msg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func forceMuteOf(s *stack, nick string) [2]bool {
+	return s.bridgeEndpoints()[nick].ForceMute
+}
+
+// Moderation on: everyone but the moderator who turned it on is muted, on
+// the bridge too unless whitelisted; self-unmute only for the whitelisted;
+// a newcomer starts muted.
+func TestAVModeration(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.AVModerationComponent = "focus.meet.test" })
+	room := "moderated@conference.meet.test"
+	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
+	p1 := s.join(room, ack)
+	p2 := s.join(room, ack)
+	p3 := s.join(room, ack)
+	s.wait("sessions, p1 moderator", func() bool {
+		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner"
+	})
+	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"AUDIO","actor":%q,"whitelists":{"audio":[%q]}}`,
+		room, p1.OccupantJID(), p3.OccupantJID()))
+	s.wait("p2 and p3 told to mute, p2 force-muted on the bridge", func() bool {
+		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0]
+	})
+	if m := p2.Mutes()[0].Child(nsMuteAudio, "mute"); m == nil || m.Attr("actor") != "" {
+		t.Errorf("moderation mute IQ: %s", p2.Mutes()[0])
+	}
+	if len(p1.Mutes()) != 0 || forceMuteOf(s, p1.Nick())[0] || forceMuteOf(s, p3.Nick())[0] {
+		t.Errorf("the actor or a whitelisted participant was force-muted: p1 %v %v, p3 %v", p1.Mutes(), forceMuteOf(s, p1.Nick()), forceMuteOf(s, p3.Nick()))
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := p2.SetMuted(ctx, "audio", false); err == nil || !strings.Contains(err.Error(), "not-allowed") {
+		t.Errorf("p2 unmuting itself under moderation: %v, want not-allowed", err)
+	}
+	if err := p3.SetMuted(ctx, "audio", false); err != nil {
+		t.Errorf("whitelisted p3 unmuting itself: %v", err)
+	}
+	// A newcomer starts muted and is force-muted from the start.
+	p4 := s.join(room)
+	s.wait("p4 in", func() bool { return p4.Accepted() })
+	sm := p4.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted")
+	if sm == nil || sm.Attr("audio") != "true" || !forceMuteOf(s, p4.Nick())[0] {
+		t.Errorf("newcomer: startmuted %v, bridge force-mute %v", sm, forceMuteOf(s, p4.Nick()))
+	}
+	// A message from anyone but the component is ignored.
+	if err := p2.Client().Send(testkit.NewElem("jabber:client", "message", "to", "focus@auth.meet.test/focus").Add(
+		testkit.NewElem(nsJitmeet, "json-message").SetText(fmt.Sprintf(`{"type":"av_moderation","room":%q,"enabled":false,"mediaType":"audio"}`, room)))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := p2.SetMuted(ctx, "audio", false); err == nil {
+		t.Error("a spoofed message turned moderation off")
+	}
+}
