@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 )
 
 // avModeration is one media type's moderation state in a conference.
@@ -31,11 +32,13 @@ type avModMessage struct {
 	Whitelists map[string][]string `json:"whitelists"`
 }
 
-// discoverComponents asks the XMPP domain which Jitsi components it has
-// (only av_moderation is used) unless the config names one.
+// discoverComponents asks the XMPP domain which of Jitsi's Prosody
+// components it has (av_moderation, room_metadata); the config can name
+// them instead.
 func (f *Focus) discoverComponents() {
-	if f.cfg.XMPP.AVModerationComponent != "" {
-		f.avModAddr.Store(f.cfg.XMPP.AVModerationComponent)
+	f.avModAddr.Store(f.cfg.XMPP.AVModerationComponent)
+	f.metadataAddr.Store(f.cfg.XMPP.RoomMetadataComponent)
+	if f.cfg.XMPP.AVModerationComponent != "" || f.cfg.XMPP.RoomMetadataComponent != "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
@@ -45,17 +48,35 @@ func (f *Focus) discoverComponents() {
 		return
 	}
 	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
-		if id.Attr("category") == "component" && id.Attr("type") == "av_moderation" && id.Attr("name") != "" {
-			f.avModAddr.Store(id.Attr("name"))
-			f.log.Info("AV moderation component found", "address", id.Attr("name"))
+		if id.Attr("category") != "component" || id.Attr("name") == "" {
+			continue
 		}
+		switch id.Attr("type") {
+		case "av_moderation":
+			f.avModAddr.Store(id.Attr("name"))
+		case "room_metadata":
+			f.metadataAddr.Store(id.Attr("name"))
+		default:
+			continue
+		}
+		f.log.Info("Jitsi component found", "type", id.Attr("type"), "address", id.Attr("name"))
 	}
 }
 
-// handleMessage accepts AV moderation messages from the component only.
+// fromComponent reports whether a message comes from the component whose
+// address is in addr (exactly, and of type normal as Jicofo requires).
+func fromComponent(msg *Element, addr *atomic.Value) bool {
+	a, _ := addr.Load().(string)
+	return a != "" && strings.EqualFold(msg.Attr("from"), a) && (msg.Attr("type") == "" || msg.Attr("type") == "normal")
+}
+
+// handleMessage accepts messages from Jitsi's components only.
 func (f *Focus) handleMessage(msg *Element) {
-	addr, _ := f.avModAddr.Load().(string)
-	if addr == "" || !strings.EqualFold(msg.Attr("from"), addr) || (msg.Attr("type") != "" && msg.Attr("type") != "normal") {
+	if fromComponent(msg, &f.metadataAddr) {
+		f.handleRoomMetadata(msg)
+		return
+	}
+	if !fromComponent(msg, &f.avModAddr) {
 		return
 	}
 	jm := msg.Child(nsJitmeet, "json-message")
@@ -168,4 +189,29 @@ func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
 	}
 	st := c.avmod[media]
 	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
+}
+
+// roomMetadata is what the focus reads from the room_metadata component.
+type roomMetadata struct {
+	StartMuted struct {
+		Audio bool `json:"audio"`
+		Video bool `json:"video"`
+	} `json:"startMuted"`
+}
+
+// handleRoomMetadata applies the room's metadata: startMuted makes
+// participants who join from now on start muted.
+func (f *Focus) handleRoomMetadata(msg *Element) {
+	jm := msg.Child(nsJitmeet, "json-message")
+	var m struct {
+		Type     string       `json:"type"`
+		Metadata roomMetadata `json:"metadata"`
+	}
+	if jm == nil || json.Unmarshal([]byte(jm.Text), &m) != nil || m.Type != "room_metadata" {
+		f.log.Debug("ignored a malformed room metadata message")
+		return
+	}
+	if c := f.lookup(jm.Attr("room")); c != nil {
+		c.post(event{kind: evFunc, fn: func() { c.metadata = m.Metadata }})
+	}
 }

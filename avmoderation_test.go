@@ -123,3 +123,35 @@ func TestAVModeration(t *testing.T) {
 		t.Error("a spoofed message turned moderation off")
 	}
 }
+
+// Room metadata's startMuted applies to participants who join afterwards.
+func TestRoomMetadataStartMuted(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.RoomMetadataComponent = "focus.meet.test" })
+	room := "meta@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	msg := NewElement("jabber:component:accept", "message", "from", "focus.meet.test", "to", "focus@auth.meet.test/focus").Add(
+		NewElement(nsJitmeet, "json-message", "room", room).SetText(`{"type":"room_metadata","metadata":{"startMuted":{"video":true}}}`))
+	if _, err := comp.c.Write(msg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("metadata applied", func() bool {
+		c := s.focus.Focus.lookup(room)
+		got := make(chan bool, 1)
+		if c == nil || !c.post(event{kind: evFunc, fn: func() { got <- c.metadata.StartMuted.Video }}) {
+			return false
+		}
+		return <-got
+	})
+	p3 := s.join(room)
+	s.wait("p3 in", func() bool { return p3.Accepted() })
+	sm := p3.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted")
+	if sm == nil || sm.Attr("video") != "true" || sm.Attr("audio") != "false" {
+		t.Errorf("startmuted after metadata: %v", sm)
+	}
+	if old := p1.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted"); old != nil {
+		t.Errorf("p1 started muted before any metadata: %s", old)
+	}
+}

@@ -147,6 +147,7 @@ type Conference struct {
 	gen          int // invite generations (see bump)
 	recording    *recording
 	avmod        map[string]*avModeration // by media type
+	metadata     roomMetadata             // from the room_metadata component
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -802,6 +803,8 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
 	muted := c.startMuted(m)
+	muted[0] = muted[0] || c.metadata.StartMuted.Audio
+	muted[1] = muted[1] || c.metadata.StartMuted.Video
 	muted[0] = muted[0] || m.forceMuted[0]
 	muted[1] = muted[1] || m.forceMuted[1]
 	iq := BuildSessionInitiate(SessionInitiateParams{

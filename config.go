@@ -51,6 +51,8 @@ type XMPPConfig struct {
 	TrustedDomains    []string `toml:"trusted-domains"`
 	// AVModerationComponent overrides discovery of Jitsi's av_moderation component.
 	AVModerationComponent string `toml:"av-moderation-component"`
+	// RoomMetadataComponent overrides discovery of Jitsi's room_metadata component.
+	RoomMetadataComponent string `toml:"room-metadata-component"`
 }
 
 // BridgesConfig is how videobridges are found and chosen.

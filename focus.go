@@ -64,9 +64,10 @@ type Focus struct {
 	jigasis *Jigasis   // nil when no Jigasi brewery is configured
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
-	recordings sync.Map
-	avModAddr  atomic.Value // string: the av_moderation component's address
-	wg         sync.WaitGroup
+	recordings   sync.Map
+	avModAddr    atomic.Value // string: the av_moderation component's address
+	metadataAddr atomic.Value // string: the room_metadata component's address
+	wg           sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
