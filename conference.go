@@ -1661,3 +1661,23 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// moveOff moves up to max participants to other bridges: the one named by
+// endpoint, or those on bridge (any bridge when empty). It returns how many.
+func (c *Conference) moveOff(bridge, endpoint string, max int) int {
+	moved := 0
+	for _, nick := range append([]string(nil), c.order...) {
+		m := c.members[nick]
+		if moved >= max || m == nil || m.bridge == "" || (endpoint != "" && nick != endpoint) || (bridge != "" && !strings.EqualFold(m.bridge, bridge)) {
+			continue
+		}
+		old := m.bridge
+		if s := c.sessions[old]; s != nil {
+			c.expireEndpoint(s, nick)
+		}
+		m.bridge = ""
+		c.moveParticipant(m, []string{old}, "moved by an operator")
+		moved++
+	}
+	return moved
+}

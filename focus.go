@@ -592,3 +592,71 @@ func (f *Focus) logout(iq, p *Element) *Element {
 	delete(f.auth.sessions, p.Attr("session-id"))
 	return ResultIQ(iq, NewElement(nsFocus, "logout"))
 }
+
+// Moving endpoints (operators) ----------------------------------------------
+
+// Move moves participants to other bridges, as Jicofo's /move-endpoints
+// does: one endpoint of one conference, or up to n endpoints off a bridge
+// (in one conference, or the largest conferences first). It returns how many
+// participants and conferences were moved.
+func (f *Focus) Move(ctx context.Context, room, endpoint, bridge string, n int) (moved, conferences int, err error) {
+	if bridge != "" {
+		if bridge = f.resolveBridge(bridge); bridge == "" {
+			return 0, 0, Errorf("item-not-found", "no such bridge")
+		}
+	}
+	if f.bridges.OperationalCount() < 2 {
+		return 0, 0, Errorf("service-unavailable", "there is no other bridge to move to")
+	}
+	var confs []*Conference
+	if room != "" {
+		c := f.lookup(room)
+		if c == nil {
+			return 0, 0, Errorf("item-not-found", "no conference %s", room)
+		}
+		confs = []*Conference{c}
+	} else {
+		confs = f.all()
+	}
+	type sized struct {
+		c *Conference
+		n int
+	}
+	var order []sized
+	for _, c := range confs {
+		if s := c.Snapshot(ctx); s != nil {
+			order = append(order, sized{c, len(s.Participants)})
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].n > order[j].n })
+	for _, o := range order {
+		if n-moved <= 0 {
+			break
+		}
+		got := make(chan int, 1)
+		c, left := o.c, n-moved
+		if !c.post(event{kind: evFunc, fn: func() { got <- c.moveOff(bridge, endpoint, left) }}) {
+			continue
+		}
+		select {
+		case k := <-got:
+			if k > 0 {
+				moved += k
+				conferences++
+			}
+		case <-ctx.Done():
+			return moved, conferences, ctx.Err()
+		}
+	}
+	return moved, conferences, nil
+}
+
+// resolveBridge accepts a bridge's occupant JID or just its nick.
+func (f *Focus) resolveBridge(b string) string {
+	for _, bi := range f.bridges.Snapshot() {
+		if strings.EqualFold(bi.JID, b) || bi.Nick == b {
+			return bi.JID
+		}
+	}
+	return ""
+}

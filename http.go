@@ -306,6 +306,8 @@ func (h *HTTPServer) routes() {
 	h.mux.Handle("GET /metrics", h.m.Metrics.Handler())
 	h.mux.HandleFunc("POST /conference-request/v1", h.conferenceRequest)
 	h.mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
+	h.mux.HandleFunc("GET /move-endpoints/move-endpoint", h.moveEndpoints)
+	h.mux.HandleFunc("GET /move-endpoints/move-endpoints", h.moveEndpoints)
 	// Go's profiler, for operators chasing CPU or memory (loopback only by default).
 	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -377,6 +379,37 @@ func (h *HTTPServer) stats(w http.ResponseWriter, r *http.Request) {
 		},
 		"version": version,
 	})
+}
+
+// moveEndpoints is Jicofo's /move-endpoints API: move one endpoint
+// (conference + endpoint) or numEndpoints (default 1) off a bridge.
+func (h *HTTPServer) moveEndpoints(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	room, endpoint, bridge := q.Get("conference"), q.Get("endpoint"), q.Get("bridge")
+	n := 1
+	if strings.HasSuffix(r.URL.Path, "/move-endpoints") {
+		if bridge == "" {
+			http.Error(w, "Bad request: Missing parameter: bridge", http.StatusBadRequest)
+			return
+		}
+		if v := q.Get("numEndpoints"); v != "" {
+			if _, err := fmt.Sscan(v, &n); err != nil || n < 1 || n > 10000 {
+				http.Error(w, "Bad request: numEndpoints must be a positive number", http.StatusBadRequest)
+				return
+			}
+		}
+	} else if room == "" || endpoint == "" {
+		http.Error(w, "Bad request: Missing parameter: conference and endpoint", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	moved, confs, err := h.m.Focus.Move(ctx, room, endpoint, bridge, n)
+	if err != nil {
+		http.Error(w, "Error: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"movedEndpoints": moved, "conferences": confs})
 }
 
 // cors answers the browser's preflight for the HTTP conference request

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -338,4 +340,45 @@ func TestStreamManagementAfterProsodyRestart(t *testing.T) {
 	}
 	s.wait("logged in again", func() bool { c, _ := x.Stats(); up, _ := x.Connected(); return c == 2 && up })
 	s.wait("stream management enabled again and acknowledged", idle)
+}
+
+// Operators move participants off a bridge (before maintenance) with
+// Jicofo's /move-endpoints API.
+func TestMoveEndpointsAPI(t *testing.T) {
+	s := startStack(t, 2)
+	s.bridges[1].SetStress(0.5)
+	time.Sleep(400 * time.Millisecond)
+	room := "maint@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("both on jvb1", func() bool {
+		return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" && s.bridgeOf(p2) == "jvb1"
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + s.focus.HTTP.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/move-endpoints/move-endpoints"); code != 400 || !strings.Contains(body, "Missing parameter: bridge") {
+		t.Errorf("no bridge: %d %s", code, body)
+	}
+	if code, _ := get("/move-endpoints/move-endpoints?bridge=nope"); code != 500 {
+		t.Errorf("unknown bridge: %d", code)
+	}
+	code, body := get("/move-endpoints/move-endpoint?conference=" + room + "&endpoint=" + p1.Nick())
+	if code != 200 || !strings.Contains(body, `"movedEndpoints": 1`) {
+		t.Fatalf("move one: %d %s", code, body)
+	}
+	s.wait("p1 on jvb2 with a new session", func() bool { return s.bridgeOf(p1) == "jvb2" && p1.Accepted() && len(p1.Offers()) == 2 })
+	code, body = get("/move-endpoints/move-endpoints?bridge=jvb1&numEndpoints=5")
+	if code != 200 || !strings.Contains(body, `"movedEndpoints": 1`) {
+		t.Fatalf("move off jvb1: %d %s", code, body)
+	}
+	s.wait("everyone off jvb1", func() bool {
+		return s.bridgeOf(p2) == "jvb2" && p2.Accepted() && endpointsOn(s.bridgeByNick("jvb1")) == 0 && knowsExactly(p1, p2) && knowsExactly(p2, p1)
+	})
 }
