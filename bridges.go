@@ -55,11 +55,12 @@ type BridgeEventKind int
 
 // Bridge event kinds.
 const (
-	BridgeAdded        BridgeEventKind = iota + 1 // a new occupant with stats joined the brewery
-	BridgeRemoved                                 // the occupant left the brewery (or the XMPP session was lost)
-	BridgeFailed                                  // health check error or MarkFailed: move participants away
-	BridgeShuttingDown                            // shutting_down became true: move participants away
-	BridgeUp                                      // became operational again
+	BridgeAdded            BridgeEventKind = iota + 1 // a new occupant with stats joined the brewery
+	BridgeRemoved                                     // the occupant left the brewery (or the XMPP session was lost)
+	BridgeFailed                                      // health check error or MarkFailed: move participants away
+	BridgeShuttingDown                                // shutting_down became true: move participants away
+	BridgeUp                                          // became operational again
+	BridgeGracefulShutdown                            // graceful_shutdown became true: no new conferences
 )
 
 func (k BridgeEventKind) String() string {
@@ -74,6 +75,8 @@ func (k BridgeEventKind) String() string {
 		return "shutting-down"
 	case BridgeUp:
 		return "up"
+	case BridgeGracefulShutdown:
+		return "graceful-shutdown"
 	}
 	return "unknown(" + strconv.Itoa(int(k)) + ")"
 }
@@ -673,8 +676,11 @@ func (b *Bridges) updateBridge(jid, nick string, stats *Element) {
 	if s.hasDrain {
 		br.drain = s.drain
 	}
-	if s.hasGraceful && s.graceful {
+	if s.hasGraceful && s.graceful && !br.graceful {
 		br.graceful = true
+		if ok {
+			evs = append(evs, BridgeEvent{Kind: BridgeGracefulShutdown, JID: jid, Reason: "bridge reports graceful_shutdown"})
+		}
 	}
 	if s.hasShut && s.shutting && !br.shuttingDown {
 		br.shuttingDown = true

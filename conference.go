@@ -1499,6 +1499,13 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 		if c.noBridge {
 			c.evaluate()
 		}
+	case BridgeGracefulShutdown:
+		// Existing participants finish their meeting there unless the
+		// operator wants them moved (bridges.move-on-graceful-shutdown).
+		if s := c.sessions[ev.JID]; s != nil && c.cfg().Bridges.MoveOnGracefulShutdown {
+			c.log.Info("bridge in graceful shutdown; moving its participants", "bridge", ev.JID)
+			c.removeSession(s, true, "bridge in graceful shutdown")
+		}
 	}
 }
 

@@ -67,6 +67,7 @@ type BridgesConfig struct {
 	HealthChecks             bool     `toml:"health-checks"`
 	FailureBench             Duration `toml:"failure-bench"`
 	LocalRegion              string   `toml:"local-region"`
+	MoveOnGracefulShutdown   bool     `toml:"move-on-graceful-shutdown"`
 }
 
 // ConferenceConfig holds per-conference policy.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -381,4 +382,45 @@ func TestMoveEndpointsAPI(t *testing.T) {
 	s.wait("everyone off jvb1", func() bool {
 		return s.bridgeOf(p2) == "jvb2" && p2.Accepted() && endpointsOn(s.bridgeByNick("jvb1")) == 0 && knowsExactly(p1, p2) && knowsExactly(p2, p1)
 	})
+}
+
+// A bridge in graceful shutdown takes no new conferences; its participants
+// stay (the default) or move at once (move-on-graceful-shutdown).
+func TestBridgeGracefulShutdown(t *testing.T) {
+	for _, move := range []bool{false, true} {
+		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
+			s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.Bridges.MoveOnGracefulShutdown = move })
+			s.bridges[1].SetStress(0.5)
+			time.Sleep(400 * time.Millisecond)
+			room := "graceful@conference.meet.test"
+			p1 := s.join(room)
+			p2 := s.join(room)
+			s.wait("on jvb1", func() bool { return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" })
+			s.bridges[0].SetGracefulShutdown(true)
+			s.wait("the focus sees the graceful shutdown", func() bool {
+				for _, b := range s.focus.Bridges.Snapshot() {
+					if b.Nick == "jvb1" {
+						return b.GracefulShutdown
+					}
+				}
+				return false
+			})
+			q1 := s.join("other@conference.meet.test")
+			q2 := s.join("other@conference.meet.test")
+			s.wait("new conference", func() bool { return q1.Accepted() && q2.Accepted() })
+			if s.bridgeOf(q1) != "jvb2" {
+				t.Errorf("a new conference went to a bridge in graceful shutdown")
+			}
+			if move {
+				s.wait("moved off", func() bool {
+					return s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2" && p1.Accepted() && p2.Accepted()
+				})
+			} else {
+				time.Sleep(300 * time.Millisecond)
+				if s.bridgeOf(p1) != "jvb1" || len(p1.Offers()) != 1 {
+					t.Errorf("participants were moved off a gracefully shutting down bridge")
+				}
+			}
+		})
+	}
 }
