@@ -300,8 +300,8 @@ func TestBridgeDiscoveryUpdateLeave(t *testing.T) {
 	if !in.GracefulShutdown || in.Drain || in.Stress != 0.5 {
 		t.Fatalf("graceful_shutdown not sticky or drain lost: %+v", in)
 	}
-	if got := h.events.take(); len(got) != 0 {
-		t.Fatalf("unexpected events %v", got)
+	if got := h.events.take(); len(got) != 1 || got[0] != "graceful-shutdown jvb1" {
+		t.Fatalf("events %v, want one graceful-shutdown (once: it is sticky)", got)
 	}
 
 	// shutting_down: event once, sticky, never selected.
