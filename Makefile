@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Fuzz targets run briefly in `make test`, longer with `make fuzz`.
 FUZZTIME ?= 3s
 
-.PHONY: build build-arm64 test deps vet fuzz fuzz-short bench demo clean
+.PHONY: build build-arm64 test deps deps-prosody vet fuzz fuzz-short bench demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus .
@@ -14,8 +14,16 @@ build-arm64:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-arm64 .
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-armv7 .
 
-# deps installs what the tests and the demo need: Debian's prosody and chromium.
-deps:
+# deps installs what the tests need: Debian's prosody, and chromium for the
+# status page test. The demo and the benchmark need only prosody.
+deps: deps-prosody
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "Installing Debian's chromium (needed by the status page test)..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+	  { echo "error: could not install chromium with apt-get; install it by hand (apt-get install chromium) and retry" >&2; exit 1; }; }
+
+deps-prosody:
 	@command -v prosody >/dev/null 2>&1 || { \
 	  echo "Installing Debian's prosody (needed by the integration tests and the demo)..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -23,11 +31,6 @@ deps:
 	  { echo "error: could not install prosody with apt-get; install it by hand (apt-get install prosody) and retry" >&2; exit 1; }; }
 	@# The package starts a system Prosody on 5222; the tests use their own on free ports.
 	@command -v systemctl >/dev/null 2>&1 && systemctl stop prosody >/dev/null 2>&1 || true
-	@[ -x /usr/bin/chromium ] || { \
-	  echo "Installing Debian's chromium (needed by the status page test)..."; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
-	  { echo "error: could not install chromium with apt-get; install it by hand (apt-get install chromium) and retry" >&2; exit 1; }; }
 
 vet:
 	$(GO) vet ./...
@@ -57,13 +60,13 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=60s
 
-bench: deps
+bench: deps-prosody
 	$(GO) test -run '^$$' -bench . -benchmem .
 	$(GO) run ./cmd/loadgen
 
 # The demo is built, then run, so that Ctrl-C reaches it (not `go run`,
 # which would exit 1) and it can stop everything in order.
-demo: deps
+demo: deps-prosody
 	@$(GO) build -o bin/demo ./cmd/demo
 	@bin/demo
 
