@@ -36,9 +36,11 @@ type avModMessage struct {
 // components it has (av_moderation, room_metadata); the config can name
 // them instead.
 func (f *Focus) discoverComponents() {
-	f.avModAddr.Store(f.cfg.XMPP.AVModerationComponent)
-	f.metadataAddr.Store(f.cfg.XMPP.RoomMetadataComponent)
-	if f.cfg.XMPP.AVModerationComponent != "" || f.cfg.XMPP.RoomMetadataComponent != "" {
+	x := f.cfg.XMPP
+	f.avModAddr.Store(x.AVModerationComponent)
+	f.metadataAddr.Store(x.RoomMetadataComponent)
+	f.breakoutDomain.Store(x.BreakoutMUCDomain)
+	if x.AVModerationComponent != "" || x.RoomMetadataComponent != "" || x.BreakoutMUCDomain != "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
@@ -56,6 +58,8 @@ func (f *Focus) discoverComponents() {
 			f.avModAddr.Store(id.Attr("name"))
 		case "room_metadata":
 			f.metadataAddr.Store(id.Attr("name"))
+		case "breakout_rooms":
+			f.breakoutDomain.Store(id.Attr("name"))
 		default:
 			continue
 		}

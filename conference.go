@@ -148,6 +148,7 @@ type Conference struct {
 	recording    *recording
 	avmod        map[string]*avModeration // by media type
 	metadata     roomMetadata             // from the room_metadata component
+	switching    bool                     // the member leaving now is switching rooms
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -358,7 +359,11 @@ func (c *Conference) onPresence(p *Element) {
 	m := c.members[nick]
 	if typ == "unavailable" {
 		if m != nil {
+			// A member moving to (or from) a breakout room says so; the
+			// conference waits for it rather than ending when it is empty.
+			c.switching = strings.TrimSpace(p.Child("", "status").Text) == "switch_room"
 			c.memberLeft(m)
+			c.switching = false
 		}
 		return
 	}
@@ -517,8 +522,8 @@ func (c *Conference) electOwner() {
 		}
 		return
 	}
-	if !c.cfg().Conference.EnableAutoOwner {
-		return
+	if !c.cfg().Conference.EnableAutoOwner || c.f.isBreakoutRoom(c.room) {
+		return // Prosody's breakout module makes the moderators there
 	}
 	var first *Participant
 	for _, nick := range c.order {
@@ -1530,6 +1535,15 @@ func (c *Conference) memberLeft(m *Participant) {
 	c.f.events.Add(c.room, "%s left", m.Nick)
 	switch len(c.members) {
 	case 0:
+		if c.switching {
+			c.log.Info("the last participant switched rooms; waiting for people to come back")
+			c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
+				if len(c.members) == 0 {
+					c.stop("nobody came back from the breakout rooms", false)
+				}
+			})
+			return
+		}
 		c.stop("the last participant left", false)
 		return
 	case 1:

@@ -53,6 +53,8 @@ type XMPPConfig struct {
 	AVModerationComponent string `toml:"av-moderation-component"`
 	// RoomMetadataComponent overrides discovery of Jitsi's room_metadata component.
 	RoomMetadataComponent string `toml:"room-metadata-component"`
+	// BreakoutMUCDomain overrides discovery of the breakout rooms' MUC domain.
+	BreakoutMUCDomain string `toml:"breakout-muc-domain"`
 }
 
 // BridgesConfig is how videobridges are found and chosen.

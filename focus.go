@@ -67,7 +67,9 @@ type Focus struct {
 	recordings   sync.Map
 	avModAddr    atomic.Value // string: the av_moderation component's address
 	metadataAddr atomic.Value // string: the room_metadata component's address
-	wg           sync.WaitGroup
+	// breakoutDomain is the MUC domain of breakout rooms (string).
+	breakoutDomain atomic.Value
+	wg             sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
@@ -79,6 +81,11 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		caps:    newCapsCache(1000),
 		auth:    newAuthority(cfg.Auth),
 	}
+	// Configured component addresses hold from the start; discovery (at
+	// each login) fills in the others.
+	f.avModAddr.Store(cfg.XMPP.AVModerationComponent)
+	f.metadataAddr.Store(cfg.XMPP.RoomMetadataComponent)
+	f.breakoutDomain.Store(cfg.XMPP.BreakoutMUCDomain)
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
 	x.HandleIQ(nsJibri, f.routeJibriIQ)
@@ -170,7 +177,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		return ConferenceResponse{}, Errorf("resource-constraint", "too many conference requests")
 	}
 	var session *authSession
-	if f.auth != nil {
+	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
 		if session, err = f.auth.check(req); err != nil {
 			f.metrics.ConferenceRequestsFailed.Inc()
 			return ConferenceResponse{}, err
@@ -187,7 +194,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
 	}
 	conf := f.confs[room]
-	if conf == nil && f.auth != nil && session == nil {
+	if conf == nil && f.auth != nil && session == nil && !f.isBreakoutRoom(room) {
 		// Only authenticated users may start a conference; guests join
 		// one that is already running (Jicofo's secure domain).
 		f.mu.Unlock()
@@ -257,10 +264,23 @@ func (f *Focus) validateRoom(room string) (string, error) {
 	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
 		return "", Errorf("bad-request", "invalid room name %q", room)
 	}
-	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) {
+	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.isBreakoutDomain(j.Domainpart()) {
 		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
 	}
 	return strings.ToLower(j.Bare().String()), nil
+}
+
+// isBreakoutDomain: breakout rooms live on their own MUC (Jitsi's
+// breakout_rooms component); their conference requests are accepted there.
+func (f *Focus) isBreakoutDomain(domain string) bool {
+	b, _ := f.breakoutDomain.Load().(string)
+	return b != "" && strings.EqualFold(domain, b)
+}
+
+// isBreakoutRoom reports whether room (a bare JID) is a breakout room.
+func (f *Focus) isBreakoutRoom(room string) bool {
+	at := strings.LastIndexByte(room, '@')
+	return at > 0 && f.isBreakoutDomain(room[at+1:])
 }
 
 // allowRequest is a per-sender sliding-window rate limit.

@@ -210,3 +210,49 @@ func TestAuthenticationSecureDomain(t *testing.T) {
 		t.Errorf("login-url: %v %v", r, err)
 	}
 }
+
+// Breakout rooms: requests for rooms on the breakout MUC are accepted (also
+// from guests when authentication is on), nobody is auto-owner there, and a
+// main room whose members all switch to breakout rooms waits for them.
+func TestBreakoutRooms(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.XMPP.BreakoutMUCDomain = "internal.auth.meet.test" // a second MUC of the test layout
+		c.Conference.InitialTimeout = dur(5 * time.Second)
+	})
+	main := "main@conference.meet.test"
+	p1 := s.join(main)
+	p2 := s.join(main)
+	s.wait("main conference", func() bool { return p1.Accepted() && p2.Accepted() })
+	conf := s.focus.Focus.lookup(main)
+
+	breakout := "breakout-1@internal.auth.meet.test"
+	b1 := s.join(breakout)
+	b2 := s.join(breakout)
+	s.wait("breakout conference", func() bool { return b1.Accepted() && b2.Accepted() && knowsExactly(b1, b2) })
+	time.Sleep(300 * time.Millisecond)
+	if b1.Affiliation() == "owner" || b2.Affiliation() == "owner" {
+		t.Error("the focus made someone owner of a breakout room (Prosody's breakout module does that)")
+	}
+
+	// Everyone in the main room moves to a breakout room.
+	for _, p := range []*testkit.Participant{p1, p2} {
+		if err := p.Client().Send(testkit.NewElem("jabber:client", "presence", "to", p.OccupantJID(), "type", "unavailable").Add(
+			testkit.NewElem("jabber:client", "status").SetText("switch_room"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s.focus.Focus.lookup(main) != conf {
+		t.Fatal("the main conference ended while its members were in breakout rooms")
+	}
+	p3 := s.join(main)
+	p4 := s.join(main)
+	s.wait("back in the main conference", func() bool { return p3.Accepted() && p4.Accepted() })
+	if s.focus.Focus.lookup(main) != conf {
+		t.Error("a new conference was started instead of the waiting one")
+	}
+	// A room on another domain is still refused.
+	if _, err := s.focus.Focus.validateRoom("x@elsewhere.test"); err == nil {
+		t.Error("a room outside the conference and breakout domains was accepted")
+	}
+}
