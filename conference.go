@@ -361,7 +361,9 @@ func (c *Conference) onPresence(p *Element) {
 		if m != nil {
 			// A member moving to (or from) a breakout room says so; the
 			// conference waits for it rather than ending when it is empty.
-			c.switching = strings.TrimSpace(p.Child("", "status").Text) == "switch_room"
+			if st := p.Child("", "status"); st != nil {
+				c.switching = strings.TrimSpace(st.Text) == "switch_room"
+			}
 			c.memberLeft(m)
 			c.switching = false
 		}
