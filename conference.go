@@ -773,7 +773,7 @@ func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err erro
 		c.removeSession(s, true, "allocation failed: "+err.Error())
 		return
 	}
-	delete(s.endpoints, m.Nick)
+	c.dropEndpoint(s, m.Nick)
 	m.bridge = ""
 	if len(s.endpoints) == 0 {
 		c.removeSession(s, false, "allocation failed") // the next invite creates it again
@@ -1154,10 +1154,26 @@ func (c *Conference) forgetOwner(owner string) {
 	}
 }
 
+// dropEndpoint forgets one of s's endpoints (and tells the bridge registry,
+// which counts the endpoints this focus has on each bridge).
+func (c *Conference) dropEndpoint(s *bridgeSession, nick string) {
+	if s.endpoints[nick] {
+		delete(s.endpoints, nick)
+		c.f.bridges.NoteReleased(s.jid)
+	}
+}
+
+// releaseAll tells the bridge registry that all of s's endpoints are gone.
+func (c *Conference) releaseAll(s *bridgeSession) {
+	for range s.endpoints {
+		c.f.bridges.NoteReleased(s.jid)
+	}
+}
+
 // expireEndpoint releases one endpoint; the last one on a bridge expires the
 // whole conference there (the next allocation creates it again).
 func (c *Conference) expireEndpoint(s *bridgeSession, nick string) {
-	delete(s.endpoints, nick)
+	c.dropEndpoint(s, nick)
 	c.relayMirror(s, RelayEndpoint{ID: nick, Expire: true})
 	if len(s.endpoints) == 0 {
 		c.removeSession(s, false, "last endpoint left")
@@ -1174,6 +1190,7 @@ func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) 
 		return
 	}
 	delete(c.sessions, s.jid)
+	c.releaseAll(s)
 	if s.createSent {
 		c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
 	}
@@ -1249,19 +1266,21 @@ func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 		}
 		return func() {
 			c.f.metrics.ColibriErrors.Inc()
-			fail := ClassifyColibriError(err)
+			fail := ClassifyColibriUpdateError(err)
 			if c.sessions[s.jid] != s {
 				return
 			}
 			c.log.Warn("colibri2 update failed", "bridge", s.jid, "err", err)
 			if fail.UnknownEndpoint != "" {
 				if m := c.members[fail.UnknownEndpoint]; m != nil && m.bridge == s.jid {
-					delete(s.endpoints, m.Nick)
+					c.dropEndpoint(s, m.Nick)
 					c.moveParticipant(m, nil, "bridge forgot the endpoint")
 				}
 				return
 			}
-			c.removeSession(s, true, "colibri2 update failed: "+err.Error())
+			if fail.RemoveSessionReinvite {
+				c.removeSession(s, true, "colibri2 update failed: "+err.Error())
+			}
 		}
 	})
 }
@@ -1488,6 +1507,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
 			c.f.events.Add(c.room, "bridge %s %s: moving %d participants", nickOf(ev.JID), ev.Kind, len(s.endpoints))
 			delete(c.sessions, s.jid)
+			c.releaseAll(s)
 			c.relayRemoved(s)
 			if ev.Kind != BridgeRemoved && s.createSent {
 				// Still reachable: release what it holds for us.
@@ -1596,6 +1616,7 @@ func (c *Conference) stop(reason string, terminate bool) {
 		}
 	}
 	for _, s := range c.sessions {
+		c.releaseAll(s)
 		if s.createSent {
 			c.send(ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true})))
 		}

@@ -424,3 +424,25 @@ func TestBridgeGracefulShutdown(t *testing.T) {
 		})
 	}
 }
+
+// The bridge registry's count of our endpoints follows joins and leaves
+// (it is what /debug/bridges and the status page show).
+func TestBridgeEndpointCountFollowsParticipants(t *testing.T) {
+	s := startStack(t, 1)
+	count := func() int {
+		for _, b := range s.focus.Bridges.Snapshot() {
+			return b.Endpoints
+		}
+		return -1
+	}
+	room := "count@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	p3 := s.join(room)
+	s.wait("three endpoints", func() bool { return p1.Accepted() && p2.Accepted() && p3.Accepted() && count() == 3 })
+	p3.Leave()
+	s.wait("two endpoints", func() bool { return count() == 2 })
+	p1.Leave()
+	p2.Leave()
+	s.wait("none", func() bool { return count() == 0 })
+}
