@@ -37,12 +37,6 @@ type avModMessage struct {
 // them instead.
 func (f *Focus) discoverComponents() {
 	x := f.cfg.XMPP
-	f.avModAddr.Store(x.AVModerationComponent)
-	f.metadataAddr.Store(x.RoomMetadataComponent)
-	f.breakoutDomain.Store(x.BreakoutMUCDomain)
-	if x.AVModerationComponent != "" || x.RoomMetadataComponent != "" || x.BreakoutMUCDomain != "" {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
 	defer cancel()
 	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
@@ -53,13 +47,20 @@ func (f *Focus) discoverComponents() {
 		if id.Attr("category") != "component" || id.Attr("name") == "" {
 			continue
 		}
+		// A configured address wins over what is discovered.
 		switch id.Attr("type") {
 		case "av_moderation":
-			f.avModAddr.Store(id.Attr("name"))
+			if x.AVModerationComponent == "" {
+				f.avModAddr.Store(id.Attr("name"))
+			}
 		case "room_metadata":
-			f.metadataAddr.Store(id.Attr("name"))
+			if x.RoomMetadataComponent == "" {
+				f.metadataAddr.Store(id.Attr("name"))
+			}
 		case "breakout_rooms":
-			f.breakoutDomain.Store(id.Attr("name"))
+			if x.BreakoutMUCDomain == "" {
+				f.breakoutDomain.Store(id.Attr("name"))
+			}
 		default:
 			continue
 		}
@@ -94,14 +95,11 @@ func (f *Focus) handleMessage(msg *Element) {
 	}
 }
 
-// moderatedMedia maps the component's media type onto what the bridge can
-// force-mute: desktop is video.
+// moderatedMedia is the component's media type: audio, video or desktop.
 func moderatedMedia(s string) string {
-	switch strings.ToLower(s) {
-	case "audio":
-		return "audio"
-	case "video", "desktop":
-		return "video"
+	switch m := strings.ToLower(s); m {
+	case "audio", "video", "desktop":
+		return m
 	}
 	return ""
 }
@@ -133,6 +131,14 @@ func (c *Conference) applyAVModeration(msg avModMessage) {
 		st.enabled = *msg.Enabled
 	}
 	c.log.Info("AV moderation", "media", media, "enabled", st.enabled, "whitelisted", len(st.whitelist))
+	if was && st.enabled {
+		// A whitelist change: whoever was taken off it asks again.
+		for _, m := range c.members {
+			if !st.whitelist[strings.ToLower(m.Occupant)] {
+				delete(m.selfUnmuted, media)
+			}
+		}
+	}
 	if was || !st.enabled {
 		// Turning it off unmutes nobody; whitelist changes apply to the
 		// bridge for those already muted.
@@ -145,10 +151,7 @@ func (c *Conference) applyAVModeration(msg avModMessage) {
 	for _, m := range c.members {
 		delete(m.selfUnmuted, media) // everyone asks again
 	}
-	ns := nsMuteAudio
-	if media == "video" {
-		ns = nsMuteVideo
-	}
+	ns := map[string]string{"audio": nsMuteAudio, "video": nsMuteVideo, "desktop": nsMuteDesktop}[media]
 	for _, m := range c.members {
 		if strings.EqualFold(m.Occupant, msg.Actor) || m.Jibri || m.Jigasi {
 			continue
@@ -158,19 +161,19 @@ func (c *Conference) applyAVModeration(msg avModMessage) {
 	}
 }
 
-// forceMute is what the bridge must enforce for m: muted for each moderated
-// media type unless m is whitelisted (or a Jibri/Jigasi).
+// forceMute is what the bridge must enforce for m: audio when audio is
+// moderated, video when both camera and screen sharing are (the bridge has
+// one video switch), unless m may unmute (moderator, whitelisted, or
+// allowed since). Jibri and Jigasi are never force-muted.
 func (c *Conference) forceMute(m *Participant) [2]bool {
-	var fm [2]bool
-	if m.Jibri || m.Jigasi {
-		return fm
+	if m.Jibri || m.Jigasi || m.moderator() {
+		return [2]bool{}
 	}
-	for i, media := range []string{"audio", "video"} {
-		if st := c.avmod[media]; st != nil && st.enabled && !st.whitelist[strings.ToLower(m.Occupant)] && !m.selfUnmuted[media] {
-			fm[i] = true
-		}
+	held := func(media string) bool {
+		st := c.avmod[media]
+		return st != nil && st.enabled && !st.whitelist[strings.ToLower(m.Occupant)] && !m.selfUnmuted[media]
 	}
-	return fm
+	return [2]bool{held("audio"), held("video") && held("desktop")}
 }
 
 // enforceForceMute sends the bridge m's force-mute when it changed.
@@ -187,10 +190,7 @@ func (c *Conference) enforceForceMute(m *Participant) {
 
 // selfUnmuteAllowed: moderators, whitelisted participants, or moderation off.
 func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
-	media := "audio"
-	if ns != nsMuteAudio {
-		media = "video"
-	}
+	media := map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[ns]
 	st := c.avmod[media]
 	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
 }

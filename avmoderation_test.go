@@ -95,6 +95,15 @@ func TestAVModeration(t *testing.T) {
 	if m := p2.Mutes()[0].Child(nsMuteAudio, "mute"); m == nil || m.Attr("actor") != "" {
 		t.Errorf("moderation mute IQ: %s", p2.Mutes()[0])
 	}
+	// Video moderation on top: the moderator is still not force-muted
+	// (moderators may always unmute), and camera force-mute needs screen
+	// sharing moderated too.
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q,"whitelists":{}}`, room, p1.OccupantJID()))
+	s.wait("video mute IQs sent", func() bool { return len(p2.Mutes()) == 2 })
+	if fm := forceMuteOf(s, p2.Nick()); !fm[0] || fm[1] {
+		t.Errorf("p2 force-mute %v, want audio only (desktop is not moderated)", fm)
+	}
 	if len(p1.Mutes()) != 0 || forceMuteOf(s, p1.Nick())[0] || forceMuteOf(s, p3.Nick())[0] {
 		t.Errorf("the actor or a whitelisted participant was force-muted: p1 %v %v, p3 %v", p1.Mutes(), forceMuteOf(s, p1.Nick()), forceMuteOf(s, p3.Nick()))
 	}

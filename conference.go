@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -98,6 +99,7 @@ type Participant struct {
 	// was allowed to unmute itself.
 	forceMuted  [2]bool
 	selfUnmuted map[string]bool
+	initiated   bool // has had a session-initiate in this conference
 	conf        ConferenceConfig
 }
 
@@ -149,6 +151,7 @@ type Conference struct {
 	avmod        map[string]*avModeration // by media type
 	metadata     roomMetadata             // from the room_metadata component
 	switching    bool                     // the member leaving now is switching rooms
+	mainRoom     atomic.Value             // string: for a breakout room, its main room
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -469,7 +472,11 @@ func (c *Conference) onSelfPresence(p *Element) {
 		if err != nil {
 			return func() { c.stop("cannot read the room configuration: "+err.Error(), false) }
 		}
-		meetingID := formValue(form.Child(nsMUCOwner, "query").Child(nsDataForms, "x"), "muc#roominfo_meetingId")
+		fields := form.Child(nsMUCOwner, "query").Child(nsDataForms, "x")
+		meetingID := formValue(fields, "muc#roominfo_meetingId")
+		if main := formValue(fields, "muc#roominfo_breakout_main_room"); main != "" {
+			c.mainRoom.Store(strings.ToLower(main))
+		}
 		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
 			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
 			formField("muc#roomconfig_whois", "anyone"),
@@ -498,7 +505,9 @@ func (c *Conference) roomReady(meetingID string) {
 func formValue(x *Element, v string) string {
 	for _, f := range x.All(nsDataForms, "field") {
 		if f.Attr("var") == v {
-			return strings.TrimSpace(f.Child(nsDataForms, "value").Text)
+			if v := f.Child(nsDataForms, "value"); v != nil {
+				return strings.TrimSpace(v.Text)
+			}
 		}
 	}
 	return ""
@@ -518,7 +527,7 @@ func (c *Conference) electOwner() {
 		// With authentication, exactly the authenticated members are
 		// moderators (Jicofo's authentication role manager).
 		for _, nick := range c.order {
-			if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.Jibri && c.f.auth.authenticated(m.RealJID) {
+			if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.Jibri && !m.Jigasi && c.f.auth.authenticated(m.RealJID) {
 				c.grantOwner(m)
 			}
 		}
@@ -810,8 +819,11 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
 	muted := c.startMuted(m)
-	muted[0] = muted[0] || c.metadata.StartMuted.Audio
-	muted[1] = muted[1] || c.metadata.StartMuted.Video
+	if !m.initiated { // the room's policy is for joining, not for moves
+		muted[0] = muted[0] || c.metadata.StartMuted.Audio
+		muted[1] = muted[1] || c.metadata.StartMuted.Video
+	}
+	m.initiated = true
 	muted[0] = muted[0] || m.forceMuted[0]
 	muted[1] = muted[1] || m.forceMuted[1]
 	iq := BuildSessionInitiate(SessionInitiateParams{
@@ -1488,7 +1500,7 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 		if m.selfUnmuted == nil {
 			m.selfUnmuted = map[string]bool{}
 		}
-		m.selfUnmuted[map[bool]string{true: "audio", false: "video"}[p.Space == nsMuteAudio]] = true
+		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[p.Space]] = true
 		c.enforceForceMute(m)
 	}
 	if !self {
@@ -1557,13 +1569,9 @@ func (c *Conference) memberLeft(m *Participant) {
 	c.f.events.Add(c.room, "%s left", m.Nick)
 	switch len(c.members) {
 	case 0:
-		if c.switching {
-			c.log.Info("the last participant switched rooms; waiting for people to come back")
-			c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
-				if len(c.members) == 0 {
-					c.stop("nobody came back from the breakout rooms", false)
-				}
-			})
+		if c.switching || c.f.hasBreakouts(c.room) {
+			c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
+			c.waitForBreakouts()
 			return
 		}
 		c.stop("the last participant left", false)
@@ -1574,6 +1582,23 @@ func (c *Conference) memberLeft(m *Participant) {
 	if m.moderator() {
 		c.electOwner()
 	}
+}
+
+// waitForBreakouts keeps an empty main room while breakout conferences of it
+// run (checked every initial-timeout), and ends it when they are over.
+func (c *Conference) waitForBreakouts() {
+	if c.initialTimer != nil {
+		c.initialTimer.Stop()
+	}
+	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
+		switch {
+		case len(c.members) > 0:
+		case c.f.hasBreakouts(c.room):
+			c.waitForBreakouts()
+		default:
+			c.stop("nobody came back from the breakout rooms", false)
+		}
+	})
 }
 
 // armSingleTimer ends a lone participant's media session after the

@@ -277,6 +277,20 @@ func (f *Focus) isBreakoutDomain(domain string) bool {
 	return b != "" && strings.EqualFold(domain, b)
 }
 
+// hasBreakouts reports whether breakout conferences of main are running.
+func (f *Focus) hasBreakouts(main string) bool {
+	for _, c := range f.all() {
+		if m, _ := c.mainRoom.Load().(string); m == main && c != f.lookup(main) {
+			select {
+			case <-c.done:
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // isBreakoutRoom reports whether room (a bare JID) is a breakout room.
 func (f *Focus) isBreakoutRoom(room string) bool {
 	at := strings.LastIndexByte(room, '@')
@@ -487,10 +501,12 @@ type authority struct {
 
 	mu       sync.Mutex
 	sessions map[string]*authSession // by session id
+	byUser   map[string]*authSession // by bound full JID
 }
 
 type authSession struct {
 	id, machineUID, identity string
+	user                     string // the full JID the session is bound to (lower-case)
 	lastUsed                 time.Time
 }
 
@@ -498,7 +514,7 @@ func newAuthority(c AuthConfig) *authority {
 	if c.Type == "none" || c.Type == "" {
 		return nil
 	}
-	a := &authority{domain: strings.ToLower(c.LoginDomain), jwt: c.Type == "jwt", lifetime: c.Lifetime.Duration, sessions: map[string]*authSession{}}
+	a := &authority{domain: strings.ToLower(c.LoginDomain), jwt: c.Type == "jwt", lifetime: c.Lifetime.Duration, sessions: map[string]*authSession{}, byUser: map[string]*authSession{}}
 	if a.jwt {
 		a.lifetime = time.Minute // a token is checked again at the next login
 	}
@@ -529,6 +545,7 @@ func (a *authority) check(req ConferenceRequest) (*authSession, error) {
 	for id, s := range a.sessions {
 		if now.Sub(s.lastUsed) > a.lifetime {
 			delete(a.sessions, id)
+			delete(a.byUser, s.user)
 		}
 	}
 	if req.SessionID != "" {
@@ -540,6 +557,7 @@ func (a *authority) check(req ConferenceRequest) (*authSession, error) {
 			return nil, sessionInvalid("machine UID mismatch or empty")
 		}
 		s.lastUsed = now
+		a.bind(s, req.From) // e.g. a guest connection using the host's login
 		return s, nil
 	}
 	bare := bareJID(req.From)
@@ -555,7 +573,19 @@ func (a *authority) check(req ConferenceRequest) (*authSession, error) {
 	}
 	s := &authSession{id: newUUID(), machineUID: req.MachineUID, identity: bare, lastUsed: now}
 	a.sessions[s.id] = s
+	a.bind(s, req.From)
 	return s, nil
+}
+
+// bind ties a session to the full JID that used it last: that occupant is
+// the authenticated one (Jicofo binds the session to the sender).
+func (a *authority) bind(s *authSession, from string) {
+	if from == "" {
+		return
+	}
+	delete(a.byUser, s.user)
+	s.user = strings.ToLower(from)
+	a.byUser[s.user] = s
 }
 
 // authenticated reports whether a real JID belongs to an authenticated user.
@@ -569,12 +599,7 @@ func (a *authority) authenticated(realJID string) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, s := range a.sessions {
-		if s.identity == bare {
-			return true
-		}
-	}
-	return false
+	return a.byUser[strings.ToLower(realJID)] != nil
 }
 
 // loginURL answers <login-url/>: where the web app sends the user to log in.
@@ -606,10 +631,12 @@ func (f *Focus) logout(iq, p *Element) *Element {
 	}
 	f.auth.mu.Lock()
 	defer f.auth.mu.Unlock()
-	if f.auth.sessions[p.Attr("session-id")] == nil {
+	s := f.auth.sessions[p.Attr("session-id")]
+	if s == nil {
 		return ErrorIQ(iq, sessionInvalid("invalid session"))
 	}
-	delete(f.auth.sessions, p.Attr("session-id"))
+	delete(f.auth.sessions, s.id)
+	delete(f.auth.byUser, s.user)
 	return ResultIQ(iq, NewElement(nsFocus, "logout"))
 }
 

@@ -204,6 +204,12 @@ func TestAuthenticationSecureDomain(t *testing.T) {
 	if r, err := ask("made-up", "m"); err == nil || !strings.Contains(r.String(), "not-acceptable") {
 		t.Errorf("unknown session id: %v %v", r, err)
 	}
+	// "I am the host": the guest connection presents the session its user
+	// got by logging in elsewhere, and becomes a moderator.
+	if r, err := ask(sid, "alice-machine"); err != nil || r.Child(nsFocus, "conference").Attr("identity") != "alice@auth.meet.test" {
+		t.Fatalf("guest presenting a valid session: %v %v", r, err)
+	}
+	s.wait("the guest made moderator", func() bool { return guest.Affiliation() == "owner" })
 	r, err := guest.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "get", "to", "focus@auth.meet.test/focus").Add(
 		testkit.NewElem(nsFocus, "login-url", "room", room, "machine-uid", "m")))
 	if err != nil || r.Child(nsFocus, "login-url").Attr("url") != "./secure?login=true" {

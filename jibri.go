@@ -270,6 +270,10 @@ func (c *Conference) askJibri(r *recording) error {
 				return
 			}
 			why := fmt.Sprint(err)
+			if errors.Is(err, ErrIQTimeout) {
+				// It may start late: tell it not to (jicofo.md §7.4).
+				c.send(NewIQ("set", jid, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+			}
 			if err == nil {
 				why = "status " + st.Attr("status") + " " + st.Attr("failure_reason")
 			}
@@ -285,6 +289,7 @@ func (c *Conference) jibriFailed(r *recording, why string) {
 	c.f.jibris.MarkFailed(r.jibri)
 	if len(r.tried) < 5 {
 		if err := c.askJibri(r); err == nil {
+			c.armPending(r)
 			c.publishPresence()
 			return
 		}
