@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,76 +13,10 @@ import (
 
 // The golden files under testdata/jingle are rewritten with
 // `go test -run 'Jingle|Offer' -update .`; read the diff before keeping it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-}
-
-func jingleUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// checkJingleGolden compares got with testdata/jingle/name, ignoring the
-// indentation of the file.
+// checkJingleGolden compares got with testdata/jingle/name (golden_test.go).
 func checkJingleGolden(t *testing.T, name string, got *Element) {
 	t.Helper()
-	path := filepath.Join("testdata", "jingle", name)
-	if jingleUpdate() {
-		var b bytes.Buffer
-		writeJingleIndented(&b, got, "", "")
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	want, err := ParseElement(string(raw))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if g, w := got.String(), want.String(); g != w {
-		t.Errorf("%s differs:\n got: %s\nwant: %s\n(first difference at byte %d)", path, g, w, jingleFirstDiff(g, w))
-	}
-}
-
-func jingleFirstDiff(a, b string) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}
-
-// writeJingleIndented writes e one element per line, in a form ParseElement reads
-// back to the same tree (text-bearing elements stay on one line).
-func writeJingleIndented(b *bytes.Buffer, e *Element, parentNS, indent string) {
-	one := &Element{Space: e.Space, Local: e.Local, Attrs: e.Attrs}
-	s := one.String()
-	if parentNS == e.Space {
-		// String declares the namespace of a root; drop it when inherited.
-		s = strings.Replace(s, ` xmlns="`+e.Space+`"`, "", 1)
-	}
-	if e.Text != "" && len(e.Children) == 0 {
-		// Quotes stay as they are so that JSON text reads as JSON.
-		text := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(e.Text)
-		b.WriteString(indent + strings.TrimSuffix(s, "/>") + ">" + text + "</" + e.Local + ">\n")
-		return
-	}
-	if len(e.Children) == 0 {
-		b.WriteString(indent + s + "\n")
-		return
-	}
-	open := strings.TrimSuffix(s, "/>") + ">"
-	b.WriteString(indent + open + "\n")
-	for _, c := range e.Children {
-		writeJingleIndented(b, c, e.Space, indent+"  ")
-	}
-	b.WriteString(indent + "</" + e.Local + ">\n")
+	checkGoldenXML(t, "jingle", name, got)
 }
 
 func jingleAllFeatures() Features {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -17,65 +15,16 @@ import (
 
 // Golden files under testdata/sources are rewritten with
 // `go test -run 'Source' -update .`; read the diff before keeping it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-}
-
-func sourcesUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// writeSourcesIndented renders e with one element per line, declaring a
-// namespace only where it changes (as Element.String does).
-func writeSourcesIndented(b *bytes.Buffer, e *Element, parentNS, indent string) {
-	b.WriteString(indent)
-	if len(e.Children) == 0 {
-		e.write(b, parentNS)
-		b.WriteByte('\n')
-		return
-	}
-	var open bytes.Buffer
-	(&Element{Space: e.Space, Local: e.Local, Attrs: e.Attrs}).write(&open, parentNS)
-	b.Write(bytes.TrimSuffix(open.Bytes(), []byte("/>")))
-	b.WriteString(">\n")
-	for _, c := range e.Children {
-		writeSourcesIndented(b, c, e.Space, indent+"  ")
-	}
-	b.WriteString(indent + "</" + e.Local + ">\n")
-}
-
-// checkSourcesGoldenXML compares got with testdata/sources/name, ignoring
-// indentation (the file is parsed back and re-serialised).
+// checkSourcesGoldenXML compares got with testdata/sources/name (golden_test.go).
 func checkSourcesGoldenXML(t *testing.T, name string, got *Element) {
 	t.Helper()
-	path := filepath.Join("testdata", "sources", name)
-	if sourcesUpdate() {
-		var b bytes.Buffer
-		writeSourcesIndented(&b, got, "", "")
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	want, err := ParseElement(string(raw))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if g, w := got.String(), want.String(); g != w {
-		t.Errorf("%s differs:\n got: %s\nwant: %s", name, g, w)
-	}
+	checkGoldenXML(t, "sources", name, got)
 }
 
 func checkSourcesGoldenText(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "sources", name)
-	if sourcesUpdate() {
+	if *updateGolden {
 		if err := os.WriteFile(path, []byte(got+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
