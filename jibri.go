@@ -51,6 +51,7 @@ type Jibris struct {
 
 	mu        sync.Mutex
 	instances map[string]*jibriInstance
+	onGone    func(jid string) // a Jibri left the brewery (set by the focus)
 }
 
 // NewJibris returns nil when no Jibri brewery is configured.
@@ -86,6 +87,9 @@ func (j *Jibris) HandlePresence(p *Element) bool {
 	defer j.mu.Unlock()
 	if p.Attr("type") == "unavailable" {
 		delete(j.instances, from)
+		if j.onGone != nil {
+			go j.onGone(from) // outside the lock
+		}
 		return true
 	}
 	st := p.Child(nsJibri, "jibri-status")
@@ -380,4 +384,19 @@ func (f *Focus) routeJibriIQ(iq *Element) {
 		return
 	}
 	f.routeToConference(iq)
+}
+
+// jibriGone fails the recording a Jibri was doing when it left the brewery
+// (it crashed or was stopped): another Jibri is tried (jicofo.md §7.4).
+func (f *Focus) jibriGone(jid string) {
+	f.recordings.Range(func(_, v any) bool {
+		c := v.(*Conference)
+		c.post(event{kind: evFunc, fn: func() {
+			if r := c.recording; r != nil && r.jibri == jid && r.status != "off" {
+				c.log.Warn("the recording's Jibri left", "jibri", jid)
+				c.jibriFailed(r, "Jibri left")
+			}
+		}})
+		return true
+	})
 }

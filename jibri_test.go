@@ -134,3 +134,31 @@ func TestJibriNoneOrBusy(t *testing.T) {
 		t.Errorf("busy Jibri: %v %v", r, err)
 	}
 }
+
+// A Jibri that leaves while recording fails the recording (with one Jibri
+// there is nobody to take over): the room is told it is off with an error.
+func TestJibriLeavesWhileRecording(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	jibri := startJibri(t, s)
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	room := "crash@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("recording on", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "on" })
+	jibri.Leave()
+	s.wait("recording off with an error", func() bool {
+		st := recordingStatus(p2)
+		return st != nil && st.Attr("status") == "off" && st.Attr("failure_reason") == "error"
+	})
+}

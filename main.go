@@ -166,6 +166,9 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	m.Focus = NewFocus(cfg, m.XMPP, m.Bridges, m.Metrics, m.Events, logger)
 	m.Jibris = NewJibris(cfg.Jibri.Brewery, x.Username, m.XMPP, logger)
 	m.Focus.jibris = m.Jibris
+	if m.Jibris != nil {
+		m.Jibris.onGone = m.Focus.jibriGone
+	}
 	m.Focus.jigasis = NewJigasis(cfg.Jigasi.Brewery, x.Username, m.XMPP, logger)
 	m.XMPP.HandlePresence(func(p *Element) {
 		if !m.Bridges.HandlePresence(p) && !m.Jibris.HandlePresence(p) && !m.Focus.jigasis.HandlePresence(p) {
