@@ -926,8 +926,29 @@ func (b *Bridges) dueChecks(now time.Time) []*bridge {
 
 // checkBridge runs one health check (with its retry) and applies the result.
 func (b *Bridges) checkBridge(ctx context.Context, br *bridge) {
+	if b.cfg.HealthUsePresence {
+		out, detail := b.presenceHealth(br)
+		b.applyHealth(br, out, detail)
+		return
+	}
 	out, detail := b.probe(ctx, br.jid)
 	b.applyHealth(br, out, detail)
+}
+
+// presenceHealth judges a bridge by its presence instead of health IQs
+// (Jicofo's use-presence): silent for presence-timeout → timed out; its
+// own healthy=false → failed.
+func (b *Bridges) presenceHealth(br *bridge) (healthOutcome, string) {
+	b.mu.Lock()
+	last, healthy := br.lastPresence, br.healthy
+	b.mu.Unlock()
+	switch {
+	case b.now().Sub(last) > b.cfg.PresenceTimeout.Duration:
+		return healthTimedOut, "no presence for " + b.cfg.PresenceTimeout.Duration.String()
+	case healthy != nil && !*healthy:
+		return healthFailed, "the bridge reports healthy=false"
+	}
+	return healthPassed, "ok"
 }
 
 // probe sends the health-check IQ; with no answer within one interval it

@@ -67,6 +67,8 @@ type BridgesConfig struct {
 	RampUpInterval           Duration `toml:"rampup-interval"`
 	HealthInterval           Duration `toml:"health-interval"`
 	HealthChecks             bool     `toml:"health-checks"`
+	HealthUsePresence        bool     `toml:"health-use-presence"`
+	PresenceTimeout          Duration `toml:"presence-timeout"`
 	FailureBench             Duration `toml:"failure-bench"`
 	LocalRegion              string   `toml:"local-region"`
 	MoveOnGracefulShutdown   bool     `toml:"move-on-graceful-shutdown"`
@@ -174,6 +176,7 @@ func DefaultConfig() Config {
 			RampUpInterval:           dur(20 * time.Second),
 			HealthInterval:           dur(10 * time.Second),
 			HealthChecks:             true,
+			PresenceTimeout:          dur(45 * time.Second),
 			FailureBench:             dur(60 * time.Second),
 		},
 		Conference: ConferenceConfig{
@@ -544,6 +547,7 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "BRIDGE_STRESS_THRESHOLD", Key: "bridges.stress-threshold", apply: floatKey(&c.Bridges.StressThreshold)},
 		{Name: "BRIDGE_AVG_PARTICIPANT_STRESS", Key: "bridges.average-participant-stress", apply: floatKey(&c.Bridges.AverageParticipantStress)},
 		{Name: "JICOFO_ENABLE_BRIDGE_HEALTH_CHECKS", Key: "bridges.health-checks", apply: setBool(&c.Bridges.HealthChecks)},
+		{Name: "JICOFO_HEALTH_CHECKS_USE_PRESENCE", Key: "bridges.health-use-presence", apply: setBool(&c.Bridges.HealthUsePresence)},
 		{Name: "JICOFO_OCTO_REGION", Key: "bridges.local-region", apply: func(c *Config, v string) error { c.Bridges.LocalRegion = v; return nil }},
 		{Name: "OCTO_BRIDGE_SELECTION_STRATEGY", Key: "bridges.strategy", apply: func(c *Config, v string) error {
 			switch v {

@@ -446,3 +446,22 @@ func TestBridgeEndpointCountFollowsParticipants(t *testing.T) {
 	p2.Leave()
 	s.wait("none", func() bool { return count() == 0 })
 }
+
+// With presence-based health no health IQs are sent; a bridge that reports
+// healthy=false in its presence is benched and its participants moved.
+func TestBridgeHealthFromPresence(t *testing.T) {
+	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.Bridges.HealthUsePresence = true })
+	s.bridges[1].SetStress(0.5)
+	time.Sleep(400 * time.Millisecond)
+	room := "presencehealth@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("on jvb1", func() bool { return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" })
+	s.bridges[0].SetHealth(testkit.HealthError) // published as healthy=false
+	s.wait("moved to jvb2", func() bool { return s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2" && p1.Accepted() && p2.Accepted() })
+	for _, b := range s.bridges {
+		if n := b.HealthChecks(); n != 0 {
+			t.Errorf("%s got %d health IQs with presence-based health", b.JID(), n)
+		}
+	}
+}
