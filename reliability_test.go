@@ -458,7 +458,9 @@ func TestBridgeHealthFromPresence(t *testing.T) {
 	p2 := s.join(room)
 	s.wait("on jvb1", func() bool { return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" })
 	s.bridges[0].SetHealth(testkit.HealthError) // published as healthy=false
-	s.wait("moved to jvb2", func() bool { return s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2" && p1.Accepted() && p2.Accepted() })
+	s.wait("moved to jvb2", func() bool {
+		return s.bridgeOf(p1) == "jvb2" && s.bridgeOf(p2) == "jvb2" && p1.Accepted() && p2.Accepted()
+	})
 	for _, b := range s.bridges {
 		if n := b.HealthChecks(); n != 0 {
 			t.Errorf("%s got %d health IQs with presence-based health", b.JID(), n)
