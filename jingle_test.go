@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -993,27 +992,12 @@ func TestJingleSourceAddRemove(t *testing.T) {
 	}
 }
 
-// A receiver joining a 100-participant conference (simulcast clients).
+// A receiver joining a 100-participant conference (simulcast clients, built
+// by sources_test.go's benchEndpoint).
 func jingleBenchConference(b *testing.B) (*ConferenceSources, EndpointSources) {
 	cs := NewConferenceSources()
 	for i := range 100 {
-		id := fmt.Sprintf("ep%05d", i)
-		base := uint32(i*10 + 1)
-		a, v := id+"-audio t", id+"-video t"
-		es := EndpointSources{Sources: []Source{
-			{SSRC: base, Name: id + "-a0", MSID: a, Media: MediaAudio},
-			{SSRC: base + 1, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-			{SSRC: base + 2, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-			{SSRC: base + 3, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-			{SSRC: base + 4, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-			{SSRC: base + 5, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-			{SSRC: base + 6, Name: id + "-v0", MSID: v, Media: MediaVideo, VideoType: "camera"},
-		}, Groups: []SSRCGroup{
-			{Semantics: "SIM", SSRCs: []uint32{base + 1, base + 2, base + 3}, Media: MediaVideo},
-			{Semantics: "FID", SSRCs: []uint32{base + 1, base + 4}, Media: MediaVideo},
-			{Semantics: "FID", SSRCs: []uint32{base + 2, base + 5}, Media: MediaVideo},
-			{Semantics: "FID", SSRCs: []uint32{base + 3, base + 6}, Media: MediaVideo},
-		}}
+		id, es := benchEndpoint(i)
 		if _, err := cs.TryAdd(id, es, SourceLimits{}); err != nil {
 			b.Fatal(err)
 		}
