@@ -99,7 +99,8 @@ type Participant struct {
 	// was allowed to unmute itself.
 	forceMuted  [2]bool
 	selfUnmuted map[string]bool
-	initiated   bool // has had a session-initiate in this conference
+	initiated   bool    // has had a session-initiate in this conference
+	startMuted  [2]bool // the start-muted thresholds' verdict at invite time
 	conf        ConferenceConfig
 }
 
@@ -694,6 +695,9 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	create := !s.createSent
 	s.createSent = true
 	s.endpoints[m.Nick] = true
+	// Counted now, in invite order, not when the bridge answers: answers
+	// arrive in any order, the room's join order is what users see.
+	m.startMuted = c.startMuted(m)
 	m.bridge = s.jid
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
@@ -818,7 +822,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	f := m.features()
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
-	muted := c.startMuted(m)
+	muted := m.startMuted
 	if !m.initiated { // the room's policy is for joining, not for moves
 		muted[0] = muted[0] || c.metadata.StartMuted.Audio
 		muted[1] = muted[1] || c.metadata.StartMuted.Video
@@ -880,9 +884,9 @@ func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] 
 // startMuted applies the conference request's startAudioMuted /
 // startVideoMuted thresholds (counting the invitee, jicofo.md §4.3).
 func (c *Conference) startMuted(invitee *Participant) [2]bool {
-	n := 1 // the invitee, plus everyone who already has a session
+	n := 1 // the invitee, plus everyone already invited or in a session
 	for _, m := range c.members {
-		if m != invitee && m.sid != "" {
+		if m != invitee && (m.bridge != "" || m.sid != "") {
 			n++
 		}
 	}

@@ -665,6 +665,34 @@ func TestConferenceStartMuted(t *testing.T) {
 	}
 }
 
+// The start-muted count follows the order people were invited in, not the
+// order bridges answer: the first participant's slow bridge does not make it
+// the "second" one.
+func TestConferenceStartMutedFollowsInviteOrder(t *testing.T) {
+	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) { c.Bridges.Strategy = "region" })
+	slow := s.addBridge("eu1", "eu")
+	s.addBridge("us1", "us")
+	s.wait("bridges", func() bool { return s.focus.Bridges.OperationalCount() == 2 })
+	slow.SetColibriDelay(700 * time.Millisecond)
+	room := "slowfirst@conference.meet.test"
+	p1 := s.join(room, func(c *testkit.ParticipantConfig) {
+		c.Region = "eu"
+		c.Properties = map[string]string{"startAudioMuted": "1"}
+	})
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.Region = "us" })
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	audio := func(p *testkit.Participant) string {
+		sm := p.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted")
+		if sm == nil {
+			return "absent"
+		}
+		return sm.Attr("audio")
+	}
+	if audio(p1) != "absent" || audio(p2) != "true" {
+		t.Errorf("startmuted audio: first (slow bridge) %s, second %s; want absent, true", audio(p1), audio(p2))
+	}
+}
+
 // An in-place ICE restart gives the client fresh bridge credentials in a
 // transport-info tagged with the ICE generation; the session stays.
 func TestConferenceInPlaceICERestart(t *testing.T) {
