@@ -282,6 +282,12 @@ func TestConferenceInvalidSourcesRejected(t *testing.T) {
 	p1 := s.join(room)
 	p2 := s.join(room)
 	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	// The bridge update with p1's sources travels on another connection than
+	// the source-add to p2: wait for it too before taking the reference.
+	s.wait("bridge has p1's sources", func() bool {
+		ep := s.bridgeEndpoints()[p1.Nick()]
+		return ep.Sources != nil && len(ep.Sources.All("", "media-source")) > 0
+	})
 	taken := p2.LocalSources()[0].SSRC
 	cases := []struct {
 		name  string
