@@ -22,7 +22,19 @@ type fakeJigasi struct {
 func startFakeJigasi(t *testing.T, s *stack, nick string, fail bool) *fakeJigasi {
 	t.Helper()
 	g := &fakeJigasi{fail: fail}
+	occupant := "jigasibrewery@internal.auth.meet.test/" + nick
+	// Answers to our own join presence: the self-presence, or an error while
+	// the brewery does not exist yet (only the focus may create it, which it
+	// does when it logs in).
+	joined := make(chan string, 16)
 	c, err := testkit.Dial(s.ctx, testkit.DialConfig{Addr: s.prosody.C2SAddr(), Domain: "auth.meet.test", User: "jigasi", Password: "jigasipass", Handler: func(e *testkit.Elem) {
+		if e.Local == "presence" && e.Attr("from") == occupant {
+			select {
+			case joined <- e.Attr("type"):
+			default:
+			}
+			return
+		}
 		if e.Local != "iq" || e.Attr("type") != "set" {
 			return
 		}
@@ -49,12 +61,27 @@ func startFakeJigasi(t *testing.T, s *stack, nick string, fail bool) *fakeJigasi
 	stats := testkit.NewElem("http://jitsi.org/protocol/colibri", "stats").Add(
 		testkit.NewElem("", "stat", "name", "supports_sip", "value", "true"),
 		testkit.NewElem("", "stat", "name", "participants", "value", "0"))
-	p := testkit.NewElem("jabber:client", "presence", "to", "jigasibrewery@internal.auth.meet.test/"+nick).Add(
-		testkit.NewElem("http://jabber.org/protocol/muc", "x"), stats)
-	if err := c.Send(p); err != nil {
-		t.Fatal(err)
+	deadline := time.After(10 * time.Second)
+	for {
+		p := testkit.NewElem("jabber:client", "presence", "to", occupant).Add(
+			testkit.NewElem("http://jabber.org/protocol/muc", "x"), stats)
+		if err := c.Send(p); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case typ := <-joined:
+			if typ != "error" {
+				return g
+			}
+		case <-deadline:
+			t.Fatalf("fake Jigasi %s could not join the brewery", nick)
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("fake Jigasi %s could not join the brewery", nick)
+		}
 	}
-	return g
 }
 
 func (g *fakeJigasi) dials() int {
@@ -72,7 +99,6 @@ func TestJigasiDialOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	time.Sleep(300 * time.Millisecond) // the focus creates the brewery at login
 	bad := startFakeJigasi(t, s, "jigasi-a", true)
 	good := startFakeJigasi(t, s, "jigasi-b", false)
 	room := "sip@conference.meet.test"
