@@ -51,6 +51,29 @@ func endpointsOn(b *testkit.FakeBridge) int {
 	return n
 }
 
+// waitBridgeSeen waits until the focus's view of bridge nick satisfies cond:
+// a stat changed on a fake bridge reaches the focus with its next presence,
+// after an interval that a loaded machine stretches.
+func (s *stack) waitBridgeSeen(nick, what string, cond func(BridgeInfo) bool) {
+	s.t.Helper()
+	s.wait("the focus sees "+nick+" "+what, func() bool {
+		for _, b := range s.focus.Bridges.Snapshot() {
+			if b.Nick == nick {
+				return cond(b)
+			}
+		}
+		return false
+	})
+}
+
+// stressJVB2 makes jvb2 the more loaded bridge, so that new conferences go
+// to jvb1, and waits until the focus knows.
+func (s *stack) stressJVB2() {
+	s.t.Helper()
+	s.bridges[1].SetStress(0.5)
+	s.waitBridgeSeen("jvb2", "loaded", func(b BridgeInfo) bool { return b.Stress == 0.5 })
+}
+
 // A bridge that vanishes mid-conference: everyone on it is moved to the
 // other bridge, with a fresh session, and sees the others again.
 func TestBridgeLeavesMidConference(t *testing.T) {
@@ -154,8 +177,7 @@ func TestColibriTimeoutRetriesElsewhere(t *testing.T) {
 	// The conference will start on the least loaded bridge: make that jvb1
 	// and make it swallow Colibri2 requests.
 	slow := s.bridges[0]
-	s.bridges[1].SetStress(0.5)
-	time.Sleep(400 * time.Millisecond)
+	s.stressJVB2()
 	slow.DropResponses(true)
 	room := "slow@conference.meet.test"
 	start := time.Now()
@@ -195,7 +217,8 @@ func TestDrainingBridgeAvoided(t *testing.T) {
 	s := startStack(t, 2)
 	s.bridges[0].SetDrain(true)
 	s.bridges[1].SetStress(0.7)
-	time.Sleep(500 * time.Millisecond)
+	s.waitBridgeSeen("jvb1", "draining", func(b BridgeInfo) bool { return b.Drain })
+	s.waitBridgeSeen("jvb2", "loaded", func(b BridgeInfo) bool { return b.Stress == 0.7 })
 	room := "drain@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -305,8 +328,7 @@ func TestGracefulShutdownWithConferences(t *testing.T) {
 // moves everyone on it — the participant whose allocation failed included.
 func TestAllocationTimeoutMovesEveryoneIncludingTheNewcomer(t *testing.T) {
 	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.XMPP.ReplyTimeout = dur(2 * time.Second) })
-	s.bridges[1].SetStress(0.5)
-	time.Sleep(400 * time.Millisecond)
+	s.stressJVB2()
 	room := "newcomer@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -347,8 +369,7 @@ func TestStreamManagementAfterProsodyRestart(t *testing.T) {
 // Jicofo's /move-endpoints API.
 func TestMoveEndpointsAPI(t *testing.T) {
 	s := startStack(t, 2)
-	s.bridges[1].SetStress(0.5)
-	time.Sleep(400 * time.Millisecond)
+	s.stressJVB2()
 	room := "maint@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -390,8 +411,7 @@ func TestBridgeGracefulShutdown(t *testing.T) {
 	for _, move := range []bool{false, true} {
 		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
 			s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.Bridges.MoveOnGracefulShutdown = move })
-			s.bridges[1].SetStress(0.5)
-			time.Sleep(400 * time.Millisecond)
+			s.stressJVB2()
 			room := "graceful@conference.meet.test"
 			p1 := s.join(room)
 			p2 := s.join(room)
@@ -451,8 +471,7 @@ func TestBridgeEndpointCountFollowsParticipants(t *testing.T) {
 // healthy=false in its presence is benched and its participants moved.
 func TestBridgeHealthFromPresence(t *testing.T) {
 	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.Bridges.HealthUsePresence = true })
-	s.bridges[1].SetStress(0.5)
-	time.Sleep(400 * time.Millisecond)
+	s.stressJVB2()
 	room := "presencehealth@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
