@@ -392,14 +392,14 @@ func TestDoctorSetups(t *testing.T) {
 // presence are gone.
 func assertNoDoctorRooms(t *testing.T, p *testkit.Prosody) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	c, err := testkit.Dial(ctx, testkit.DialConfig{Addr: p.C2SAddr(), Domain: testkit.AuthDomain, User: testkit.JVBUser, Password: testkit.JVBPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := c.SendIQ(ctx, testkit.NewElem("", "iq", "type", "get", "to", testkit.MUCDomain).Add(testkit.NewElem(doctorNSDiscoItems, "query")))
 		if err != nil {
