@@ -247,7 +247,17 @@ func TestBreakoutRooms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Wait until the focus has handled both departures (a fixed sleep could
+	// check before that on a slow machine, and so check nothing).
+	s.wait("the focus to see the main room empty", func() bool {
+		if s.focus.Focus.lookup(main) != conf {
+			return true // ended: reported below
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		defer cancel()
+		snap := conf.Snapshot(ctx)
+		return snap == nil || len(snap.Participants) == 0
+	})
 	if s.focus.Focus.lookup(main) != conf {
 		t.Fatal("the main conference ended while its members were in breakout rooms")
 	}
