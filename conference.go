@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,14 +147,18 @@ type Conference struct {
 	lastPresence string
 	initialTimer *time.Timer
 	singleTimer  *time.Timer
-	stopped      bool
-	requests     int
-	gen          int // invite generations (see bump)
-	recording    *recording
-	avmod        map[string]*avModeration // by media type
-	metadata     roomMetadata             // from the room_metadata component
-	switching    bool                     // the member leaving now is switching rooms
-	mainRoom     atomic.Value             // string: for a breakout room, its main room
+	// Source changes gathered for the signaling delay of a big conference
+	// (owners whose sources changed) and the timer that sends them.
+	pendingOwners map[string]bool
+	sourceTimer   *time.Timer
+	stopped       bool
+	requests      int
+	gen           int // invite generations (see bump)
+	recording     *recording
+	avmod         map[string]*avModeration // by media type
+	metadata      roomMetadata             // from the room_metadata component
+	switching     bool                     // the member leaving now is switching rooms
+	mainRoom      atomic.Value             // string: for a breakout room, its main room
 }
 
 func newConference(f *Focus, room string, props map[string]string) *Conference {
@@ -276,6 +282,9 @@ func (c *Conference) run() {
 	}
 	if c.singleTimer != nil {
 		c.singleTimer.Stop()
+	}
+	if c.sourceTimer != nil {
+		c.sourceTimer.Stop()
 	}
 	c.log.Info("conference ended", "reason", c.stopReason(), "lasted", time.Since(c.created).Round(time.Second))
 }
@@ -1404,50 +1413,168 @@ func (c *Conference) fireAndForget(to string, payload *Element) {
 	go func() { _, _ = wait(context.Background()) }()
 }
 
-// propagate tells every active participant about owner's current sources:
-// at most one source-remove, then at most one source-add each. Only owner's
-// part of each receiver's view is compared, so a change costs O(receivers),
-// not O(receivers × owners). flush, when set, is a participant whose session
-// just became active: it catches up on everything it was not told yet.
+// propagate tells every active participant about owner's current sources
+// (see signal). flush, when set, is a participant whose session just became
+// active: it catches up on everything it was not told yet.
 // Participants whose session is not yet accepted catch up on acceptance.
+// In a conference big enough for a source-signaling delay, the others are
+// told when the delay ends (flushPendingSources), all changes at once.
 func (c *Conference) propagate(owner string, flush *Participant) {
 	strip := c.cfg().Conference.StripSimulcast
 	from := c.f.x.JID()
-	cur := SourceSet{}
-	if es := c.sources.Get(owner); !es.IsEmpty() {
-		cur[owner] = es
+	if flush != nil && flush.state == sessActive {
+		f := flush.features()
+		var feedback EndpointSources
+		if s := c.sessions[flush.bridge]; s != nil {
+			feedback = s.feedback
+		}
+		want := RemoteSources(c.sources, flush.Nick, feedback, f, strip)
+		c.sendSourceChanges(flush, from, f, strip, flush.signaled, want)
+		flush.signaled = want
 	}
+	if d := c.cfg().Conference.SourceSignalingDelays.For(len(c.members)); d > 0 {
+		if c.pendingOwners == nil {
+			c.pendingOwners = map[string]bool{}
+		}
+		c.pendingOwners[owner] = true
+		if c.sourceTimer == nil {
+			c.sourceTimer = c.later(d, c.flushPendingSources)
+		}
+		return
+	}
+	c.signal([]string{owner}, flush)
+}
+
+// flushPendingSources sends what the signaling delay gathered: to each
+// participant at most one source-remove and one source-add covering every
+// owner whose sources changed meanwhile.
+func (c *Conference) flushPendingSources() {
+	c.sourceTimer = nil
+	owners := slices.Sorted(maps.Keys(c.pendingOwners))
+	c.pendingOwners = nil
+	if len(owners) > 0 && !c.stopped {
+		c.signal(owners, nil)
+	}
+}
+
+// signal tells every active participant but skip about owners' current
+// sources: at most one source-remove, then at most one source-add each.
+// Only the owners' part of each receiver's view is compared, so a change
+// costs O(receivers), not O(receivers × everyone). Receivers that see the
+// change the same way (same features, told the same before) share one
+// rendering of it, so a hundred receivers cost one encoding.
+func (c *Conference) signal(owners []string, skip *Participant) {
+	strip := c.cfg().Conference.StripSimulcast
+	from := c.f.x.JID()
+	cur := SourceSet{}
+	for _, o := range owners {
+		if es := c.sources.Get(o); !es.IsEmpty() {
+			cur[o] = es
+		}
+	}
+	var classes []*sourceView
 	for _, nick := range c.order {
 		r := c.members[nick]
-		if r == nil || r.state != sessActive {
+		if r == nil || r == skip || r.state != sessActive {
 			continue
 		}
 		f := r.features()
-		if r == flush {
-			var feedback EndpointSources
-			if s := c.sessions[r.bridge]; s != nil {
-				feedback = s.feedback
+		if f.SSRCRewriting {
+			continue
+		}
+		self := "" // a receiver is never told its own sources
+		if slices.Contains(owners, nick) {
+			if len(owners) == 1 {
+				continue
 			}
-			want := RemoteSources(c.sources, r.Nick, feedback, f, strip)
-			c.sendSourceChanges(r, from, f, strip, r.signaled, want)
-			r.signaled = want
-			continue
+			self = nick
 		}
-		if nick == owner || f.SSRCRewriting {
-			continue
+		var v *sourceView
+		for _, x := range classes {
+			if x.matches(f, self, r.signaled, owners) {
+				v = x
+				break
+			}
 		}
-		want := cur.Filter(f.Audio, f.Video, strip)
-		old := SourceSet{}
-		if es, ok := r.signaled[owner]; ok {
-			old[owner] = es
+		if v == nil {
+			v = newSourceView(f, self, strip, cur, r.signaled, owners)
+			classes = append(classes, v)
 		}
-		c.sendSourceChanges(r, from, f, strip, old, want)
-		if es, ok := want[owner]; ok {
-			r.signaled[owner] = es
-		} else {
-			delete(r.signaled, owner)
+		if iq := BuildRenderedSources("source-remove", from, r.Occupant, r.sid, v.remove); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent("source-remove")
+		}
+		if iq := BuildRenderedSources("source-add", from, r.Occupant, r.sid, v.add); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent("source-add")
+		}
+		for _, o := range owners {
+			if o == self {
+				continue
+			}
+			if es, ok := v.want[o]; ok {
+				r.signaled[o] = es
+			} else {
+				delete(r.signaled, o)
+			}
 		}
 	}
+}
+
+// sourceView is a change of some owners' sources as one class of receivers
+// sees it, rendered once.
+type sourceView struct {
+	f           Features
+	self        string    // the owner these receivers are (left out), or ""
+	old         SourceSet // what they had been told about the owners
+	want        SourceSet // what they are told now (shared, read-only)
+	remove, add []byte    // rendered payloads; nil when there is nothing to send
+}
+
+func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet, owners []string) *sourceView {
+	v := &sourceView{f: f, self: self, old: SourceSet{}, want: cur.Filter(f.Audio, f.Video, strip)}
+	delete(v.want, self)
+	for _, o := range owners {
+		if es, ok := signaled[o]; ok && o != self {
+			v.old[o] = es
+		}
+	}
+	removed, added := DiffSourceSets(v.old, v.want)
+	v.remove = RenderSources(removed, f, strip)
+	v.add = RenderSources(added, f, strip)
+	return v
+}
+
+// matches reports whether a receiver with these features, told signaled so
+// far, sees the change as v does: it was told the very same values (shared
+// by an earlier sourceView), not just equal ones.
+func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners []string) bool {
+	if v.f != f || v.self != self {
+		return false
+	}
+	for _, o := range owners {
+		if o == self {
+			continue
+		}
+		a, hadA := v.old[o]
+		b, hadB := signaled[o]
+		if hadA != hadB || !sameSources(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSources reports whether a and b are the same value (same backing
+// arrays), which is how receivers told the same are recognised cheaply.
+func sameSources(a, b EndpointSources) bool {
+	if len(a.Sources) != len(b.Sources) || len(a.Groups) != len(b.Groups) {
+		return false
+	}
+	if len(a.Sources) > 0 && &a.Sources[0] != &b.Sources[0] {
+		return false
+	}
+	return len(a.Groups) == 0 || &a.Groups[0] == &b.Groups[0]
 }
 
 // sendSourceChanges sends r the source-remove and source-add that take it

@@ -701,6 +701,35 @@ func TestConferenceStartMutedFollowsInviteOrder(t *testing.T) {
 	}
 }
 
+// With a source-signaling delay for the conference's size, the sources of
+// two newcomers reach the others in one source-add, not one each.
+func TestConferenceSourceSignalingDelayBatches(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.Conference.SourceSignalingDelays = SignalingDelays{{Size: 3, Delay: 3 * time.Second}}
+	})
+	room := "batched@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("two in, unbatched", func() bool { return knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	before := map[*testkit.Participant]int{p1: len(p1.Received("source-add")), p2: len(p2.Received("source-add"))}
+	p3 := s.join(room)
+	p4 := s.join(room)
+	s.wait("everyone knows everyone", func() bool {
+		return knowsExactly(p1, p2, p3, p4) && knowsExactly(p2, p1, p3, p4) && knowsExactly(p3, p1, p2, p4) && knowsExactly(p4, p1, p2, p3)
+	})
+	for _, p := range []*testkit.Participant{p1, p2} {
+		adds := p.Received("source-add")[before[p]:]
+		if len(adds) != 1 {
+			t.Errorf("%s got %d source-adds for two newcomers, want 1", p.Nick(), len(adds))
+			continue
+		}
+		if x := adds[0].String(); !strings.Contains(x, p3.Nick()) || !strings.Contains(x, p4.Nick()) {
+			t.Errorf("%s: the batched source-add misses a newcomer: %s", p.Nick(), x)
+		}
+	}
+	noViolations(t, p1, p2, p3, p4)
+}
+
 // An in-place ICE restart gives the client fresh bridge credentials in a
 // transport-info tagged with the ICE generation; the session stays.
 func TestConferenceInPlaceICERestart(t *testing.T) {

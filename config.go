@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,8 @@ type ConferenceConfig struct {
 	RestartMaxPerMinute      int      `toml:"restart-max-per-minute"`
 	MaxConferenceRequests    int      `toml:"max-requests-per-minute"`
 	ShutdownTimeout          Duration `toml:"shutdown-timeout"`
+	// SourceSignalingDelays gathers source changes in big conferences.
+	SourceSignalingDelays SignalingDelays `toml:"source-signaling-delays"`
 }
 
 // CodecConfig chooses what goes into every offer.
@@ -155,6 +158,122 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 
 func dur(d time.Duration) Duration { return Duration{d} }
 
+// SignalingDelays is Jicofo's source-signaling-delays: from a conference
+// size on, source-add and source-remove to participants are gathered for a
+// while and sent as one, so a hundred people joining do not make every
+// browser renegotiate a hundred times. Sorted by size.
+type SignalingDelays []SignalingDelay
+
+// SignalingDelay applies to conferences of at least Size participants.
+type SignalingDelay struct {
+	Size  int
+	Delay time.Duration
+}
+
+// maxSignalingDelay bounds a delay: sources held longer than this would
+// leave people unseen and unheard.
+const maxSignalingDelay = 10 * time.Second
+
+// For is the delay for a conference of size participants (0: none).
+func (d SignalingDelays) For(size int) time.Duration {
+	var out time.Duration
+	for _, e := range d {
+		if size >= e.Size {
+			out = e.Delay
+		}
+	}
+	return out
+}
+
+// UnmarshalTOML reads { 50 = "500ms", 100 = "1s" }; plain numbers are
+// milliseconds, as in jicofo.conf. The table replaces the default.
+func (d *SignalingDelays) UnmarshalTOML(v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("conference.source-signaling-delays must be a table such as { 50 = \"500ms\", 100 = \"1s\" }")
+	}
+	out := SignalingDelays{}
+	for k, val := range m {
+		var s string
+		switch x := val.(type) {
+		case string:
+			s = x
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		default:
+			return fmt.Errorf("conference.source-signaling-delays: %s = %v is not a duration", k, val)
+		}
+		e, err := parseSignalingDelay(k, s)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+	}
+	*d = out.sorted()
+	return nil
+}
+
+// MarshalTOML writes the table back (for -check-config).
+func (d SignalingDelays) MarshalTOML() ([]byte, error) {
+	parts := make([]string, len(d))
+	for i, e := range d {
+		parts[i] = fmt.Sprintf("%d = %q", e.Size, e.Delay.String())
+	}
+	return []byte("{ " + strings.Join(parts, ", ") + " }"), nil
+}
+
+// ParseSignalingDelays reads docker-jitsi-meet's
+// JICOFO_CONF_SOURCE_SIGNALING_DELAYS, a HOCON map such as
+// "{ 50 = 500, 100 = 1000 }" (milliseconds; "50: 500" and durations also do).
+func ParseSignalingDelays(s string) (SignalingDelays, error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
+	out := SignalingDelays{}
+	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == ';' }) {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			k, v, ok = strings.Cut(item, ":")
+		}
+		if !ok {
+			return nil, fmt.Errorf("%q is not SIZE = MILLISECONDS", item)
+		}
+		e, err := parseSignalingDelay(strings.Trim(strings.TrimSpace(k), `"`), strings.Trim(strings.TrimSpace(v), `"`))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out.sorted(), nil
+}
+
+func parseSignalingDelay(size, delay string) (SignalingDelay, error) {
+	n, err := strconv.Atoi(size)
+	if err != nil || n < 0 {
+		return SignalingDelay{}, fmt.Errorf("conference.source-signaling-delays: %q is not a conference size", size)
+	}
+	d, err := time.ParseDuration(delay)
+	if err != nil {
+		ms, err2 := strconv.Atoi(delay)
+		if err2 != nil {
+			return SignalingDelay{}, fmt.Errorf("conference.source-signaling-delays: %q is not a duration (use \"500ms\" or milliseconds)", delay)
+		}
+		d = time.Duration(ms) * time.Millisecond
+	}
+	if d < 0 || d > maxSignalingDelay {
+		return SignalingDelay{}, fmt.Errorf("conference.source-signaling-delays: %s for %d participants must be between 0 and %s", d, n, maxSignalingDelay)
+	}
+	return SignalingDelay{Size: n, Delay: d}, nil
+}
+
+func (d SignalingDelays) sorted() SignalingDelays {
+	sort.Slice(d, func(i, j int) bool { return d[i].Size < d[j].Size })
+	return d
+}
+
 // DefaultConfig follows a standard Debian Jitsi Meet install: only the domain
 // and the focus password differ from one deployment to the next.
 func DefaultConfig() Config {
@@ -194,6 +313,7 @@ func DefaultConfig() Config {
 			RestartMaxPerMinute:      5,
 			MaxConferenceRequests:    120,
 			ShutdownTimeout:          dur(10 * time.Second),
+			SourceSignalingDelays:    SignalingDelays{{50, 500 * time.Millisecond}, {100, time.Second}},
 		},
 		Codec: CodecConfig{
 			VP8: true, VP9: true, AV1: true, H264: true,
@@ -575,6 +695,13 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_CONF_MAX_AUDIO_SENDERS", Key: "conference.max-audio-senders", apply: intKey(&c.Conference.MaxAudioSenders)},
 		{Name: "JICOFO_CONF_MAX_VIDEO_SENDERS", Key: "conference.max-video-senders", apply: intKey(&c.Conference.MaxVideoSenders)},
 		{Name: "JICOFO_CONF_STRIP_SIMULCAST", Key: "conference.strip-simulcast", apply: setBool(&c.Conference.StripSimulcast)},
+		{Name: "JICOFO_CONF_SOURCE_SIGNALING_DELAYS", Key: "conference.source-signaling-delays", apply: func(c *Config, v string) error {
+			d, err := ParseSignalingDelays(v)
+			if err == nil {
+				c.Conference.SourceSignalingDelays = d
+			}
+			return err
+		}},
 		{Name: "JICOFO_RESTART_REQUEST_MAX", Key: "conference.restart-max-per-minute", apply: intKey(&c.Conference.RestartMaxPerMinute)},
 		{Name: "JICOFO_ENABLE_REST", Key: "http.listen", apply: func(c *Config, v string) error {
 			on, err := envBool(v)

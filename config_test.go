@@ -246,3 +246,49 @@ func TestConfigDockerJicofoEnvironment(t *testing.T) {
 		t.Errorf("bad docker value: %v", err)
 	}
 }
+
+// source-signaling-delays: a TOML table replaces the default (an empty one
+// turns batching off), numbers are milliseconds as in jicofo.conf, docker's
+// HOCON map is understood, and bad entries name the key.
+func TestConfigSourceSignalingDelays(t *testing.T) {
+	base := "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[conference]\n"
+	load := func(body string, env map[string]string) (Config, error) {
+		return LoadConfig(writeConfig(t, base+body), envOf(env))
+	}
+	cfg, err := load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Conference.SourceSignalingDelays
+	if d.For(49) != 0 || d.For(50) != 500*time.Millisecond || d.For(99) != 500*time.Millisecond || d.For(100) != time.Second || d.For(5000) != time.Second {
+		t.Errorf("default delays %v", d)
+	}
+	cfg, err = load("source-signaling-delays = {}\n", nil)
+	if err != nil || len(cfg.Conference.SourceSignalingDelays) != 0 || cfg.Conference.SourceSignalingDelays.For(1000) != 0 {
+		t.Errorf("empty table: %v %v", cfg.Conference.SourceSignalingDelays, err)
+	}
+	cfg, err = load("source-signaling-delays = { 20 = 250, 10 = \"100ms\" }\n", nil)
+	if err != nil || cfg.Conference.SourceSignalingDelays.For(15) != 100*time.Millisecond || cfg.Conference.SourceSignalingDelays.For(25) != 250*time.Millisecond {
+		t.Errorf("table with a number and a duration: %v %v", cfg.Conference.SourceSignalingDelays, err)
+	}
+	if !strings.Contains(cfg.Redacted(), `source-signaling-delays = { 10 = "100ms", 20 = "250ms" }`) {
+		t.Errorf("-check-config shows the delays as:\n%s", cfg.Redacted())
+	}
+	cfg, err = load("", map[string]string{"JICOFO_CONF_SOURCE_SIGNALING_DELAYS": "{ 30 = 200, 60: 400 }"})
+	if err != nil || cfg.Conference.SourceSignalingDelays.For(45) != 200*time.Millisecond || cfg.Conference.SourceSignalingDelays.For(60) != 400*time.Millisecond {
+		t.Errorf("docker variable: %v %v", cfg.Conference.SourceSignalingDelays, err)
+	}
+	for body, want := range map[string]string{
+		"source-signaling-delays = { x = 100 }\n":       `"x" is not a conference size`,
+		"source-signaling-delays = { 50 = \"soon\" }\n": `"soon" is not a duration`,
+		"source-signaling-delays = { 50 = \"1m\" }\n":   "must be between 0 and 10s",
+		"source-signaling-delays = 5\n":                 "must be a table",
+	} {
+		if _, err := load(body, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+	if _, err := load("", map[string]string{"JICOFO_CONF_SOURCE_SIGNALING_DELAYS": "50"}); err == nil || !strings.Contains(err.Error(), "JICOFO_CONF_SOURCE_SIGNALING_DELAYS") {
+		t.Errorf("bad docker variable: %v", err)
+	}
+}

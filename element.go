@@ -61,6 +61,10 @@ type Element struct {
 	Attrs        []xml.Attr
 	Children     []*Element
 	Text         string
+	// Raw is already serialised content written after Children (in this
+	// element's namespace). Only senders set it, to render one payload
+	// once for many receivers; parsed elements never have it.
+	Raw []byte
 }
 
 // NewElement returns an element; kv are attribute name/value pairs.
@@ -176,7 +180,7 @@ func (e *Element) Copy() *Element {
 	if e == nil {
 		return nil
 	}
-	c := &Element{Space: e.Space, Local: e.Local, Text: e.Text}
+	c := &Element{Space: e.Space, Local: e.Local, Text: e.Text, Raw: e.Raw}
 	c.Attrs = append([]xml.Attr(nil), e.Attrs...)
 	for _, k := range e.Children {
 		c.Children = append(c.Children, k.Copy())
@@ -189,6 +193,16 @@ func (e *Element) String() string {
 	var b bytes.Buffer
 	e.write(&b, "")
 	return b.String()
+}
+
+// renderChildren serialises kids as the content of an element in namespace
+// parentNS (for Element.Raw).
+func renderChildren(kids []*Element, parentNS string) []byte {
+	var b bytes.Buffer
+	for _, k := range kids {
+		k.write(&b, parentNS)
+	}
+	return b.Bytes()
 }
 
 // Bytes is String as a byte slice.
@@ -216,7 +230,7 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 		escapeAttr(b, a.Value)
 		b.WriteByte('"')
 	}
-	if len(e.Children) == 0 && e.Text == "" {
+	if len(e.Children) == 0 && e.Text == "" && len(e.Raw) == 0 {
 		b.WriteString("/>")
 		return
 	}
@@ -227,6 +241,7 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 	for _, c := range e.Children {
 		c.write(b, e.Space)
 	}
+	b.Write(e.Raw)
 	b.WriteString("</")
 	b.WriteString(e.Local)
 	b.WriteByte('>')

@@ -526,6 +526,27 @@ func buildSources(action, from, to, sid string, ss SourceSet, f Features, stripS
 	return NewElement(nsClient, "iq", "type", "set", "from", from, "to", to).Add(j)
 }
 
+// RenderSources renders the payload BuildSourceAdd and BuildSourceRemove
+// would carry, once, for every receiver with the same features; nil when
+// there is nothing to send.
+func RenderSources(ss SourceSet, f Features, stripSimulcast bool) []byte {
+	if f.SSRCRewriting {
+		return nil
+	}
+	return renderChildren(SourcesPayload(ss, f, stripSimulcast), nsJingle)
+}
+
+// BuildRenderedSources is BuildSourceAdd (action "source-add") or
+// BuildSourceRemove with a payload from RenderSources; nil for an empty one.
+func BuildRenderedSources(action, from, to, sid string, payload []byte) *Element {
+	if len(payload) == 0 {
+		return nil
+	}
+	j := NewElement(nsJingle, "jingle", "action", action, "sid", sid)
+	j.Raw = payload
+	return NewElement(nsClient, "iq", "type", "set", "from", from, "to", to).Add(j)
+}
+
 // BuildSessionTerminate builds a session-terminate (no initiator attribute)
 // with a reason such as "expired", "success" or "general-error" and an
 // optional text (jicofo.md §4.10).

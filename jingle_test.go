@@ -742,6 +742,36 @@ func TestJingleSourceAddRemoveGolden(t *testing.T) {
 	}
 }
 
+// A payload rendered once for many receivers goes over the wire exactly as
+// the one built per receiver.
+func TestJingleRenderedSourcesMatchBuilt(t *testing.T) {
+	for _, f := range []Features{
+		{Audio: true, Video: true},
+		{Audio: true, Video: true, JSONSources: true},
+		{Video: true},
+		{Audio: true, Video: true, SSRCRewriting: true},
+	} {
+		for _, strip := range []bool{true, false} {
+			ss := jingleSourceDelta(t)
+			for action, build := range map[string]func(string, string, string, SourceSet, Features, bool) *Element{
+				"source-add": BuildSourceAdd, "source-remove": BuildSourceRemove,
+			} {
+				built := build(jFocus, jTo, jSID, ss, f, strip)
+				rendered := BuildRenderedSources(action, jFocus, jTo, jSID, RenderSources(ss, f, strip))
+				if (built == nil) != (rendered == nil) {
+					t.Fatalf("%+v strip=%v %s: built %v, rendered %v", f, strip, action, built, rendered)
+				}
+				if built != nil && built.String() != rendered.String() {
+					t.Errorf("%+v strip=%v %s:\nbuilt    %s\nrendered %s", f, strip, action, built, rendered)
+				}
+			}
+		}
+	}
+	if BuildRenderedSources("source-add", jFocus, jTo, jSID, RenderSources(SourceSet{}, Features{Audio: true}, true)) != nil {
+		t.Error("an empty change was rendered into a source-add")
+	}
+}
+
 func jingleAttrNames(e *Element) string {
 	var names []string
 	for _, a := range e.Attrs {

@@ -547,20 +547,43 @@ func (c *XMPPClient) closeCleanly(conn *xmppConn) {
 	_ = conn.sess.Close()
 }
 
+// writeBatch bounds how many bytes the writer gathers into one write.
+const writeBatch = 64 << 10
+
+// writeLoop is the connection's only writer. Whatever is queued when it
+// wakes up goes out in one write: a source-add to a hundred participants
+// costs one system call, not a hundred.
 func (c *XMPPClient) writeLoop(conn *xmppConn) error {
 	nc := conn.sess.Conn()
+	var buf []byte
+	add := func(it outItem) {
+		buf = append(buf, it.b...)
+		if it.stanza && c.sm.sent(it.b) {
+			buf = append(buf, `<r xmlns="`+nsSM+`"/>`...)
+		}
+	}
 	for {
 		select {
 		case <-conn.done:
 			return nil
 		case it := <-conn.out:
-			b := it.b
-			if it.stanza && c.sm.sent(it.b) {
-				b = append(append([]byte(nil), b...), `<r xmlns="`+nsSM+`"/>`...)
+			buf = buf[:0]
+			add(it)
+		gather:
+			for len(buf) < writeBatch {
+				select {
+				case it := <-conn.out:
+					add(it)
+				default:
+					break gather
+				}
 			}
 			_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := nc.Write(b); err != nil {
+			if _, err := nc.Write(buf); err != nil {
 				return fmt.Errorf("write: %w", err)
+			}
+			if cap(buf) > 4*writeBatch {
+				buf = nil // one huge stanza should not pin its buffer
 			}
 		}
 	}
