@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -57,11 +58,13 @@ type Focus struct {
 	mu      sync.Mutex
 	confs   map[string]*Conference // by room bare JID, lower-case
 	closing bool
-	limiter map[string]*rateWindow // conference requests per sender
-	caps    *capsCache
-	auth    *authority // nil when authentication is off
-	jibris  *Jibris    // nil when no Jibri brewery is configured
-	jigasis *Jigasis   // nil when no Jigasi brewery is configured
+	// idleSince is when the last conference ended (see releaseIfIdle).
+	idleSince time.Time
+	limiter   map[string]*rateWindow // conference requests per sender
+	caps      *capsCache
+	auth      *authority // nil when authentication is off
+	jibris    *Jibris    // nil when no Jibri brewery is configured
+	jigasis   *Jigasis   // nil when no Jigasi brewery is configured
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
 	recordings   sync.Map
@@ -349,7 +352,28 @@ func (f *Focus) forget(c *Conference) {
 	if f.confs[c.room] == c {
 		delete(f.confs, c.room)
 	}
+	if len(f.confs) == 0 {
+		f.idleSince = time.Now()
+		time.AfterFunc(idleReleaseAfter, f.releaseIfIdle)
+	}
 	f.mu.Unlock()
+}
+
+// idleReleaseAfter is how long the focus must have had no conference before
+// it gives memory back to the system.
+const idleReleaseAfter = 5 * time.Second
+
+// releaseIfIdle returns the memory the last conferences used to the
+// operating system once the focus has been idle for idleReleaseAfter. Go
+// would do it too, but over minutes; on a Raspberry Pi shared with Prosody
+// and a bridge the memory is better back at once. It costs one collection.
+func (f *Focus) releaseIfIdle() {
+	f.mu.Lock()
+	idle := len(f.confs) == 0 && !f.idleSince.IsZero() && time.Since(f.idleSince) >= idleReleaseAfter
+	f.mu.Unlock()
+	if idle {
+		debug.FreeOSMemory()
+	}
 }
 
 // lookup returns the conference owning room (bare JID).
