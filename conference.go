@@ -1565,18 +1565,6 @@ func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners
 	return true
 }
 
-// sameSources reports whether a and b are the same value (same backing
-// arrays), which is how receivers told the same are recognised cheaply.
-func sameSources(a, b EndpointSources) bool {
-	if len(a.Sources) != len(b.Sources) || len(a.Groups) != len(b.Groups) {
-		return false
-	}
-	if len(a.Sources) > 0 && &a.Sources[0] != &b.Sources[0] {
-		return false
-	}
-	return len(a.Groups) == 0 || &a.Groups[0] == &b.Groups[0]
-}
-
 // sendSourceChanges sends r the source-remove and source-add that take it
 // from old to want.
 func (c *Conference) sendSourceChanges(r *Participant, from string, f Features, strip bool, old, want SourceSet) {

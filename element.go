@@ -208,8 +208,22 @@ func renderChildren(kids []*Element, parentNS string) []byte {
 // Bytes is String as a byte slice.
 func (e *Element) Bytes() []byte {
 	var b bytes.Buffer
+	b.Grow(e.sizeHint())
 	e.write(&b, "")
 	return b.Bytes()
+}
+
+// sizeHint is about the serialised size of e (escaping aside), so that a
+// session-initiate of tens of kilobytes is written into one buffer.
+func (e *Element) sizeHint() int {
+	n := 2*len(e.Local) + len(e.Space) + 16 + len(e.Text) + len(e.Raw)
+	for _, a := range e.Attrs {
+		n += len(a.Name.Local) + len(a.Value) + 4
+	}
+	for _, c := range e.Children {
+		n += c.sizeHint()
+	}
+	return n
 }
 
 func (e *Element) write(b *bytes.Buffer, parentNS string) {
@@ -248,45 +262,57 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 }
 
 func escapeAttr(b *bytes.Buffer, s string) {
+	last := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		var esc string
+		switch s[i] {
 		case '"':
-			b.WriteString("&quot;")
+			esc = "&quot;"
 		case '&':
-			b.WriteString("&amp;")
+			esc = "&amp;"
 		case '<':
-			b.WriteString("&lt;")
+			esc = "&lt;"
 		case '>':
-			b.WriteString("&gt;")
+			esc = "&gt;"
 		case '\n':
-			b.WriteString("&#xA;")
+			esc = "&#xA;"
 		case '\r':
-			b.WriteString("&#xD;")
+			esc = "&#xD;"
 		case '\t':
-			b.WriteString("&#x9;")
+			esc = "&#x9;"
 		default:
-			b.WriteByte(c)
+			continue
 		}
+		b.WriteString(s[last:i])
+		b.WriteString(esc)
+		last = i + 1
 	}
+	b.WriteString(s[last:])
 }
 
-// escapeText escapes only what XML requires in text (&, <, >), keeping JSON
-// payloads such as <json-message> readable and small.
+// escapeText writes s as character data; runs that need no escaping are
+// copied whole (source JSON is tens of kilobytes in a big conference).
 func escapeText(b *bytes.Buffer, s string) {
+	last := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		var esc string
+		switch s[i] {
 		case '&':
-			b.WriteString("&amp;")
+			esc = "&amp;"
 		case '<':
-			b.WriteString("&lt;")
+			esc = "&lt;"
 		case '>':
-			b.WriteString("&gt;")
+			esc = "&gt;"
 		case '\r':
-			b.WriteString("&#xD;")
+			esc = "&#xD;"
 		default:
-			b.WriteByte(c)
+			continue
 		}
+		b.WriteString(s[last:i])
+		b.WriteString(esc)
+		last = i + 1
 	}
+	b.WriteString(s[last:])
 }
 
 // ParseElement parses one element from s (used by tests, golden files and fuzzing).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,28 @@ func TestElementNamespacesAndText(t *testing.T) {
 	}
 	if back.Child(nsJitmeet, "json-message").Text != `{"k":"v"}` || back.Child("", "body").Text != "a < b & c" {
 		t.Errorf("text not restored: %s", back)
+	}
+}
+
+// Whatever text and attribute values hold, they come back unchanged after
+// serialising and parsing (escaping copies clean runs whole; check the
+// edges: escapes first, last, adjacent, and none at all).
+func TestElementEscapingRoundTrip(t *testing.T) {
+	for _, v := range []string{"", "plain", "&", "<a>", "a&b<c>d\"e'f", "\"\"", "x\ty\nz\r", "&&&", "end&", "&start", "ünï€ode <ok>"} {
+		el := NewElement(nsClient, "x", "v", v).SetText(v)
+		back, err := ParseElement(el.String())
+		if err != nil {
+			t.Fatalf("%q: %v (%s)", v, err, el)
+		}
+		if back.Attr("v") != v || (back.Text != v && !(strings.Contains(v, "\r") && back.Text == strings.ReplaceAll(v, "\r", "\n"))) {
+			t.Errorf("%q came back as attr %q, text %q (%s)", v, back.Attr("v"), back.Text, el)
+		}
+		var b strings.Builder
+		writeJSONString(&b, v+"\\\x01")
+		var got string
+		if err := json.Unmarshal([]byte(b.String()), &got); err != nil || got != v+"\\\x01" {
+			t.Errorf("JSON string of %q: %s -> %q %v", v, b.String(), got, err)
+		}
 	}
 }
 

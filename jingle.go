@@ -439,7 +439,7 @@ func RemoteSources(cs *ConferenceSources, receiver string, feedback EndpointSour
 			ss[OwnerJVB] = feedback
 		}
 	default:
-		ss = cs.ForReceiver(receiver, feedback)
+		ss = cs.forReceiver(receiver, feedback, stripSimulcast)
 	}
 	return ss.Filter(f.Audio, f.Video, stripSimulcast)
 }

@@ -199,18 +199,16 @@ func (es EndpointSources) Filter(audio, video bool) EndpointSources {
 // (RTX) partner, and drops the SIM groups and the FID groups of the dropped
 // layers (jicofo.md §4.1 step 5). Malformed FID groups are left alone.
 func (es EndpointSources) StripSimulcast() EndpointSources {
+	if !slices.ContainsFunc(es.Groups, SSRCGroup.isSIM) {
+		return es
+	}
 	drop := map[uint32]bool{}
-	hasSIM := false
 	for _, g := range es.Groups {
 		if g.isSIM() {
-			hasSIM = true
 			for _, s := range g.SSRCs[min(1, len(g.SSRCs)):] {
 				drop[s] = true
 			}
 		}
-	}
-	if !hasSIM {
-		return es
 	}
 	var out EndpointSources
 	for _, g := range es.Groups {
@@ -373,6 +371,9 @@ type ConferenceSources struct {
 	byOwner   map[string]EndpointSources
 	ssrcOwner map[uint32]string
 	msidOwner map[string]msidRef
+	// Each owner's sources without simulcast layers, as sent to receivers:
+	// computed once per change rather than once per receiver.
+	strippedBy map[string][2]EndpointSources // owner → {sources, stripped}
 }
 
 // NewConferenceSources returns an empty set.
@@ -390,8 +391,34 @@ func (cs *ConferenceSources) init() {
 	}
 }
 
+// sameSources reports whether a and b are the same value (same backing
+// arrays). Sets are replaced, never modified in place, so this is a cheap
+// "unchanged since" test.
+func sameSources(a, b EndpointSources) bool {
+	if len(a.Sources) != len(b.Sources) || len(a.Groups) != len(b.Groups) {
+		return false
+	}
+	if len(a.Sources) > 0 && &a.Sources[0] != &b.Sources[0] {
+		return false
+	}
+	return len(a.Groups) == 0 || &a.Groups[0] == &b.Groups[0]
+}
+
 // Get returns owner's sources (empty if none). Read-only.
 func (cs *ConferenceSources) Get(owner string) EndpointSources { return cs.byOwner[owner] }
+
+// stripped is es (owner's current sources) after StripSimulcast, cached.
+func (cs *ConferenceSources) stripped(owner string, es EndpointSources) EndpointSources {
+	if e, ok := cs.strippedBy[owner]; ok && sameSources(e[0], es) {
+		return e[1]
+	}
+	out := es.StripSimulcast()
+	if cs.strippedBy == nil {
+		cs.strippedBy = map[string][2]EndpointSources{}
+	}
+	cs.strippedBy[owner] = [2]EndpointSources{es, out}
+	return out
+}
 
 // Owners lists the endpoints that have sources, sorted.
 func (cs *ConferenceSources) Owners() []string {
@@ -422,11 +449,21 @@ func (cs *ConferenceSources) Snapshot() SourceSet {
 // filtering: every other endpoint's sources plus the bridge's feedback
 // sources (owner "jvb") when there are any (jicofo.md §4.1 step 5).
 func (cs *ConferenceSources) ForReceiver(receiver string, feedback EndpointSources) SourceSet {
+	return cs.forReceiver(receiver, feedback, false)
+}
+
+// forReceiver is ForReceiver with the endpoints' simulcast layers stripped
+// when strip is set (the feedback sources have none).
+func (cs *ConferenceSources) forReceiver(receiver string, feedback EndpointSources, strip bool) SourceSet {
 	out := make(SourceSet, len(cs.byOwner)+1)
 	for o, es := range cs.byOwner {
-		if o != receiver {
-			out[o] = es
+		if o == receiver {
+			continue
 		}
+		if strip {
+			es = cs.stripped(o, es)
+		}
+		out[o] = es
 	}
 	if !feedback.IsEmpty() {
 		out[OwnerJVB] = feedback
@@ -514,6 +551,7 @@ func (cs *ConferenceSources) TryAdd(owner string, add EndpointSources, limits So
 	if !result.IsEmpty() {
 		cs.byOwner[owner] = result
 	}
+	delete(cs.strippedBy, owner)
 	for _, s := range newSources {
 		cs.ssrcOwner[s.SSRC] = owner
 		if s.MSID != "" {
@@ -585,6 +623,7 @@ func (cs *ConferenceSources) TryRemove(owner string, rm EndpointSources) (Endpoi
 	} else {
 		cs.byOwner[owner] = remaining
 	}
+	delete(cs.strippedBy, owner)
 	cs.unindex(removed.Sources)
 	return removed, nil
 }
@@ -596,6 +635,7 @@ func (cs *ConferenceSources) RemoveOwner(owner string) EndpointSources {
 		return EndpointSources{}
 	}
 	delete(cs.byOwner, owner)
+	delete(cs.strippedBy, owner)
 	cs.unindex(es.Sources)
 	return es
 }
@@ -894,6 +934,7 @@ func SourcesPayload(ss SourceSet, f Features, stripSimulcast bool) []*Element {
 func SourcesJSON(ss SourceSet, f Features, stripSimulcast bool) string {
 	ss = ss.Filter(f.Audio, f.Video, stripSimulcast)
 	var b strings.Builder
+	b.Grow(64 + 400*len(ss)) // about what an endpoint with audio and video takes
 	b.WriteString(`{"sources":{`)
 	for i, o := range ss.Owners() {
 		if i > 0 {
@@ -1004,20 +1045,24 @@ func (es EndpointSources) writeJSONGroups(b *strings.Builder, media string) {
 func writeJSONString(b *strings.Builder, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
+	last := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20:
+		if c != '"' && c != '\\' && c >= 0x20 {
+			continue
+		}
+		b.WriteString(s[last:i])
+		if c < 0x20 {
 			b.WriteString(`\u00`)
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&0xf])
-		default:
+		} else {
+			b.WriteByte('\\')
 			b.WriteByte(c)
 		}
+		last = i + 1
 	}
+	b.WriteString(s[last:])
 	b.WriteByte('"')
 }
 
