@@ -140,6 +140,10 @@ type ParticipantConfig struct {
 	// ManualAccept turns off the automatic session-accept (default: accept
 	// every usable offer from the focus at once); call Accept instead.
 	ManualAccept bool
+	// DiscoDelay holds back the answer to disco#info queries (a client busy
+	// elsewhere, a slow link), so that another participant's discovery can
+	// finish first.
+	DiscoDelay time.Duration
 	// AckMute answers the focus's mute IQs with a result. The real client
 	// does not answer them at all (its handler consumes the IQ and sends
 	// nothing), so the default is not to.
@@ -802,8 +806,21 @@ func (p *Participant) onIQ(iq *Elem) {
 		for _, f := range p.features {
 			res.Add(NewElem("", "feature", "var", f))
 		}
-		p.send(ptResult(iq).Add(res))
-		p.event(Event{Kind: EventDisco, From: iq.Attr("from"), Reason: q.Attr("node"), Stanza: iq})
+		answer := func() {
+			p.send(ptResult(iq).Add(res))
+			p.event(Event{Kind: EventDisco, From: iq.Attr("from"), Reason: q.Attr("node"), Stanza: iq})
+		}
+		if d := p.cfg.DiscoDelay; d > 0 {
+			p.spawn(func() {
+				select {
+				case <-time.After(d):
+					answer()
+				case <-p.ctx.Done():
+				}
+			})
+			return
+		}
+		answer()
 		return
 	}
 	if q := iq.Child(pnsDiscoItems, "query"); q != nil && typ == "get" {
