@@ -130,6 +130,7 @@ type BridgeInfo struct {
 	Endpoints        int       `json:"endpoints"`       // placed by this focus (Select/NoteAllocated − NoteReleased)
 	RecentEndpoints  int       `json:"recent_endpoints"`
 	LastPresence     time.Time `json:"last_presence"`
+	ICEFailingUntil  time.Time `json:"ice_failing_until,omitzero"`
 	WhyNot           string    `json:"why_not"` // why a new conference would not get it now, or "eligible"
 }
 
@@ -176,6 +177,11 @@ type bridge struct {
 
 	recent    []time.Time // allocations within the ramp-up interval
 	endpoints int
+
+	// ICE-failure detection: accepted restart requests of its endpoints,
+	// and until when it counts as failing ICE.
+	restarts        []time.Time
+	iceFailingUntil time.Time
 }
 
 // Bridges is the bridge registry and selector.
@@ -749,7 +755,51 @@ func (b *Bridges) recentLocked(br *bridge, now time.Time) int {
 }
 
 func (b *Bridges) correctedLocked(br *bridge, now time.Time) float64 {
-	return br.stress + float64(b.recentLocked(br, now))*b.avgStress(br)
+	s := br.stress + float64(b.recentLocked(br, now))*b.avgStress(br)
+	if now.Before(br.iceFailingUntil) {
+		s = max(s, b.cfg.StressThreshold) // failing ICE reads as overloaded
+	}
+	return s
+}
+
+// maxRestartsKept bounds the restart times kept per bridge.
+const maxRestartsKept = 10000
+
+// RestartRequested counts an accepted restart request (a session-terminate
+// with restart, or ICE failed) of an endpoint on the bridge, for ICE-failure
+// detection (jicofo.md §6.4): when the bridge has at least min-endpoints
+// endpoints and more than threshold × endpoints restarts within interval,
+// its clients cannot reach it (a firewall, a wrong public address), so it
+// reads as overloaded for timeout: new participants go elsewhere while any
+// other bridge has room.
+func (b *Bridges) RestartRequested(jid string) {
+	cfg := b.cfg.ICEFailure
+	if !cfg.Enabled || jid == "" {
+		return
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	br := b.bridges[bridgeKey(jid)]
+	if br == nil {
+		return
+	}
+	cut := now.Add(-cfg.Interval.Duration)
+	i := 0
+	for i < len(br.restarts) && !br.restarts[i].After(cut) {
+		i++
+	}
+	br.restarts = append(br.restarts[i:], now)
+	if len(br.restarts) > maxRestartsKept {
+		br.restarts = br.restarts[len(br.restarts)-maxRestartsKept:]
+	}
+	endpoints := max(br.participants, br.endpoints)
+	if endpoints < cfg.MinEndpoints || float64(len(br.restarts)) <= cfg.Threshold*float64(endpoints) || now.Before(br.iceFailingUntil) {
+		return
+	}
+	br.iceFailingUntil = now.Add(cfg.Timeout.Duration)
+	b.log.Warn("bridge is failing ICE: new participants go to other bridges", "bridge", br.jid,
+		"restarts", len(br.restarts), "endpoints", endpoints, "interval", cfg.Interval.Duration, "until", br.iceFailingUntil)
 }
 
 func (b *Bridges) noteAllocLocked(br *bridge, now time.Time) {
@@ -1350,6 +1400,9 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 			LastHealth: br.lastHealth, LastHealthResult: br.lastResult, HealthFailures: br.healthFailures,
 			Endpoints: br.endpoints, RecentEndpoints: len(br.recent), LastPresence: br.lastPresence,
 		}
+		if now.Before(br.iceFailingUntil) {
+			info.ICEFailingUntil = br.iceFailingUntil
+		}
 		if br.healthy != nil {
 			h := *br.healthy
 			info.Healthy = &h
@@ -1370,6 +1423,8 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 			info.WhyNot = "draining: non-draining bridges are preferred"
 		case br.graceful && anyNoGraceful:
 			info.WhyNot = "graceful shutdown: other bridges are preferred"
+		case now.Before(br.iceFailingUntil) && anyRoom:
+			info.WhyNot = fmt.Sprintf("failing ICE (many clients restarting) until %s: reads as overloaded", br.iceFailingUntil.UTC().Format(time.RFC3339))
 		case corr >= b.cfg.StressThreshold && anyRoom:
 			info.WhyNot = fmt.Sprintf("overloaded: corrected stress %.4f ≥ threshold %.2f", corr, b.cfg.StressThreshold)
 		default:

@@ -1069,6 +1069,9 @@ func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest)
 		c.send(ResultIQ(iq, nil))
 	}
 	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart, "accepted", restartOK)
+	if restartOK {
+		c.f.bridges.RestartRequested(m.bridge)
+	}
 	c.endSession(m, true)
 	if restartOK {
 		c.invite(m, nil)
@@ -1087,6 +1090,7 @@ func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleReques
 			cc := c.cfg().Conference
 			if m.restarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration) {
 				c.f.metrics.ICEFailed.Inc()
+				c.f.bridges.RestartRequested(m.bridge)
 				c.moveParticipant(m, nil, "ICE failed")
 			}
 		}

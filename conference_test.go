@@ -431,7 +431,11 @@ func TestConferencesAreIsolated(t *testing.T) {
 func TestConferenceRestartRequest(t *testing.T) {
 	// The minimum interval is long enough that the second request below is
 	// within it however slow the machine is.
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.Conference.RestartMinInterval = dur(time.Minute) })
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.Conference.RestartMinInterval = dur(time.Minute)
+		// One accepted restart among two endpoints is "failing ICE" here.
+		c.Bridges.ICEFailure = ICEFailureConfig{Enabled: true, Interval: dur(time.Minute), MinEndpoints: 0, Threshold: 0.4, Timeout: dur(time.Minute)}
+	})
 	room := "restart@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -454,6 +458,9 @@ func TestConferenceRestartRequest(t *testing.T) {
 	err := p1.RequestRestart(s.ctx)
 	if err == nil || !strings.Contains(err.Error(), "resource-constraint") {
 		t.Errorf("second restart within the minimum interval: %v, want resource-constraint", err)
+	}
+	if in, _ := s.focus.Bridges.Info(s.bridges[0].JID()); in.ICEFailingUntil.IsZero() {
+		t.Errorf("the accepted restart did not count against the bridge: %+v", in)
 	}
 	noViolations(t, p1, p2)
 }

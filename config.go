@@ -60,19 +60,30 @@ type XMPPConfig struct {
 
 // BridgesConfig is how videobridges are found and chosen.
 type BridgesConfig struct {
-	Brewery                  string   `toml:"brewery"`
-	Strategy                 string   `toml:"strategy"`
-	StressThreshold          float64  `toml:"stress-threshold"`
-	MaxParticipantsPerBridge int      `toml:"max-participants-per-bridge"`
-	AverageParticipantStress float64  `toml:"average-participant-stress"`
-	RampUpInterval           Duration `toml:"rampup-interval"`
-	HealthInterval           Duration `toml:"health-interval"`
-	HealthChecks             bool     `toml:"health-checks"`
-	HealthUsePresence        bool     `toml:"health-use-presence"`
-	PresenceTimeout          Duration `toml:"presence-timeout"`
-	FailureBench             Duration `toml:"failure-bench"`
-	LocalRegion              string   `toml:"local-region"`
-	MoveOnGracefulShutdown   bool     `toml:"move-on-graceful-shutdown"`
+	Brewery                  string           `toml:"brewery"`
+	Strategy                 string           `toml:"strategy"`
+	StressThreshold          float64          `toml:"stress-threshold"`
+	MaxParticipantsPerBridge int              `toml:"max-participants-per-bridge"`
+	AverageParticipantStress float64          `toml:"average-participant-stress"`
+	RampUpInterval           Duration         `toml:"rampup-interval"`
+	HealthInterval           Duration         `toml:"health-interval"`
+	HealthChecks             bool             `toml:"health-checks"`
+	HealthUsePresence        bool             `toml:"health-use-presence"`
+	PresenceTimeout          Duration         `toml:"presence-timeout"`
+	FailureBench             Duration         `toml:"failure-bench"`
+	LocalRegion              string           `toml:"local-region"`
+	MoveOnGracefulShutdown   bool             `toml:"move-on-graceful-shutdown"`
+	ICEFailure               ICEFailureConfig `toml:"ice-failure-detection"`
+}
+
+// ICEFailureConfig is Jicofo's bridge.ice-failure-detection: a bridge whose
+// clients keep restarting their sessions is avoided for a while.
+type ICEFailureConfig struct {
+	Enabled      bool     `toml:"enabled"`
+	Interval     Duration `toml:"interval"`
+	MinEndpoints int      `toml:"min-endpoints"`
+	Threshold    float64  `toml:"threshold"`
+	Timeout      Duration `toml:"timeout"`
 }
 
 // ConferenceConfig holds per-conference policy.
@@ -297,6 +308,9 @@ func DefaultConfig() Config {
 			HealthChecks:             true,
 			PresenceTimeout:          dur(45 * time.Second),
 			FailureBench:             dur(60 * time.Second),
+			ICEFailure: ICEFailureConfig{
+				Interval: dur(2 * time.Minute), MinEndpoints: 30, Threshold: 0.1, Timeout: dur(10 * time.Minute),
+			},
 		},
 		Conference: ConferenceConfig{
 			InitialTimeout:           dur(15 * time.Second),
@@ -531,6 +545,9 @@ func (c *Config) validate() []string {
 	if b.MaxParticipantsPerBridge < 1 {
 		add("bridges.max-participants-per-bridge", "", "%d must be at least 1", b.MaxParticipantsPerBridge)
 	}
+	if f := b.ICEFailure; f.Interval.Duration <= 0 || f.Timeout.Duration <= 0 || f.Threshold <= 0 || f.MinEndpoints < 0 {
+		add("bridges.ice-failure-detection", "", "interval and timeout must be positive, threshold above 0 (0.1: one restart per ten endpoints), min-endpoints at least 0")
+	}
 	if b.HealthInterval.Duration < 100*time.Millisecond {
 		add("bridges.health-interval", "", "%s must be at least 100ms", b.HealthInterval.Duration)
 	}
@@ -662,6 +679,16 @@ func dockerExtras(c *Config) []dockerExtra {
 			return nil
 		}
 	}
+	secondsKey := func(p *Duration) func(*Config, string) error {
+		return func(_ *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%q is not a number of seconds", v)
+			}
+			*p = dur(time.Duration(n) * time.Second)
+			return nil
+		}
+	}
 	return []dockerExtra{
 		{Name: "MAX_BRIDGE_PARTICIPANTS", Key: "bridges.max-participants-per-bridge", apply: intKey(&c.Bridges.MaxParticipantsPerBridge)},
 		{Name: "BRIDGE_STRESS_THRESHOLD", Key: "bridges.stress-threshold", apply: floatKey(&c.Bridges.StressThreshold)},
@@ -728,7 +755,10 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "ENABLE_VISITORS", Ignored: "visitors are not implemented yet"},
 		{Name: "ENABLE_JVB_XMPP_SERVER", Ignored: "a separate XMPP server for bridges is not supported; bridges join the brewery on the main Prosody"},
 		{Name: "ENABLE_OCTO", Key: "(bridges are cascaded whenever a conference spans several)", apply: func(*Config, string) error { return nil }},
-		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Ignored: "bridge ICE-failure detection is not implemented"},
+		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Key: "bridges.ice-failure-detection.enabled", apply: setBool(&c.Bridges.ICEFailure.Enabled)},
+		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},
+		{Name: "JICOFO_ICE_FAILURE_MIN_ENDPOINTS", Key: "bridges.ice-failure-detection.min-endpoints", apply: intKey(&c.Bridges.ICEFailure.MinEndpoints)},
+		{Name: "JICOFO_ICE_FAILURE_THRESHOLD", Key: "bridges.ice-failure-detection.threshold", apply: floatKey(&c.Bridges.ICEFailure.Threshold)},
 		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Ignored: "load redistribution is not implemented"},
 		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
 	}

@@ -292,3 +292,31 @@ func TestConfigSourceSignalingDelays(t *testing.T) {
 		t.Errorf("bad docker variable: %v", err)
 	}
 }
+
+// docker-jitsi-meet's ICE-failure variables map onto [bridges.ice-failure-detection].
+func TestConfigICEFailureDetection(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{
+		"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_ENABLE_ICE_FAILURE_DETECTION": "true", "JICOFO_ICE_FAILURE_INTERVAL": "60",
+		"JICOFO_ICE_FAILURE_MIN_ENDPOINTS": "40", "JICOFO_ICE_FAILURE_THRESHOLD": "0.2",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ICEFailureConfig{Enabled: true, Interval: dur(time.Minute), MinEndpoints: 40, Threshold: 0.2, Timeout: dur(10 * time.Minute)}
+	if cfg.Bridges.ICEFailure != want {
+		t.Errorf("got %+v, want %+v", cfg.Bridges.ICEFailure, want)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w, "ICE_FAILURE") {
+			t.Errorf("warned about a variable it acts on: %s", w)
+		}
+	}
+	_, err = LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_ICE_FAILURE_INTERVAL": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "JICOFO_ICE_FAILURE_INTERVAL") {
+		t.Errorf("bad interval: %v", err)
+	}
+	path := writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridges.ice-failure-detection]\nthreshold = 0.0\n")
+	if _, err := LoadConfig(path, noEnv); err == nil || !strings.Contains(err.Error(), "bridges.ice-failure-detection") {
+		t.Errorf("zero threshold: %v", err)
+	}
+}
