@@ -94,6 +94,7 @@ type SelectRequest struct {
 	Region     string         // the participant's region, "" if unknown
 	Current    map[string]int // bridge occupant JID → participants of this conference on it (counts ≤ 0 are ignored)
 	Exclude    []string       // bridges not to use (for example one that just failed for this participant)
+	Version    string         // pinned bridge version ("version-release" or "version"), "" for any
 }
 
 // BridgeChoice is the answer to Select.
@@ -1176,6 +1177,9 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 			continue
 		case !br.isOperational(now):
 			skipped["non-operational or benched"]++
+			continue
+		case req.Version != "" && br.fullVersion() != req.Version && br.version != req.Version:
+			skipped[fmt.Sprintf("version is not %q (the room is pinned to it)", req.Version)]++
 			continue
 		case len(live) > 0 && br.fullVersion() != wantVersion:
 			skipped[fmt.Sprintf("version is not %q like %s", wantVersion, versionFrom)]++

@@ -1269,3 +1269,20 @@ func TestBridgeICEFailureDetection(t *testing.T) {
 		t.Error("detection ran while disabled")
 	}
 }
+
+// A pinned version admits bridges whose version-release or version equals
+// it, and none other, even when that leaves no bridge.
+func TestBridgeSelectPinnedVersion(t *testing.T) {
+	h := newBridgeHarness(t, testBridgesConfig())
+	h.addBridge(t, "a", "version", "2.3.100")
+	h.addBridge(t, "b", "version", "2.3.200", "release", "g123", "stress_level", "0.5")
+	for _, v := range []string{"2.3.200-g123", "2.3.200"} {
+		c, err := h.b.Select(SelectRequest{Conference: "r@c", Version: v})
+		if err != nil || nickOf(c.JID) != "b" {
+			t.Errorf("pinned to %s: %v %v", v, c, err)
+		}
+	}
+	if c, err := h.b.Select(SelectRequest{Conference: "r@c", Version: "9.9"}); err == nil || !strings.Contains(err.Error(), `"9.9"`) {
+		t.Errorf("no bridge of the pinned version: %v %v", c, err)
+	}
+}

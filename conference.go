@@ -147,6 +147,7 @@ type Conference struct {
 	lastPresence string
 	initialTimer *time.Timer
 	singleTimer  *time.Timer
+	pinned       string // bridge version the room was pinned to when the conference began
 	// Source changes gathered for the signaling delay of a big conference
 	// (owners whose sources changed) and the timer that sends them.
 	pendingOwners map[string]bool
@@ -161,6 +162,7 @@ type Conference struct {
 	mainRoom      atomic.Value             // string: for a breakout room, its main room
 }
 
+// newConference is called with f.mu held.
 func newConference(f *Focus, room string, props map[string]string) *Conference {
 	if props == nil {
 		props = map[string]string{}
@@ -681,7 +683,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
 	offer := BuildOffer(c.cfg().Codec, m.features())
-	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude})
+	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.pinned})
 	if err != nil {
 		m.inviting = false
 		if !c.noBridge {

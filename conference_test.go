@@ -7,7 +7,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -770,5 +772,72 @@ func TestConferenceInPlaceICERestart(t *testing.T) {
 	}
 	if resp, err := restart(bsid); err == nil || !strings.Contains(resp.String(), "resource-constraint") {
 		t.Errorf("second restart within the minimum interval: %v %v, want resource-constraint", resp, err)
+	}
+}
+
+// A room pinned to a bridge version (POST /pin) starts its conferences on
+// bridges of that version only; bad pins are refused; GET /pin lists pins
+// and /pin/remove lifts them.
+func TestConferencePinnedBridgeVersion(t *testing.T) {
+	s := startStack(t, 0)
+	s.addBridge("old", "").SetVersion("2.3.100")
+	newer := s.addBridge("new", "")
+	newer.SetVersion("2.3.200")
+	newer.SetStress(0.5) // least-load alone would never pick it
+	s.wait("bridges with their versions", func() bool {
+		in, ok := s.focus.Bridges.Info(newer.JID())
+		return s.focus.Bridges.OperationalCount() == 2 && ok && in.Version == "2.3.200" && in.Stress == 0.5
+	})
+	base := "http://" + s.focus.HTTP.Addr()
+	post := func(path, body string) int {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	room := "pinned@conference.meet.test"
+	for body, why := range map[string]string{
+		`{"conferenceId":"pinned@elsewhere.test","jvbVersion":"2.3.200","durationMinutes":5}`:       "room outside the MUC",
+		`{"conferenceId":"pinned@conference.meet.test","jvbVersion":"","durationMinutes":5}`:        "no version",
+		`{"conferenceId":"pinned@conference.meet.test","jvbVersion":"2.3.200","durationMinutes":0}`: "no duration",
+		`not json`: "not JSON",
+	} {
+		if code := post("/pin", body); code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", why, code)
+		}
+	}
+	if code := post("/pin", `{"conferenceId":"Pinned@conference.meet.test","jvbVersion":"2.3.200","durationMinutes":5}`); code != http.StatusOK {
+		t.Fatalf("pin: status %d", code)
+	}
+	resp, err := http.Get(base + "/pin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []Pin
+	if err := json.NewDecoder(resp.Body).Decode(&pins); err != nil || len(pins) != 1 || pins[0].Room != room || pins[0].Version != "2.3.200" {
+		t.Errorf("GET /pin: %+v %v", pins, err)
+	}
+	resp.Body.Close()
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	if s.bridgeOf(p1) != "new" || s.bridgeOf(p2) != "new" {
+		t.Errorf("pinned room on %s and %s, want new", s.bridgeOf(p1), s.bridgeOf(p2))
+	}
+	// Another room is not affected.
+	q1 := s.join("free@conference.meet.test")
+	q2 := s.join("free@conference.meet.test")
+	s.wait("free sessions", func() bool { return q1.Accepted() && q2.Accepted() })
+	if s.bridgeOf(q1) != "old" {
+		t.Errorf("an unpinned room went to %s, want the least loaded (old)", s.bridgeOf(q1))
+	}
+	if code := post("/pin/remove", `{"conferenceId":"pinned@conference.meet.test"}`); code != http.StatusOK {
+		t.Errorf("unpin: status %d", code)
+	}
+	if pins := s.focus.Focus.Pins(); len(pins) != 0 {
+		t.Errorf("pins after removal: %+v", pins)
 	}
 }

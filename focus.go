@@ -60,6 +60,7 @@ type Focus struct {
 	closing bool
 	// idleSince is when the last conference ended (see releaseIfIdle).
 	idleSince time.Time
+	pins      map[string]Pin         // by room
 	limiter   map[string]*rateWindow // conference requests per sender
 	caps      *capsCache
 	auth      *authority // nil when authentication is off
@@ -207,6 +208,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
 		conf = newConference(f, room, req.Properties)
+		conf.pinned = f.pinnedVersionLocked(room)
 		f.confs[room] = conf
 		f.wg.Add(1)
 		go func() {
@@ -248,6 +250,78 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	}
 	resp.Properties = append(resp.Properties, [2]string{"visitors-supported", "false"})
 	return resp, nil
+}
+
+// Pin keeps a room's new conferences on bridges of one version (Jicofo's
+// /pin, jicofo.md §7.12), for trying a bridge release on one meeting.
+type Pin struct {
+	Room    string    `json:"conferenceId"`
+	Version string    `json:"jvbVersion"`
+	Expires time.Time `json:"expiresAt"`
+}
+
+// maxPinDuration bounds a pin; a forgotten one must not outlive a release.
+const maxPinDuration = 7 * 24 * time.Hour
+
+// PinVersion pins room to bridge version for d (replacing an earlier pin).
+// Conferences created afterwards use only bridges of that version; one
+// already running keeps its bridges.
+func (f *Focus) PinVersion(room, version string, d time.Duration) error {
+	room, err := f.validateRoom(room)
+	if err != nil {
+		return err
+	}
+	version = strings.TrimSpace(version)
+	if version == "" || len(version) > 128 {
+		return Errorf("bad-request", "jvbVersion must be a bridge version such as 2.3-61-g814bffd6")
+	}
+	if d <= 0 || d > maxPinDuration {
+		return Errorf("bad-request", "durationMinutes must be between 1 and %d", int(maxPinDuration.Minutes()))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pins == nil {
+		f.pins = map[string]Pin{}
+	}
+	f.pins[room] = Pin{Room: room, Version: version, Expires: time.Now().Add(d)}
+	f.log.Info("room pinned to a bridge version", "room", room, "version", version, "for", d)
+	return nil
+}
+
+// Unpin removes room's pin; false when there was none.
+func (f *Focus) Unpin(room string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	room = strings.ToLower(room)
+	_, ok := f.pins[room]
+	delete(f.pins, room)
+	return ok
+}
+
+// Pins lists the pins in force, by room.
+func (f *Focus) Pins() []Pin {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []Pin{}
+	now := time.Now()
+	for room, p := range f.pins {
+		if now.After(p.Expires) {
+			delete(f.pins, room)
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// pinnedVersionLocked is the version room is pinned to now, or "". Called
+// with f.mu held.
+func (f *Focus) pinnedVersionLocked(room string) string {
+	if p, ok := f.pins[room]; ok && time.Now().Before(p.Expires) {
+		return p.Version
+	}
+	return ""
 }
 
 // validateRoom checks the room JID: a bare JID in the conference MUC domain,

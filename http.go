@@ -308,6 +308,9 @@ func (h *HTTPServer) routes() {
 	h.mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
 	h.mux.HandleFunc("GET /move-endpoints/move-endpoint", h.moveEndpoints)
 	h.mux.HandleFunc("GET /move-endpoints/move-endpoints", h.moveEndpoints)
+	h.mux.HandleFunc("GET /pin", h.pins)
+	h.mux.HandleFunc("POST /pin", h.pin)
+	h.mux.HandleFunc("POST /pin/remove", h.unpin)
 	// Go's profiler, for operators chasing CPU or memory (loopback only by default).
 	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -410,6 +413,43 @@ func (h *HTTPServer) moveEndpoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"movedEndpoints": moved, "conferences": confs})
+}
+
+// pins lists the bridge version pins (Jicofo's GET /pin).
+func (h *HTTPServer) pins(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.m.Focus.Pins())
+}
+
+// pin pins a room's new conferences to a bridge version: body
+// {"conferenceId":"room@muc","jvbVersion":"2.3-61-g814bffd6","durationMinutes":60}.
+func (h *HTTPServer) pin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Room     string `json:"conferenceId"`
+		Version  string `json:"jvbVersion"`
+		Duration int    `json:"durationMinutes"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil {
+		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := h.m.Focus.PinVersion(body.Room, body.Version, time.Duration(body.Duration)*time.Minute); err != nil {
+		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// unpin removes a room's pin: body {"conferenceId":"room@muc"}.
+func (h *HTTPServer) unpin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Room string `json:"conferenceId"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil || body.Room == "" {
+		http.Error(w, "Bad request: Missing parameter: conferenceId", http.StatusBadRequest)
+		return
+	}
+	h.m.Focus.Unpin(body.Room)
+	w.WriteHeader(http.StatusOK)
 }
 
 // cors answers the browser's preflight for the HTTP conference request
