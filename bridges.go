@@ -1345,6 +1345,29 @@ func describeSkips(m map[string]int) string {
 
 // Introspection ---------------------------------------------------------------
 
+// Overloaded lists the operational bridges (not shutting down) whose
+// corrected stress is at least threshold, and reports whether any such
+// bridge is below the selection's stress threshold, i.e. has room.
+func (b *Bridges) Overloaded(threshold float64) (over []string, anyRoom bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, br := range b.bridges {
+		if !br.isOperational(now) || br.shuttingDown {
+			continue
+		}
+		corr := b.correctedLocked(br, now)
+		if corr >= threshold {
+			over = append(over, br.jid)
+		}
+		if corr < b.cfg.StressThreshold {
+			anyRoom = true
+		}
+	}
+	sort.Strings(over)
+	return over, anyRoom
+}
+
 // OperationalCount is the number of bridges a new conference could use now
 // (operational, not benched, not shutting down).
 func (b *Bridges) OperationalCount() int {

@@ -1286,3 +1286,17 @@ func TestBridgeSelectPinnedVersion(t *testing.T) {
 		t.Errorf("no bridge of the pinned version: %v %v", c, err)
 	}
 }
+
+func TestBridgeOverloaded(t *testing.T) {
+	h := newBridgeHarness(t, testBridgesConfig())
+	h.addBridge(t, "hot", "stress_level", "0.95")
+	h.addBridge(t, "warm", "stress_level", "0.85")
+	over, room := h.b.Overloaded(0.9)
+	if len(over) != 1 || nickOf(over[0]) != "hot" || room {
+		t.Errorf("hot and warm: over %v, any room %v; want [hot], false", over, room)
+	}
+	h.addBridge(t, "cool", "stress_level", "0.1")
+	if over, room := h.b.Overloaded(0.9); len(over) != 1 || !room {
+		t.Errorf("with a cool bridge: over %v, any room %v", over, room)
+	}
+}

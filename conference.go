@@ -1858,7 +1858,7 @@ func newUUID() string {
 
 // moveOff moves up to max participants to other bridges: the one named by
 // endpoint, or those on bridge (any bridge when empty). It returns how many.
-func (c *Conference) moveOff(bridge, endpoint string, max int) int {
+func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) int {
 	moved := 0
 	for _, nick := range append([]string(nil), c.order...) {
 		m := c.members[nick]
@@ -1870,7 +1870,7 @@ func (c *Conference) moveOff(bridge, endpoint string, max int) int {
 			c.expireEndpoint(s, nick)
 		}
 		m.bridge = ""
-		c.moveParticipant(m, []string{old}, "moved by an operator")
+		c.moveParticipant(m, []string{old}, reason)
 		moved++
 	}
 	return moved

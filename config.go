@@ -60,20 +60,31 @@ type XMPPConfig struct {
 
 // BridgesConfig is how videobridges are found and chosen.
 type BridgesConfig struct {
-	Brewery                  string           `toml:"brewery"`
-	Strategy                 string           `toml:"strategy"`
-	StressThreshold          float64          `toml:"stress-threshold"`
-	MaxParticipantsPerBridge int              `toml:"max-participants-per-bridge"`
-	AverageParticipantStress float64          `toml:"average-participant-stress"`
-	RampUpInterval           Duration         `toml:"rampup-interval"`
-	HealthInterval           Duration         `toml:"health-interval"`
-	HealthChecks             bool             `toml:"health-checks"`
-	HealthUsePresence        bool             `toml:"health-use-presence"`
-	PresenceTimeout          Duration         `toml:"presence-timeout"`
-	FailureBench             Duration         `toml:"failure-bench"`
-	LocalRegion              string           `toml:"local-region"`
-	MoveOnGracefulShutdown   bool             `toml:"move-on-graceful-shutdown"`
-	ICEFailure               ICEFailureConfig `toml:"ice-failure-detection"`
+	Brewery                  string                   `toml:"brewery"`
+	Strategy                 string                   `toml:"strategy"`
+	StressThreshold          float64                  `toml:"stress-threshold"`
+	MaxParticipantsPerBridge int                      `toml:"max-participants-per-bridge"`
+	AverageParticipantStress float64                  `toml:"average-participant-stress"`
+	RampUpInterval           Duration                 `toml:"rampup-interval"`
+	HealthInterval           Duration                 `toml:"health-interval"`
+	HealthChecks             bool                     `toml:"health-checks"`
+	HealthUsePresence        bool                     `toml:"health-use-presence"`
+	PresenceTimeout          Duration                 `toml:"presence-timeout"`
+	FailureBench             Duration                 `toml:"failure-bench"`
+	LocalRegion              string                   `toml:"local-region"`
+	MoveOnGracefulShutdown   bool                     `toml:"move-on-graceful-shutdown"`
+	ICEFailure               ICEFailureConfig         `toml:"ice-failure-detection"`
+	LoadRedistribution       LoadRedistributionConfig `toml:"load-redistribution"`
+}
+
+// LoadRedistributionConfig is Jicofo's bridge.load-redistribution:
+// participants are moved off bridges that stay overloaded.
+type LoadRedistributionConfig struct {
+	Enabled         bool     `toml:"enabled"`
+	Interval        Duration `toml:"interval"`
+	Timeout         Duration `toml:"timeout"`
+	StressThreshold float64  `toml:"stress-threshold"`
+	Endpoints       int      `toml:"endpoints"`
 }
 
 // ICEFailureConfig is Jicofo's bridge.ice-failure-detection: a bridge whose
@@ -308,6 +319,9 @@ func DefaultConfig() Config {
 			HealthChecks:             true,
 			PresenceTimeout:          dur(45 * time.Second),
 			FailureBench:             dur(60 * time.Second),
+			LoadRedistribution: LoadRedistributionConfig{
+				Interval: dur(time.Minute), Timeout: dur(3 * time.Minute), StressThreshold: 0.9, Endpoints: 10,
+			},
 			ICEFailure: ICEFailureConfig{
 				Interval: dur(2 * time.Minute), MinEndpoints: 30, Threshold: 0.1, Timeout: dur(10 * time.Minute),
 			},
@@ -548,6 +562,9 @@ func (c *Config) validate() []string {
 	if f := b.ICEFailure; f.Interval.Duration <= 0 || f.Timeout.Duration <= 0 || f.Threshold <= 0 || f.MinEndpoints < 0 {
 		add("bridges.ice-failure-detection", "", "interval and timeout must be positive, threshold above 0 (0.1: one restart per ten endpoints), min-endpoints at least 0")
 	}
+	if l := b.LoadRedistribution; l.Interval.Duration < 100*time.Millisecond || l.Timeout.Duration < 0 || l.StressThreshold <= 0 || l.Endpoints < 1 {
+		add("bridges.load-redistribution", "", "interval must be at least 100ms, timeout at least 0, stress-threshold above 0 and endpoints at least 1")
+	}
 	if b.HealthInterval.Duration < 100*time.Millisecond {
 		add("bridges.health-interval", "", "%s must be at least 100ms", b.HealthInterval.Duration)
 	}
@@ -759,7 +776,7 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},
 		{Name: "JICOFO_ICE_FAILURE_MIN_ENDPOINTS", Key: "bridges.ice-failure-detection.min-endpoints", apply: intKey(&c.Bridges.ICEFailure.MinEndpoints)},
 		{Name: "JICOFO_ICE_FAILURE_THRESHOLD", Key: "bridges.ice-failure-detection.threshold", apply: floatKey(&c.Bridges.ICEFailure.Threshold)},
-		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Ignored: "load redistribution is not implemented"},
+		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Key: "bridges.load-redistribution.enabled", apply: setBool(&c.Bridges.LoadRedistribution.Enabled)},
 		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
 	}
 }

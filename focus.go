@@ -745,6 +745,10 @@ func (f *Focus) logout(iq, p *Element) *Element {
 // (in one conference, or the largest conferences first). It returns how many
 // participants and conferences were moved.
 func (f *Focus) Move(ctx context.Context, room, endpoint, bridge string, n int) (moved, conferences int, err error) {
+	return f.move(ctx, room, endpoint, bridge, n, "moved by an operator")
+}
+
+func (f *Focus) move(ctx context.Context, room, endpoint, bridge string, n int, reason string) (moved, conferences int, err error) {
 	if bridge != "" {
 		if bridge = f.resolveBridge(bridge); bridge == "" {
 			return 0, 0, Errorf("item-not-found", "no such bridge")
@@ -780,7 +784,7 @@ func (f *Focus) Move(ctx context.Context, room, endpoint, bridge string, n int) 
 		}
 		got := make(chan int, 1)
 		c, left := o.c, n-moved
-		if !c.post(event{kind: evFunc, fn: func() { got <- c.moveOff(bridge, endpoint, left) }}) {
+		if !c.post(event{kind: evFunc, fn: func() { got <- c.moveOff(bridge, endpoint, left, reason) }}) {
 			continue
 		}
 		select {
@@ -804,4 +808,47 @@ func (f *Focus) resolveBridge(b string) string {
 		}
 	}
 	return ""
+}
+
+// RunLoadRedistribution moves participants off overloaded bridges (Jicofo's
+// bridge.load-redistribution, jicofo.md §6.5): every interval, unless every
+// bridge is overloaded, each bridge whose corrected stress is at or above
+// the redistribution threshold gives up `endpoints` participants, largest
+// conferences first, and is then left alone for the timeout so that its
+// stress can settle. It returns when ctx ends.
+func (f *Focus) RunLoadRedistribution(ctx context.Context) {
+	cfg := f.cfg.Bridges.LoadRedistribution
+	if !cfg.Enabled {
+		return
+	}
+	t := time.NewTicker(cfg.Interval.Duration)
+	defer t.Stop()
+	resting := map[string]time.Time{} // bridge → end of its timeout
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		over, anyRoom := f.bridges.Overloaded(cfg.StressThreshold)
+		if !anyRoom {
+			continue // moving people around would only make it worse
+		}
+		now := time.Now()
+		for _, jid := range over {
+			if now.Before(resting[jid]) {
+				continue
+			}
+			mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			moved, confs, err := f.move(mctx, "", "", jid, cfg.Endpoints, "load redistribution")
+			cancel()
+			resting[jid] = now.Add(cfg.Timeout.Duration)
+			f.log.Info("load redistribution", "bridge", jid, "moved", moved, "conferences", confs, "err", err)
+		}
+		for jid, until := range resting {
+			if now.After(until) {
+				delete(resting, jid)
+			}
+		}
+	}
 }

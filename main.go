@@ -208,6 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { m.XMPP.Run(xctx); close(xdone) }()
 	bdone := make(chan struct{})
 	go func() { m.Bridges.Run(xctx); close(bdone) }()
+	go m.Focus.RunLoadRedistribution(xctx)
 
 	<-ctx.Done()
 	m.Log.Info("shutting down")

@@ -486,3 +486,36 @@ func TestBridgeHealthFromPresence(t *testing.T) {
 		}
 	}
 }
+
+// Load redistribution: a bridge that stays overloaded gives up `endpoints`
+// participants to a bridge with room, then is left alone for the timeout.
+func TestLoadRedistribution(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.Bridges.LoadRedistribution = LoadRedistributionConfig{
+			Enabled: true, Interval: dur(300 * time.Millisecond), Timeout: dur(time.Hour), StressThreshold: 0.9, Endpoints: 2,
+		}
+	})
+	room := "crowded@conference.meet.test"
+	p1, p2, p3 := s.join(room), s.join(room), s.join(room)
+	s.wait("three on jvb1", func() bool {
+		return p1.Accepted() && p2.Accepted() && p3.Accepted() &&
+			s.bridgeOf(p1) == "jvb1" && s.bridgeOf(p2) == "jvb1" && s.bridgeOf(p3) == "jvb1"
+	})
+	spare := s.addBridge("jvb2", "")
+	s.bridges[0].SetStress(0.95)
+	onSpare := func() int {
+		n := 0
+		for _, p := range []*testkit.Participant{p1, p2, p3} {
+			if p.Accepted() && s.bridgeOf(p) == "jvb2" {
+				n++
+			}
+		}
+		return n
+	}
+	s.wait("two moved to jvb2", func() bool { return onSpare() == 2 && len(spare.Conferences()) == 1 })
+	time.Sleep(time.Second) // three more intervals: jvb1 is resting now
+	if n := onSpare(); n != 2 {
+		t.Errorf("%d participants on jvb2 after the timeout started, want 2", n)
+	}
+	noViolations(t, p1, p2, p3)
+}
