@@ -261,50 +261,32 @@ func (e *Element) write(b *bytes.Buffer, parentNS string) {
 	b.WriteByte('>')
 }
 
-func escapeAttr(b *bytes.Buffer, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '"':
-			esc = "&quot;"
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\n':
-			esc = "&#xA;"
-		case '\r':
-			esc = "&#xD;"
-		case '\t':
-			esc = "&#x9;"
-		default:
-			continue
-		}
-		b.WriteString(s[last:i])
-		b.WriteString(esc)
-		last = i + 1
-	}
-	b.WriteString(s[last:])
-}
+func escapeAttr(b *bytes.Buffer, s string) { escapeXML(b, s, true) }
 
-// escapeText writes s as character data; runs that need no escaping are
-// copied whole (source JSON is tens of kilobytes in a big conference).
-func escapeText(b *bytes.Buffer, s string) {
+func escapeText(b *bytes.Buffer, s string) { escapeXML(b, s, false) }
+
+// escapeXML writes s as an attribute value (attr) or character data; runs
+// that need no escaping are copied whole (source JSON is tens of kilobytes
+// in a big conference).
+func escapeXML(b *bytes.Buffer, s string, attr bool) {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var esc string
-		switch s[i] {
-		case '&':
+		switch c := s[i]; {
+		case c == '&':
 			esc = "&amp;"
-		case '<':
+		case c == '<':
 			esc = "&lt;"
-		case '>':
+		case c == '>':
 			esc = "&gt;"
-		case '\r':
+		case c == '\r':
 			esc = "&#xD;"
+		case attr && c == '"':
+			esc = "&quot;"
+		case attr && c == '\n':
+			esc = "&#xA;"
+		case attr && c == '\t':
+			esc = "&#x9;"
 		default:
 			continue
 		}
