@@ -156,6 +156,7 @@ type Conference struct {
 	requests      int
 	gen           int // invite generations (see bump)
 	recording     *recording
+	sipCalls      map[string]*recording    // Jibri SIP gateway calls by SIP address
 	avmod         map[string]*avModeration // by media type
 	metadata      roomMetadata             // from the room_metadata component
 	switching     bool                     // the member leaving now is switching rooms
@@ -339,7 +340,7 @@ func (c *Conference) focusPresence() *Element {
 	if c.noBridge {
 		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
 	}
-	p.Add(c.recordingPresence())
+	p.Add(c.recordingPresence()...)
 	return p
 }
 
@@ -1772,9 +1773,11 @@ func (c *Conference) stop(reason string, terminate bool) {
 		}
 	}
 	c.sessions = map[string]*bridgeSession{}
-	if r := c.recording; r != nil && r.status != "off" {
-		c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
-		c.recordingOff(r, "", "")
+	for _, r := range c.jibriSessions() {
+		if r.status != "off" {
+			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+			c.recordingOff(r, "", "")
+		}
 	}
 	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
 }

@@ -142,7 +142,8 @@ type AuthConfig struct {
 
 // JibriConfig is where recorders (Jibri) wait.
 type JibriConfig struct {
-	Brewery string `toml:"brewery"`
+	Brewery    string `toml:"brewery"`
+	SIPBrewery string `toml:"sip-brewery"` // SIP video gateway Jibris
 }
 
 // JigasiConfig is where SIP gateways and transcribers (Jigasi) wait.
@@ -484,6 +485,9 @@ func (c *Config) deriveDefaults() {
 	if c.Jibri.Brewery != "" && !strings.Contains(c.Jibri.Brewery, "@") {
 		c.Jibri.Brewery += "@" + x.InternalMUCDomain
 	}
+	if c.Jibri.SIPBrewery != "" && !strings.Contains(c.Jibri.SIPBrewery, "@") {
+		c.Jibri.SIPBrewery += "@" + x.InternalMUCDomain
+	}
 	if c.Jigasi.Brewery != "" && !strings.Contains(c.Jigasi.Brewery, "@") {
 		c.Jigasi.Brewery += "@" + x.InternalMUCDomain
 	}
@@ -765,7 +769,7 @@ func dockerExtras(c *Config) []dockerExtra {
 			return err
 		}},
 		{Name: "JIBRI_BREWERY_MUC", Key: "jibri.brewery", apply: func(c *Config, v string) error { c.Jibri.Brewery = v; return nil }},
-		{Name: "JIBRI_SIP_BREWERY_MUC", Ignored: "the Jibri SIP gateway is not implemented yet"},
+		{Name: "JIBRI_SIP_BREWERY_MUC", Key: "jibri.sip-brewery", apply: func(c *Config, v string) error { c.Jibri.SIPBrewery = v; return nil }},
 		{Name: "JIGASI_BREWERY_MUC", Key: "jigasi.brewery", apply: func(c *Config, v string) error { c.Jigasi.Brewery = v; return nil }},
 		{Name: "JIGASI_SIP_URI", Key: "jigasi.brewery", apply: enableJigasi},
 		{Name: "ENABLE_TRANSCRIPTIONS", Key: "jigasi.brewery", apply: enableJigasi},

@@ -320,3 +320,18 @@ func TestConfigICEFailureDetection(t *testing.T) {
 		t.Errorf("zero threshold: %v", err)
 	}
 }
+
+func TestConfigJibriSIPBrewery(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JIBRI_SIP_BREWERY_MUC": "jibrisipbrewery"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Jibri.SIPBrewery != "jibrisipbrewery@internal-muc.meet.jitsi" {
+		t.Errorf("sip-brewery = %q", cfg.Jibri.SIPBrewery)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w, "JIBRI_SIP_BREWERY_MUC") {
+			t.Errorf("warned about a variable it acts on: %s", w)
+		}
+	}
+}

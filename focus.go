@@ -65,6 +65,7 @@ type Focus struct {
 	caps      *capsCache
 	auth      *authority // nil when authentication is off
 	jibris    *Jibris    // nil when no Jibri brewery is configured
+	sipJibris *Jibris    // the SIP gateway Jibris; nil when not configured
 	jigasis   *Jigasis   // nil when no Jigasi brewery is configured
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.

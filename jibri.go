@@ -7,21 +7,31 @@ package main
 // idle Jibri, asks it to join the conference and record (or stream), and
 // tells the room how it goes in its presence (<jibri-recording-status/>).
 // The Jibri reports back with status IQs (pending, on, off).
+//
+// Jibris in a second brewery (jibri.sip-brewery) are SIP video gateways: a
+// start with a sipaddress calls that address into the conference, one
+// session per address, published as <jibri-sip-call-state/>.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
 const (
-	nsJibri       = "http://jitsi.org/protocol/jibri"
-	nsHealthState = "http://jitsi.org/protocol/health"
+	nsJibri          = "http://jitsi.org/protocol/jibri"
+	nsJibriCallState = "http://jitsi.org/protocol/jibri/call_state"
+	nsHealthState    = "http://jitsi.org/protocol/health"
 )
+
+// maxSIPCalls bounds the SIP gateway sessions of one conference.
+const maxSIPCalls = 20
 
 // Jibri selection timings (Jicofo's): a Jibri just picked is not picked
 // again for a moment (its presence will say busy), and one that failed is
@@ -143,6 +153,9 @@ func (j *Jibris) Select(exclude map[string]bool) (string, error) {
 
 // MarkFailed keeps a Jibri out of selection for a minute.
 func (j *Jibris) MarkFailed(jid string) {
+	if j == nil {
+		return
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if in := j.instances[jid]; in != nil {
@@ -166,9 +179,11 @@ func (j *Jibris) Count() (total, available int) {
 	return total, available
 }
 
-// recording is a conference's recording or live stream.
+// recording is a conference's recording or live stream, or (sip set) one
+// call of the Jibri SIP gateway.
 type recording struct {
 	id, mode, streamID, youtubeID, appData, initiator string
+	sip, displayName                                  string
 	jibri                                             string
 	status                                            string // pending, on, off
 	failure                                           string
@@ -186,15 +201,20 @@ func (c *Conference) onJibriRequest(m *Participant, iq *Element) {
 	case !m.moderator():
 		c.send(ErrorIQ(iq, Errorf("not-allowed", "only moderators can start or stop recording")))
 		return
-	case p.Attr("sipaddress") != "":
-		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "the Jibri SIP gateway is not supported")))
-		return
 	}
+	sip := p.Attr("sipaddress")
 	switch p.Attr("action") {
 	case "start":
-		c.startRecording(m, iq, p)
+		if sip != "" {
+			c.startSIPCall(m, iq, p)
+		} else {
+			c.startRecording(m, iq, p)
+		}
 	case "stop":
 		r := c.recording
+		if sip != "" {
+			r = c.sipCalls[sip]
+		}
 		if r == nil || r.status == "off" {
 			c.send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
 			return
@@ -231,39 +251,121 @@ func (c *Conference) startRecording(m *Participant, iq, p *Element) {
 	}
 	r := &recording{id: newUUID(), mode: mode, streamID: stream, youtubeID: p.Attr("you_tube_broadcast_id"),
 		appData: p.Attr("app_data"), initiator: m.Occupant, tried: map[string]bool{}}
+	if c.beginJibri(iq, r) {
+		c.recording = r
+		c.f.events.Add(c.room, "%s started %s on %s", m.Nick, map[string]string{"file": "recording", "stream": "live streaming"}[mode], nickOf(r.jibri))
+		c.publishPresence()
+	}
+}
+
+// startSIPCall asks a SIP gateway Jibri to call sipaddress into the
+// conference.
+func (c *Conference) startSIPCall(m *Participant, iq, p *Element) {
+	sip := p.Attr("sipaddress")
+	// Ended calls stay in the presence (state off) until room is needed.
+	active := 0
+	for addr, r := range c.sipCalls {
+		switch {
+		case r.status != "off":
+			active++
+		case len(c.sipCalls) >= maxSIPCalls:
+			delete(c.sipCalls, addr)
+		}
+	}
+	switch {
+	case len(sip) > 256 || strings.ContainsAny(sip, " \t\r\n<>\""):
+		c.send(ErrorIQ(iq, Errorf("bad-request", "invalid sipaddress")))
+		return
+	case c.sipCalls[sip] != nil && c.sipCalls[sip].status != "off":
+		c.send(ErrorIQ(iq, Errorf("unexpected-request", "a SIP call to %s is already running", sip)))
+		return
+	case active >= maxSIPCalls:
+		c.send(ErrorIQ(iq, Errorf("resource-constraint", "too many SIP calls in this conference")))
+		return
+	}
+	r := &recording{id: newUUID(), sip: sip, displayName: p.Attr("displayname"), appData: p.Attr("app_data"),
+		initiator: m.Occupant, tried: map[string]bool{}}
+	if c.beginJibri(iq, r) {
+		if c.sipCalls == nil {
+			c.sipCalls = map[string]*recording{}
+		}
+		c.sipCalls[sip] = r
+		c.f.events.Add(c.room, "%s called %s through the SIP gateway %s", m.Nick, sip, nickOf(r.jibri))
+		c.publishPresence()
+	}
+}
+
+// beginJibri asks a Jibri to start r and answers the request: false (with
+// the error sent) when no Jibri could be asked.
+func (c *Conference) beginJibri(iq *Element, r *recording) bool {
 	if err := c.askJibri(r); err != nil {
 		cond := "service-unavailable"
 		if errors.Is(err, ErrJibrisBusy) {
 			cond = "resource-constraint"
 		}
 		c.send(ErrorIQ(iq, Errorf(cond, "%v", err)))
-		return
+		return false
 	}
-	c.recording = r
 	c.f.recordings.Store(r.id, c)
 	c.send(ResultIQ(iq, NewElement(nsJibri, "jibri", "session_id", r.id)))
-	c.f.events.Add(c.room, "%s started %s on %s", m.Nick, map[string]string{"file": "recording", "stream": "live streaming"}[mode], nickOf(r.jibri))
-	c.publishPresence()
 	c.armPending(r)
+	return true
+}
+
+// jibriPool is where r's Jibri comes from.
+func (c *Conference) jibriPool(r *recording) *Jibris {
+	if r.sip != "" {
+		return c.f.sipJibris
+	}
+	return c.f.jibris
+}
+
+// current reports whether r is still one of this conference's sessions.
+func (c *Conference) current(r *recording) bool {
+	if r.sip != "" {
+		return c.sipCalls[r.sip] == r
+	}
+	return c.recording == r
+}
+
+// jibriSessions lists the recording and the SIP calls.
+func (c *Conference) jibriSessions() []*recording {
+	var out []*recording
+	if c.recording != nil {
+		out = append(out, c.recording)
+	}
+	for _, sip := range slices.Sorted(maps.Keys(c.sipCalls)) {
+		out = append(out, c.sipCalls[sip])
+	}
+	return out
 }
 
 // askJibri sends the start request to a newly selected Jibri; its answer
 // arrives asynchronously (a failure tries another).
 func (c *Conference) askJibri(r *recording) error {
-	jid, err := c.f.jibris.Select(r.tried)
+	pool := c.jibriPool(r)
+	jid, err := pool.Select(r.tried)
 	if err != nil {
+		if r.sip != "" && pool == nil {
+			return errors.New("no SIP Jibris available")
+		}
 		return err
 	}
 	r.jibri, r.status, r.failure = jid, "pending", ""
 	r.tried[jid] = true
-	req := NewElement(nsJibri, "jibri", "action", "start", "session_id", r.id, "recording_mode", r.mode, "room", c.room)
-	req.Set("streamid", r.streamID).Set("you_tube_broadcast_id", r.youtubeID).Set("app_data", r.appData)
-	c.log.Info("asking Jibri to start", "jibri", jid, "mode", r.mode, "session", r.id)
+	req := NewElement(nsJibri, "jibri", "action", "start", "session_id", r.id)
+	if r.sip != "" {
+		req.Set("sipaddress", r.sip).Set("displayname", r.displayName)
+	} else {
+		req.Set("recording_mode", r.mode).Set("streamid", r.streamID).Set("you_tube_broadcast_id", r.youtubeID)
+	}
+	req.Set("app_data", r.appData).Set("room", c.room)
+	c.log.Info("asking Jibri to start", "jibri", jid, "mode", r.mode, "sip", r.sip, "session", r.id)
 	wait := c.f.x.StartIQ(NewIQ("set", jid, "", req))
 	c.async(func() func() {
 		resp, err := wait(context.Background())
 		return func() {
-			if c.recording != r || r.jibri != jid || r.status == "off" {
+			if !c.current(r) || r.jibri != jid || r.status == "off" {
 				return
 			}
 			st := resp.Child(nsJibri, "jibri")
@@ -290,7 +392,7 @@ func (c *Conference) askJibri(r *recording) error {
 
 // jibriFailed marks the Jibri and tries another, up to five in all.
 func (c *Conference) jibriFailed(r *recording, why string) {
-	c.f.jibris.MarkFailed(r.jibri)
+	c.jibriPool(r).MarkFailed(r.jibri)
 	if len(r.tried) < 5 {
 		if err := c.askJibri(r); err == nil {
 			c.armPending(r)
@@ -308,7 +410,7 @@ func (c *Conference) armPending(r *recording) {
 		r.pending.Stop()
 	}
 	r.pending = c.later(90*time.Second, func() {
-		if c.recording == r && r.status == "pending" {
+		if c.current(r) && r.status == "pending" {
 			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
 			c.jibriFailed(r, "no 'on' within the pending timeout")
 		}
@@ -338,9 +440,15 @@ func (c *Conference) recordingOff(r *recording, failure, stopper string) {
 
 // onJibriStatus handles a status IQ from the Jibri of this conference.
 func (c *Conference) onJibriStatus(iq *Element) {
-	r := c.recording
 	st := iq.Payload()
-	if r == nil || iq.Attr("from") != r.jibri || (st.Attr("session_id") != "" && st.Attr("session_id") != r.id) {
+	var r *recording
+	for _, x := range c.jibriSessions() {
+		if x.id == st.Attr("session_id") || (st.Attr("session_id") == "" && x.jibri == iq.Attr("from")) {
+			r = x
+			break
+		}
+	}
+	if r == nil || iq.Attr("from") != r.jibri {
 		c.send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
 		return
 	}
@@ -357,21 +465,28 @@ func (c *Conference) onJibriStatus(iq *Element) {
 	}
 }
 
-// recordingPresence is the <jibri-recording-status/> the focus publishes.
-func (c *Conference) recordingPresence() *Element {
-	r := c.recording
-	if r == nil {
-		return nil
+// recordingPresence is the <jibri-recording-status/> and the
+// <jibri-sip-call-state/>s the focus publishes.
+func (c *Conference) recordingPresence() []*Element {
+	var out []*Element
+	for _, r := range c.jibriSessions() {
+		if r.sip != "" {
+			el := NewElement(nsJibriCallState, "jibri-sip-call-state", "state", r.status, "sipaddress", r.sip, "session_id", r.id)
+			out = append(out, el.Set("failure_reason", r.failure))
+			continue
+		}
+		el := NewElement(nsJibri, "jibri-recording-status", "status", r.status, "session_id", r.id, "recording_mode", r.mode)
+		out = append(out, el.Set("initiator", r.initiator).Set("failure_reason", r.failure))
 	}
-	el := NewElement(nsJibri, "jibri-recording-status", "status", r.status, "session_id", r.id, "recording_mode", r.mode)
-	return el.Set("initiator", r.initiator).Set("failure_reason", r.failure)
+	return out
 }
 
 // routeJibriIQ sends a Jibri-namespace IQ to its conference: status reports
 // come from a Jibri in the brewery (found by session id), start/stop
 // requests from room occupants.
 func (f *Focus) routeJibriIQ(iq *Element) {
-	if f.jibris != nil && strings.HasPrefix(strings.ToLower(iq.Attr("from")), f.jibris.brewery+"/") {
+	from := strings.ToLower(iq.Attr("from"))
+	if f.jibris != nil && strings.HasPrefix(from, f.jibris.brewery+"/") || f.sipJibris != nil && strings.HasPrefix(from, f.sipJibris.brewery+"/") {
 		v, ok := f.recordings.Load(iq.Payload().Attr("session_id"))
 		if !ok {
 			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
@@ -392,9 +507,11 @@ func (f *Focus) jibriGone(jid string) {
 	f.recordings.Range(func(_, v any) bool {
 		c := v.(*Conference)
 		c.post(event{kind: evFunc, fn: func() {
-			if r := c.recording; r != nil && r.jibri == jid && r.status != "off" {
-				c.log.Warn("the recording's Jibri left", "jibri", jid)
-				c.jibriFailed(r, "Jibri left")
+			for _, r := range c.jibriSessions() {
+				if r.jibri == jid && r.status != "off" {
+					c.log.Warn("the session's Jibri left", "jibri", jid, "sip", r.sip)
+					c.jibriFailed(r, "Jibri left")
+				}
 			}
 		}})
 		return true

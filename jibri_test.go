@@ -162,3 +162,90 @@ func TestJibriLeavesWhileRecording(t *testing.T) {
 		return st != nil && st.Attr("status") == "off" && st.Attr("failure_reason") == "error"
 	})
 }
+
+// The Jibri SIP gateway: a moderator's start with a sipaddress goes to a
+// Jibri of the SIP brewery (with the address and display name, no recording
+// mode), one call per address, each published as <jibri-sip-call-state/>;
+// stop by address reaches that Jibri; without a recorder brewery a plain
+// recording request is refused.
+func TestJibriSIPGateway(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jibri.SIPBrewery = "jibrisipbrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var gw *testkit.FakeJibri
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); gw == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
+		gw, last = testkit.StartFakeJibri(ctx, testkit.FakeJibriConfig{Addr: s.prosody.C2SAddr(),
+			Brewery: "jibrisipbrewery@internal.auth.meet.test", Nick: "sipgw1", PresenceInterval: 200 * time.Millisecond})
+		cancel()
+	}
+	if gw == nil {
+		t.Fatalf("fake SIP Jibri: %v", last)
+	}
+	t.Cleanup(gw.Close)
+	s.wait("the SIP Jibri available", func() bool { _, a := s.focus.SIPJibris.Count(); return a == 1 })
+
+	room := "sipcall@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("p1 moderator", func() bool { return p1.Accepted() && p2.Accepted() && p1.Affiliation() == "owner" })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	callState := func() *testkit.Elem {
+		fp := p2.FocusPresence()
+		if fp == nil {
+			return nil
+		}
+		return fp.Child(nsJibriCallState, "jibri-sip-call-state")
+	}
+	const addr = "sip:boardroom@pbx.example.com"
+	if r, err := p2.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "sipaddress", addr)); err == nil || !strings.Contains(r.String(), "not-allowed") {
+		t.Errorf("non-moderator start: %v %v", r, err)
+	}
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "service-unavailable") {
+		t.Errorf("recording without recorder Jibris: %v %v", r, err)
+	}
+	resp, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "sipaddress", addr, "displayname", "Boardroom"))
+	if err != nil {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	sid := resp.Child(nsJibri, "jibri").Attr("session_id")
+	req, err := gw.WaitRequest(ctx, func(e *testkit.Elem) bool { return e.Child(nsJibri, "jibri").Attr("action") == "start" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := req.Child(nsJibri, "jibri"); sid == "" || j.Attr("session_id") != sid || j.Attr("sipaddress") != addr ||
+		j.Attr("displayname") != "Boardroom" || j.Attr("room") != room || j.Attr("recording_mode") != "" {
+		t.Errorf("start request to the SIP Jibri: %s (session %q)", req, sid)
+	}
+	s.wait("call on in the focus presence", func() bool {
+		st := callState()
+		return st != nil && st.Attr("state") == "on" && st.Attr("sipaddress") == addr && st.Attr("session_id") == sid
+	})
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "sipaddress", addr)); err == nil || !strings.Contains(r.String(), "already running") {
+		t.Errorf("second call to the same address: %v %v", r, err)
+	}
+	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop", "sipaddress", "sip:nobody@pbx.example.com")); err == nil || !strings.Contains(r.String(), "item-not-found") {
+		t.Errorf("stop of an unknown call: %v %v", r, err)
+	}
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop", "sipaddress", addr)); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := gw.WaitRequest(ctx, func(e *testkit.Elem) bool {
+		j := e.Child(nsJibri, "jibri")
+		return j.Attr("action") == "stop" && j.Attr("session_id") == sid
+	}); err != nil {
+		t.Errorf("the SIP Jibri got no stop: %v", err)
+	}
+	s.wait("call off in the focus presence", func() bool {
+		st := callState()
+		return st != nil && st.Attr("state") == "off" && st.Attr("sipaddress") == addr
+	})
+	if st := p2.FocusPresence().Child(nsJibri, "jibri-recording-status"); st != nil {
+		t.Errorf("a SIP call showed up as a recording: %s", st)
+	}
+}

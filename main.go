@@ -142,6 +142,8 @@ type Main struct {
 	Metrics *Metrics
 	Events  *EventLog
 	Jibris  *Jibris
+	// SIPJibris are the Jibri SIP video gateways (nil when not configured).
+	SIPJibris *Jibris
 
 	started time.Time
 
@@ -177,9 +179,14 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	if m.Jibris != nil {
 		m.Jibris.onGone = m.Focus.jibriGone
 	}
+	m.SIPJibris = NewJibris(cfg.Jibri.SIPBrewery, x.Username, m.XMPP, logger)
+	m.Focus.sipJibris = m.SIPJibris
+	if m.SIPJibris != nil {
+		m.SIPJibris.onGone = m.Focus.jibriGone
+	}
 	m.Focus.jigasis = NewJigasis(cfg.Jigasi.Brewery, x.Username, m.XMPP, logger)
 	m.XMPP.HandlePresence(func(p *Element) {
-		if !m.Bridges.HandlePresence(p) && !m.Jibris.HandlePresence(p) && !m.Focus.jigasis.HandlePresence(p) {
+		if !m.Bridges.HandlePresence(p) && !m.Jibris.HandlePresence(p) && !m.SIPJibris.HandlePresence(p) && !m.Focus.jigasis.HandlePresence(p) {
 			m.Focus.HandlePresence(p)
 		}
 	})
