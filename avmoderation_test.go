@@ -164,3 +164,80 @@ func TestRoomMetadataStartMuted(t *testing.T) {
 		t.Errorf("p1 started muted before any metadata: %s", old)
 	}
 }
+
+// Room metadata turning async transcription on: a lone participant gets a
+// session at once, the room is told audio-recording-enabled, and the
+// bridge gets the transcriber <connect> (URL filled in, the room's headers
+// and URL parameters); turning it off expires the connect.
+func TestRoomMetadataAsyncTranscription(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.XMPP.RoomMetadataComponent = "focus.meet.test"
+		c.Transcription.URLTemplate = "wss://transcriber.example/{{MEETING_ID}}/{{REGION}}"
+	})
+	room := "transcribed@conference.meet.test"
+	p1 := s.join(room)
+	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	send := func(metadata string) {
+		t.Helper()
+		msg := NewElement("jabber:component:accept", "message", "from", "focus.meet.test", "to", "focus@auth.meet.test/focus").Add(
+			NewElement(nsJitmeet, "json-message", "room", room).SetText(`{"type":"room_metadata","metadata":` + metadata + `}`))
+		if _, err := comp.c.Write(msg.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if p1.Accepted() {
+		t.Fatal("a lone participant got a session without async transcription")
+	}
+	send(`{"recording":{"isTranscribingEnabled":true},"asyncTranscription":true,` +
+		`"transcription":{"httpHeaders":{"Authorization":"Bearer t0k"},"urlParams":{"lang":"en"}}}`)
+	s.wait("p1's session, alone", func() bool { return p1.Accepted() })
+	s.wait("audio-recording-enabled in the focus presence", func() bool {
+		fp := p1.FocusPresence()
+		if fp == nil {
+			return false
+		}
+		for _, pr := range fp.Child(nsFocus, "conference-properties").All(nsFocus, "property") {
+			if pr.Attr("key") == "audio-recording-enabled" && pr.Attr("value") == "true" {
+				return true
+			}
+		}
+		return false
+	})
+	b := s.bridges[0]
+	connect := func(attr string) *testkit.Elem {
+		for _, r := range b.Requests() {
+			if c := r.Child(nsColibri2, "connects").Child(nsColibri2, "connect"); c != nil && c.Attr(attr) == "true" {
+				return c
+			}
+		}
+		return nil
+	}
+	s.wait("the transcriber connect on the bridge", func() bool { return connect("create") != nil })
+	c := connect("create")
+	meeting := ""
+	for id := range b.Conferences() {
+		meeting = id
+	}
+	if c.Attr("type") != "transcriber" || c.Attr("protocol") != "mediajson" || c.Attr("audio") != "true" ||
+		c.Attr("url") != "wss://transcriber.example/"+meeting+"/?lang=en" {
+		t.Errorf("connect: %s (meeting %s)", c, meeting)
+	}
+	if h := c.Child(nsColibri2, "http-header"); h == nil || h.Attr("name") != "Authorization" || h.Attr("value") != "Bearer t0k" {
+		t.Errorf("connect headers: %s", c)
+	}
+	send(`{"recording":{"isTranscribingEnabled":false}}`)
+	s.wait("the transcriber expired", func() bool { return connect("expire") != nil })
+	// On again while the session runs: a delta request places it again.
+	creates := func() int {
+		n := 0
+		for _, r := range b.Requests() {
+			if c := r.Child(nsColibri2, "connects").Child(nsColibri2, "connect"); c != nil && c.Attr("create") == "true" {
+				n++
+			}
+		}
+		return n
+	}
+	send(`{"recording":{"isTranscribingEnabled":true},"asyncTranscription":true}`)
+	s.wait("the transcriber placed again", func() bool { return creates() == 2 })
+}

@@ -157,6 +157,7 @@ type Conference struct {
 	gen           int // invite generations (see bump)
 	recording     *recording
 	sipCalls      map[string]*recording    // Jibri SIP gateway calls by SIP address
+	transcriber   string                   // bridge holding the async transcriber's <connect>, or ""
 	avmod         map[string]*avModeration // by media type
 	metadata      roomMetadata             // from the room_metadata component
 	switching     bool                     // the member leaving now is switching rooms
@@ -336,6 +337,9 @@ func (c *Conference) focusPresence() *Element {
 	props := NewElement(nsFocus, "conference-properties")
 	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
 	props.Add(NewElement(nsFocus, "property", "key", "bridge-count", "value", strconv.Itoa(len(c.sessions))))
+	if c.metadata.asyncTranscription() {
+		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
+	}
 	p.Add(props)
 	if c.noBridge {
 		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
@@ -645,7 +649,11 @@ func (c *Conference) evaluate() {
 	if !isJoined(c) || c.stopped {
 		return
 	}
-	if len(c.members) < c.cfg().Conference.MinParticipants {
+	min := c.cfg().Conference.MinParticipants
+	if c.metadata.asyncTranscription() {
+		min = 1 // the bridge transcribes even a lone speaker
+	}
+	if len(c.members) < min {
 		return
 	}
 	if c.singleTimer != nil && len(c.members) > 1 {
@@ -726,6 +734,10 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 		ep.Sources = cur.Colibri2Sources(m.Nick)
 	}
 	req := ColibriRequest{MeetingID: c.meetingID, Name: c.room, Create: create, RTCStatsDisabled: c.props["rtcstatsEnabled"] == "false", Endpoints: []ColibriEndpoint{ep}}
+	if create && c.transcriber == "" && c.wantTranscriber() {
+		req.Connects = c.transcriberConnect(s, true)
+		c.transcriber = s.jid
+	}
 	c.log.Info("allocating endpoint", "endpoint", m.Nick, "bridge", s.jid, "why", choice.Reason, "create", create)
 	c.f.events.Add(c.room, "%s: bridge %s (%s)", m.Nick, nickOf(s.jid), choice.Reason)
 	start := time.Now()
@@ -1228,6 +1240,7 @@ func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) 
 	}
 	c.relayRemoved(s)
 	c.publishPresence()
+	c.placeTranscriber()
 	if !reinvite {
 		return
 	}
@@ -1653,6 +1666,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 			}
 			c.f.metrics.BridgesRemoved.Inc()
 			c.publishPresence()
+			c.placeTranscriber()
 			for nick := range s.endpoints {
 				if m := c.members[nick]; m != nil {
 					m.bridge = ""

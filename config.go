@@ -25,8 +25,10 @@ type Config struct {
 	Auth       AuthConfig       `toml:"auth"`
 	Jibri      JibriConfig      `toml:"jibri"`
 	Jigasi     JigasiConfig     `toml:"jigasi"`
-	HTTP       HTTPConfig       `toml:"http"`
-	Log        LogConfig        `toml:"log"`
+	// Transcription is bridge-side (async) transcription.
+	Transcription TranscriptionConfig `toml:"transcription"`
+	HTTP          HTTPConfig          `toml:"http"`
+	Log           LogConfig           `toml:"log"`
 
 	// Warnings are environment variables the container sets that minifocus
 	// does not act on (logged once at start).
@@ -149,6 +151,12 @@ type JibriConfig struct {
 // JigasiConfig is where SIP gateways and transcribers (Jigasi) wait.
 type JigasiConfig struct {
 	Brewery string `toml:"brewery"`
+}
+
+// TranscriptionConfig is Jicofo's jicofo.transcription: where bridges send
+// a conference's audio when the room asks for async transcription.
+type TranscriptionConfig struct {
+	URLTemplate string `toml:"url-template"`
 }
 
 // HTTPConfig is the health/metrics/debug/conference-request server.
@@ -581,6 +589,9 @@ func (c *Config) validate() []string {
 	}
 	if cc.InitialTimeout.Duration <= 0 || cc.SingleParticipantTimeout.Duration <= 0 {
 		add("conference.initial-timeout", "", "timeouts must be positive")
+	}
+	if u := c.Transcription.URLTemplate; u != "" && !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+		add("transcription.url-template", "", "%q must be a ws:// or wss:// URL", u)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "" {
 		add("http.listen", "", "%q is not host:port (%v)", c.HTTP.Listen, err)

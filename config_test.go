@@ -335,3 +335,10 @@ func TestConfigJibriSIPBrewery(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigTranscriptionURL(t *testing.T) {
+	path := writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[transcription]\nurl-template = \"https://t.example/{{MEETING_ID}}\"\n")
+	if _, err := LoadConfig(path, noEnv); err == nil || !strings.Contains(err.Error(), "transcription.url-template") {
+		t.Errorf("an http URL: %v", err)
+	}
+}
