@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,4 +170,45 @@ func TestBridgeIntegrationBrewery(t *testing.T) {
 		_, ok2 := info(jvb2)
 		return ok1 && ok2 && b.OperationalCount() == 2 && hasEvent("removed "+jvb1.JID())
 	})
+}
+
+// With xmpp.service (docker's ENABLE_JVB_XMPP_SERVER) the bridges live on
+// their own Prosody: the focus logs in there too, finds the bridge in that
+// brewery and allocates over that connection, while the participants stay
+// on the main Prosody.
+func TestBridgesOnTheirOwnProsody(t *testing.T) {
+	jvbProsody := testkit.StartProsody(t)
+	host, port, err := net.SplitHostPort(jvbProsody.C2SAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	portN, _ := strconv.Atoi(port)
+	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) {
+		c.XMPP.Service = ServiceXMPPConfig{Enabled: true, Server: host, Port: portN, AuthDomain: "auth.meet.test"}
+	})
+	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1", PresenceInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	s.wait("the bridge on the other Prosody operational", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	if st := s.focus.HTTP.Check(); !st.Healthy {
+		t.Errorf("health with both connections up: %+v", st)
+	}
+	room := "split@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions over the bridge's Prosody", func() bool {
+		return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1)
+	})
+	confs := b.Conferences()
+	if len(confs) != 1 {
+		t.Fatalf("bridge conferences: %d", len(confs))
+	}
+	for _, c := range confs {
+		if len(c.Endpoints) != 2 {
+			t.Errorf("bridge endpoints: %d, want 2", len(c.Endpoints))
+		}
+	}
+	noViolations(t, p1, p2)
 }

@@ -744,7 +744,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	// Requests to one bridge must arrive in order (a create before the
 	// requests that use it), so the IQ is queued here, on the conference
 	// goroutine; only the wait for the answer happens elsewhere.
-	wait := c.f.x.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
+	wait := c.f.bx.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
 	c.async(func() func() {
 		resp, err := wait(context.Background())
 		c.f.metrics.ColibriRTT.Observe(time.Since(start).Seconds())
@@ -1128,7 +1128,7 @@ func (c *Conference) iceRestart(m *Participant, iq *Element, req JingleRequest) 
 	}
 	c.send(ResultIQ(iq, nil))
 	c.log.Info("in-place ICE restart", "endpoint", m.Nick, "bridge", s.jid)
-	wait := c.f.x.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+	wait := c.f.bx.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
 		Endpoints: []ColibriEndpoint{{ID: m.Nick, StatsID: m.StatsID, ICERestart: true, InitialLastN: -1}}})))
 	nick, sid := m.Nick, m.sid
 	c.async(func() func() {
@@ -1303,7 +1303,7 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 // colibriUpdate sends a non-allocating request; errors are handled as
 // jicofo.md §5.6 says (unknown endpoint → re-invite it; else the session).
 func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
-	wait := c.f.x.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
+	wait := c.f.bx.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
 	c.async(func() func() {
 		_, err := wait(context.Background())
 		if err == nil || errors.Is(err, ErrIQTimeout) || errors.Is(err, ErrNotConnected) {
@@ -1370,9 +1370,9 @@ func (c *Conference) linkPair(a, b *bridgeSession) {
 	c.log.Info("linking bridges", "a", a.jid, "b", b.jid)
 	c.f.events.Add(c.room, "cascading bridges %s and %s", nickOf(a.jid), nickOf(b.jid))
 	media := ColibriMedia(BuildOffer(c.cfg().Codec, Features{Audio: true, Video: true, SCTP: true, RTX: true, TCC: true}))
-	waitA := c.f.x.StartIQ(ColibriIQ(a.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+	waitA := c.f.bx.StartIQ(ColibriIQ(a.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
 		Relays: []*Element{BuildRelayCreate(b.relayID, true, media, c.relayEndpointsOf(b))}})))
-	waitB := c.f.x.StartIQ(ColibriIQ(b.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
+	waitB := c.f.bx.StartIQ(ColibriIQ(b.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
 		Relays: []*Element{BuildRelayCreate(a.relayID, false, media, c.relayEndpointsOf(a))}})))
 	c.async(func() func() {
 		respA, errA := waitA(context.Background())
@@ -1429,7 +1429,7 @@ func (c *Conference) colibriRelay(s *bridgeSession, relay *Element) {
 }
 
 func (c *Conference) fireAndForget(to string, payload *Element) {
-	wait := c.f.x.StartIQ(ColibriIQ(to, payload))
+	wait := c.f.bx.StartIQ(ColibriIQ(to, payload))
 	go func() { _, _ = wait(context.Background()) }()
 }
 
@@ -1783,7 +1783,8 @@ func (c *Conference) stop(reason string, terminate bool) {
 	for _, s := range c.sessions {
 		c.releaseAll(s)
 		if s.createSent {
-			c.send(ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true})))
+			iq := ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+			_ = c.f.bx.Send(iq.Set("id", randomID()))
 		}
 	}
 	c.sessions = map[string]*bridgeSession{}

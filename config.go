@@ -58,6 +58,23 @@ type XMPPConfig struct {
 	RoomMetadataComponent string `toml:"room-metadata-component"`
 	// BreakoutMUCDomain overrides discovery of the breakout rooms' MUC domain.
 	BreakoutMUCDomain string `toml:"breakout-muc-domain"`
+	// Service is a second connection, for the bridges.
+	Service ServiceXMPPConfig `toml:"service"`
+}
+
+// ServiceXMPPConfig is Jicofo's service connection: a second login, to the
+// Prosody the bridges use when they have their own (docker's
+// ENABLE_JVB_XMPP_SERVER). The brewery, Colibri2 and health checks go over
+// it; empty username, password, TLS settings are the client connection's.
+type ServiceXMPPConfig struct {
+	Enabled           bool   `toml:"enabled"`
+	Server            string `toml:"server"`
+	Port              int    `toml:"port"`
+	AuthDomain        string `toml:"auth-domain"`
+	InternalMUCDomain string `toml:"internal-muc-domain"`
+	Username          string `toml:"username"`
+	Password          string `toml:"password"`
+	TLS               string `toml:"tls"`
 }
 
 // BridgesConfig is how videobridges are found and chosen.
@@ -487,8 +504,21 @@ func (c *Config) deriveDefaults() {
 	if c.Bridges.Brewery == "" {
 		c.Bridges.Brewery = "jvbbrewery"
 	}
+	svc := &x.Service
+	if svc.Enabled {
+		svc.Username = orDefault(svc.Username, x.Username)
+		svc.Password = orDefault(svc.Password, x.Password)
+		svc.TLS = orDefault(svc.TLS, x.TLS)
+		if svc.Port == 0 {
+			svc.Port = 6222
+		}
+	}
 	if !strings.Contains(c.Bridges.Brewery, "@") {
-		c.Bridges.Brewery += "@" + x.InternalMUCDomain
+		if svc.Enabled && svc.InternalMUCDomain != "" {
+			c.Bridges.Brewery += "@" + svc.InternalMUCDomain
+		} else {
+			c.Bridges.Brewery += "@" + x.InternalMUCDomain
+		}
 	}
 	if c.Jibri.Brewery != "" && !strings.Contains(c.Jibri.Brewery, "@") {
 		c.Jibri.Brewery += "@" + x.InternalMUCDomain
@@ -590,6 +620,9 @@ func (c *Config) validate() []string {
 	if cc.InitialTimeout.Duration <= 0 || cc.SingleParticipantTimeout.Duration <= 0 {
 		add("conference.initial-timeout", "", "timeouts must be positive")
 	}
+	if s := c.XMPP.Service; s.Enabled && (s.Server == "" || s.AuthDomain == "" || s.Port < 1 || s.Port > 65535) {
+		add("xmpp.service", "ENABLE_JVB_XMPP_SERVER", "the bridges' connection needs server, auth-domain and a port (1-65535)")
+	}
 	if u := c.Transcription.URLTemplate; u != "" && !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
 		add("transcription.url-template", "", "%q must be a ws:// or wss:// URL", u)
 	}
@@ -650,6 +683,9 @@ func (c Config) Redacted() string {
 	cp := c
 	if cp.XMPP.Password != "" {
 		cp.XMPP.Password = "<redacted>"
+	}
+	if cp.XMPP.Service.Password != "" {
+		cp.XMPP.Service.Password = "<redacted>"
 	}
 	var b strings.Builder
 	if err := toml.NewEncoder(&b).Encode(cp); err != nil {
@@ -785,7 +821,21 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JIGASI_SIP_URI", Key: "jigasi.brewery", apply: enableJigasi},
 		{Name: "ENABLE_TRANSCRIPTIONS", Key: "jigasi.brewery", apply: enableJigasi},
 		{Name: "ENABLE_VISITORS", Ignored: "visitors are not implemented yet"},
-		{Name: "ENABLE_JVB_XMPP_SERVER", Ignored: "a separate XMPP server for bridges is not supported; bridges join the brewery on the main Prosody"},
+		{Name: "ENABLE_JVB_XMPP_SERVER", Key: "xmpp.service.enabled", apply: func(c *Config, v string) error {
+			on, err := envBool(v)
+			if on {
+				s := &c.XMPP.Service
+				s.Enabled = true
+				s.Server = orDefault(s.Server, "xmpp.jvb.meet.jitsi")
+				s.AuthDomain = orDefault(s.AuthDomain, "auth.jvb.meet.jitsi")
+				s.InternalMUCDomain = orDefault(s.InternalMUCDomain, "muc.jvb.meet.jitsi")
+			}
+			return err
+		}},
+		{Name: "JVB_XMPP_SERVER", Key: "xmpp.service.server", apply: func(c *Config, v string) error { c.XMPP.Service.Server = v; return nil }},
+		{Name: "JVB_XMPP_PORT", Key: "xmpp.service.port", apply: intKey(&c.XMPP.Service.Port)},
+		{Name: "JVB_XMPP_AUTH_DOMAIN", Key: "xmpp.service.auth-domain", apply: func(c *Config, v string) error { c.XMPP.Service.AuthDomain = v; return nil }},
+		{Name: "JVB_XMPP_INTERNAL_MUC_DOMAIN", Key: "xmpp.service.internal-muc-domain", apply: func(c *Config, v string) error { c.XMPP.Service.InternalMUCDomain = v; return nil }},
 		{Name: "ENABLE_OCTO", Key: "(bridges are cascaded whenever a conference spans several)", apply: func(*Config, string) error { return nil }},
 		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Key: "bridges.ice-failure-detection.enabled", apply: setBool(&c.Bridges.ICEFailure.Enabled)},
 		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},

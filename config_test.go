@@ -342,3 +342,27 @@ func TestConfigTranscriptionURL(t *testing.T) {
 		t.Errorf("an http URL: %v", err)
 	}
 }
+
+// ENABLE_JVB_XMPP_SERVER: the bridges' own Prosody with docker-jitsi-meet's
+// defaults, the brewery on its internal MUC, the client's credentials.
+func TestConfigJVBXMPPServer(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "ENABLE_JVB_XMPP_SERVER": "1", "JVB_XMPP_PORT": "6333"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ServiceXMPPConfig{Enabled: true, Server: "xmpp.jvb.meet.jitsi", Port: 6333, AuthDomain: "auth.jvb.meet.jitsi",
+		InternalMUCDomain: "muc.jvb.meet.jitsi", Username: "focus", Password: "pw", TLS: cfg.XMPP.TLS}
+	if cfg.XMPP.Service != want {
+		t.Errorf("service = %+v\nwant      %+v", cfg.XMPP.Service, want)
+	}
+	if cfg.Bridges.Brewery != "jvbbrewery@muc.jvb.meet.jitsi" {
+		t.Errorf("brewery = %q", cfg.Bridges.Brewery)
+	}
+	if !strings.Contains(cfg.Redacted(), "[xmpp.service]") || strings.Contains(cfg.Redacted(), `"pw"`) {
+		t.Errorf("-check-config output:\n%s", cfg.Redacted())
+	}
+	path := writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[xmpp.service]\nenabled = true\n")
+	if _, err := LoadConfig(path, noEnv); err == nil || !strings.Contains(err.Error(), "xmpp.service") {
+		t.Errorf("service without a server: %v", err)
+	}
+}

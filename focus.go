@@ -50,6 +50,7 @@ const requestWait = 10 * time.Second
 type Focus struct {
 	cfg     Config
 	x       *XMPPClient
+	bx      *XMPPClient // the bridges' connection: x, or the service connection
 	bridges *Bridges
 	log     *slog.Logger
 	metrics *Metrics
@@ -80,7 +81,7 @@ type Focus struct {
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
 func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLog, log *slog.Logger) *Focus {
 	f := &Focus{
-		cfg: cfg, x: x, bridges: b, log: log, metrics: m, events: events,
+		cfg: cfg, x: x, bx: x, bridges: b, log: log, metrics: m, events: events,
 		confs:   map[string]*Conference{},
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),

@@ -123,6 +123,16 @@ func (h *HTTPServer) Check() healthStatus {
 		}
 		st.Reasons = append(st.Reasons, reason)
 	}
+	if sx := h.m.ServiceXMPP; sx != nil {
+		if up, err := sx.Connected(); !up {
+			st.Healthy = false
+			reason := "the bridges' XMPP connection (xmpp.service) is not up"
+			if err != nil {
+				reason += ": " + err.Error()
+			}
+			st.Reasons = append(st.Reasons, reason)
+		}
+	}
 	if h.m.Config.Bridges.Brewery != "" && h.m.Bridges.OperationalCount() == 0 {
 		st.Healthy = false
 		st.Reasons = append(st.Reasons, "no operational bridge in "+h.m.Config.Bridges.Brewery)

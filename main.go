@@ -144,6 +144,9 @@ type Main struct {
 	Jibris  *Jibris
 	// SIPJibris are the Jibri SIP video gateways (nil when not configured).
 	SIPJibris *Jibris
+	// ServiceXMPP is the bridges' own connection (xmpp.service), or nil
+	// when they share the client connection.
+	ServiceXMPP *XMPPClient
 
 	started time.Time
 
@@ -171,9 +174,31 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	})
 	m.Metrics = NewMetrics()
 	m.Events = &EventLog{max: 200}
-	m.Bridges = NewBridges(cfg.Bridges, x.Username, m.XMPP, logger)
+	bx := m.XMPP // the bridges' connection
+	if s := x.Service; s.Enabled {
+		m.ServiceXMPP = NewXMPPClient(XMPPOptions{
+			Addr:          net.JoinHostPort(s.Server, strconv.Itoa(s.Port)),
+			Domain:        s.AuthDomain,
+			Username:      orDefault(s.Username, x.Username),
+			Password:      orDefault(s.Password, x.Password),
+			Resource:      x.Resource,
+			TLS:           orDefault(s.TLS, x.TLS),
+			TLSSkipVerify: x.TLSSkipVerify,
+			ReplyTimeout:  x.ReplyTimeout.Duration,
+			PingInterval:  x.PingInterval.Duration,
+			PingTarget:    s.AuthDomain,
+			Trace:         cfg.Log.XMPP,
+			Logger:        logger.With("connection", "service"),
+		})
+		bx = m.ServiceXMPP
+	}
+	m.Bridges = NewBridges(cfg.Bridges, x.Username, bx, logger)
 	m.Metrics.registerState(m.Bridges, m.XMPP)
 	m.Focus = NewFocus(cfg, m.XMPP, m.Bridges, m.Metrics, m.Events, logger)
+	m.Focus.bx = bx
+	if m.ServiceXMPP != nil {
+		m.ServiceXMPP.HandlePresence(func(p *Element) { m.Bridges.HandlePresence(p) })
+	}
 	m.Jibris = NewJibris(cfg.Jibri.Brewery, x.Username, m.XMPP, logger)
 	m.Focus.jibris = m.Jibris
 	if m.Jibris != nil {
@@ -213,6 +238,12 @@ func (m *Main) Run(ctx context.Context) error {
 	xctx, xcancel := context.WithCancel(context.Background())
 	xdone := make(chan struct{})
 	go func() { m.XMPP.Run(xctx); close(xdone) }()
+	sdone := make(chan struct{})
+	if m.ServiceXMPP != nil {
+		go func() { m.ServiceXMPP.Run(xctx); close(sdone) }()
+	} else {
+		close(sdone)
+	}
 	bdone := make(chan struct{})
 	go func() { m.Bridges.Run(xctx); close(bdone) }()
 	go m.Focus.RunLoadRedistribution(xctx)
@@ -230,6 +261,11 @@ func (m *Main) Run(ctx context.Context) error {
 	case <-xdone:
 	case <-time.After(5 * time.Second):
 		m.Log.Warn("XMPP did not close in time")
+	}
+	select {
+	case <-sdone:
+	case <-time.After(2 * time.Second):
+		m.Log.Warn("the bridges' XMPP connection did not close in time")
 	}
 	m.HTTP.Shutdown(3 * time.Second)
 	m.Log.Info("stopped")
