@@ -906,11 +906,17 @@ func (m *Participant) features() Features { return m.Features.Effective(m.conf) 
 func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] }
 
 // startMuted applies the conference request's startAudioMuted /
-// startVideoMuted thresholds (counting the invitee, jicofo.md §4.3).
+// startVideoMuted thresholds (counting the invitee, jicofo.md §4.3). The
+// count is the invitee's place in the room's join order: invitations wait
+// for each member's disco#info, whose answers come back in any order, and
+// "the first N start unmuted" must mean the first N to join.
 func (c *Conference) startMuted(invitee *Participant) [2]bool {
-	n := 1 // the invitee, plus everyone already invited or in a session
-	for _, m := range c.members {
-		if m != invitee && (m.bridge != "" || m.sid != "") {
+	n := 1 // the invitee, plus the members who joined before it
+	for _, nick := range c.order {
+		if nick == invitee.Nick {
+			break
+		}
+		if m := c.members[nick]; m != nil && !m.Jibri && !m.Jigasi {
 			n++
 		}
 	}

@@ -714,7 +714,7 @@ func TestConferenceStartMutedFollowsInviteOrder(t *testing.T) {
 // two newcomers reach the others in one source-add, not one each.
 func TestConferenceSourceSignalingDelayBatches(t *testing.T) {
 	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
-		c.Conference.SourceSignalingDelays = SignalingDelays{{Size: 3, Delay: 3 * time.Second}}
+		c.Conference.SourceSignalingDelays = SignalingDelays{{Size: 3, Delay: 6 * time.Second}}
 	})
 	room := "batched@conference.meet.test"
 	p1 := s.join(room)
@@ -737,6 +737,27 @@ func TestConferenceSourceSignalingDelayBatches(t *testing.T) {
 		}
 	}
 	noViolations(t, p1, p2, p3, p4)
+}
+
+// The count also follows the join order when the first participant's
+// disco#info answer is slow (invitations wait for it).
+func TestConferenceStartMutedSlowDiscovery(t *testing.T) {
+	s := startStack(t, 1)
+	room := "slowdisco@conference.meet.test"
+	p1 := s.join(room, func(c *testkit.ParticipantConfig) {
+		c.Properties = map[string]string{"startAudioMuted": "1"}
+		c.DiscoDelay = time.Second
+	})
+	p2 := s.join(room)
+	p3 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && p3.Accepted() })
+	for _, p := range []*testkit.Participant{p1, p2, p3} {
+		sm := p.Offers()[0].Child("", "jingle").Child(nsStartMuted, "startmuted")
+		first := p == p1
+		if first && sm != nil || !first && (sm == nil || sm.Attr("audio") != "true") {
+			t.Errorf("%s (first=%v): startmuted %v", p.Nick(), first, sm)
+		}
+	}
 }
 
 // An in-place ICE restart gives the client fresh bridge credentials in a
