@@ -10,6 +10,7 @@ package main
 // moderators and whitelisted participants.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -238,8 +239,17 @@ func stringMap(raw json.RawMessage) map[string]string {
 // places the transcriber on a bridge; turning it off removes it.
 func (c *Conference) setMetadata(m roomMetadata) {
 	was := c.metadata.asyncTranscription()
+	old := c.metadata.Transcription
 	c.metadata = m
 	if was == m.asyncTranscription() {
+		if c.transcriber != "" && (!bytes.Equal(old.URLParams, m.Transcription.URLParams) || !bytes.Equal(old.HTTPHeaders, m.Transcription.HTTPHeaders)) {
+			// New URL parameters or headers: connect the transcriber again.
+			if s := c.sessions[c.transcriber]; s != nil && s.createSent {
+				c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Connects: c.transcriberConnect(s, false)})
+			}
+			c.transcriber = ""
+			c.placeTranscriber()
+		}
 		return
 	}
 	c.log.Info("async transcription", "on", m.asyncTranscription())
@@ -305,6 +315,8 @@ func (c *Conference) transcriberConnect(s *bridgeSession, create bool) *Element 
 	for _, k := range slices.Sorted(maps.Keys(headers)) {
 		conn.Add(NewElement(nsColibri2, "http-header", "name", k, "value", headers[k]))
 	}
+	// Jicofo's transcription.ping defaults: the bridge keeps the socket alive.
+	conn.Add(NewElement(nsColibri2, "ping", "interval", "10000", "timeout", "3000"))
 	return NewElement(nsColibri2, "connects").Add(conn)
 }
 

@@ -226,18 +226,37 @@ func TestRoomMetadataAsyncTranscription(t *testing.T) {
 	if h := c.Child(nsColibri2, "http-header"); h == nil || h.Attr("name") != "Authorization" || h.Attr("value") != "Bearer t0k" {
 		t.Errorf("connect headers: %s", c)
 	}
-	send(`{"recording":{"isTranscribingEnabled":false}}`)
-	s.wait("the transcriber expired", func() bool { return connect("expire") != nil })
-	// On again while the session runs: a delta request places it again.
-	creates := func() int {
-		n := 0
+	if p := c.Child(nsColibri2, "ping"); p == nil || p.Attr("interval") != "10000" || p.Attr("timeout") != "3000" {
+		t.Errorf("connect ping: %s", c)
+	}
+	creates := func() []*testkit.Elem {
+		var out []*testkit.Elem
 		for _, r := range b.Requests() {
 			if c := r.Child(nsColibri2, "connects").Child(nsColibri2, "connect"); c != nil && c.Attr("create") == "true" {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	// New headers: the transcriber is connected again with them.
+	send(`{"recording":{"isTranscribingEnabled":true},"asyncTranscription":true,` +
+		`"transcription":{"httpHeaders":{"Authorization":"Bearer n3w"},"urlParams":{"lang":"en"}}}`)
+	s.wait("the transcriber reconnected with the new header", func() bool {
+		cs := creates()
+		return connect("expire") != nil && len(cs) == 2 && cs[1].Child(nsColibri2, "http-header").Attr("value") == "Bearer n3w"
+	})
+	send(`{"recording":{"isTranscribingEnabled":false}}`)
+	expires := func() int {
+		n := 0
+		for _, r := range b.Requests() {
+			if c := r.Child(nsColibri2, "connects").Child(nsColibri2, "connect"); c != nil && c.Attr("expire") == "true" {
 				n++
 			}
 		}
 		return n
 	}
+	s.wait("the transcriber expired", func() bool { return expires() == 2 })
+	// On again while the session runs: a delta request places it again.
 	send(`{"recording":{"isTranscribingEnabled":true},"asyncTranscription":true}`)
-	s.wait("the transcriber placed again", func() bool { return creates() == 2 })
+	s.wait("the transcriber placed again", func() bool { return len(creates()) == 3 })
 }

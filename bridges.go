@@ -94,7 +94,10 @@ type SelectRequest struct {
 	Region     string         // the participant's region, "" if unknown
 	Current    map[string]int // bridge occupant JID → participants of this conference on it (counts ≤ 0 are ignored)
 	Exclude    []string       // bridges not to use (for example one that just failed for this participant)
-	Version    string         // pinned bridge version ("version-release" or "version"), "" for any
+	// Version is the room's pinned bridge version ("version-release" or
+	// "version"; "" for any). It decides while the conference has no live
+	// bridge; after that the live bridges' version does (jicofo.md §6.3).
+	Version string
 }
 
 // BridgeChoice is the answer to Select.
@@ -1120,6 +1123,16 @@ func (b *Bridges) Select(req SelectRequest) (*BridgeChoice, error) {
 	return choice, nil
 }
 
+// CanSelect reports whether Select would find a bridge for req, without
+// counting an allocation (to check that a move has somewhere to go).
+func (b *Bridges) CanSelect(req SelectRequest) bool {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, _, err := b.selectLocked(req, now)
+	return err == nil
+}
+
 func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, string, error) {
 	exclude := map[string]bool{}
 	for _, j := range req.Exclude {
@@ -1178,7 +1191,7 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 		case !br.isOperational(now):
 			skipped["non-operational or benched"]++
 			continue
-		case req.Version != "" && br.fullVersion() != req.Version && br.version != req.Version:
+		case len(live) == 0 && req.Version != "" && br.fullVersion() != req.Version && br.version != req.Version:
 			skipped[fmt.Sprintf("version is not %q (the room is pinned to it)", req.Version)]++
 			continue
 		case len(live) > 0 && br.fullVersion() != wantVersion:

@@ -147,7 +147,6 @@ type Conference struct {
 	lastPresence string
 	initialTimer *time.Timer
 	singleTimer  *time.Timer
-	pinned       string // bridge version the room was pinned to when the conference began
 	// Source changes gathered for the signaling delay of a big conference
 	// (owners whose sources changed) and the timer that sends them.
 	pendingOwners map[string]bool
@@ -692,7 +691,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
 	offer := BuildOffer(c.cfg().Codec, m.features())
-	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.pinned})
+	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedVersion(c.room)})
 	if err != nil {
 		m.inviting = false
 		if !c.noBridge {
@@ -1655,8 +1654,8 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 }
 
 func (c *Conference) onBridgeEvent(ev BridgeEvent) {
-	if up, _ := c.f.x.Connected(); !up {
-		return // the session is gone; the conference is being stopped
+	if up, _ := c.f.bx.Connected(); !up {
+		return // the bridges' connection is gone: they are not known to be lost
 	}
 	switch ev.Kind {
 	case BridgeRemoved, BridgeFailed, BridgeShuttingDown:
@@ -1890,6 +1889,13 @@ func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) in
 			continue
 		}
 		old := m.bridge
+		// Only when another bridge can take it: a conference that cannot
+		// span bridges (no relay_id, other versions, a pin) stays put
+		// rather than losing its media.
+		if !c.f.bridges.CanSelect(SelectRequest{Conference: c.room, Current: c.bridgeCounts(), Exclude: []string{old}, Version: c.f.pinnedVersion(c.room)}) {
+			c.log.Info("not moving participant: no other bridge can take it", "endpoint", nick, "bridge", old, "why", reason)
+			continue
+		}
 		if s := c.sessions[old]; s != nil {
 			c.expireEndpoint(s, nick)
 		}

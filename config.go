@@ -837,7 +837,15 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JVB_XMPP_AUTH_DOMAIN", Key: "xmpp.service.auth-domain", apply: func(c *Config, v string) error { c.XMPP.Service.AuthDomain = v; return nil }},
 		{Name: "JVB_XMPP_INTERNAL_MUC_DOMAIN", Key: "xmpp.service.internal-muc-domain", apply: func(c *Config, v string) error { c.XMPP.Service.InternalMUCDomain = v; return nil }},
 		{Name: "ENABLE_OCTO", Key: "(bridges are cascaded whenever a conference spans several)", apply: func(*Config, string) error { return nil }},
-		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Key: "bridges.ice-failure-detection.enabled", apply: setBool(&c.Bridges.ICEFailure.Enabled)},
+		{Name: "JICOFO_ENABLE_ICE_FAILURE_DETECTION", Key: "bridges.ice-failure-detection.enabled", apply: func(c *Config, v string) error {
+			on, err := envBool(v)
+			if on {
+				// docker-jitsi-meet's defaults, unless the variables below say otherwise.
+				f := &c.Bridges.ICEFailure
+				f.Enabled, f.Interval, f.MinEndpoints = true, dur(time.Minute), 40
+			}
+			return err
+		}},
 		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},
 		{Name: "JICOFO_ICE_FAILURE_MIN_ENDPOINTS", Key: "bridges.ice-failure-detection.min-endpoints", apply: intKey(&c.Bridges.ICEFailure.MinEndpoints)},
 		{Name: "JICOFO_ICE_FAILURE_THRESHOLD", Key: "bridges.ice-failure-detection.threshold", apply: floatKey(&c.Bridges.ICEFailure.Threshold)},

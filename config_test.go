@@ -297,12 +297,12 @@ func TestConfigSourceSignalingDelays(t *testing.T) {
 func TestConfigICEFailureDetection(t *testing.T) {
 	cfg, err := LoadConfig("", envOf(map[string]string{
 		"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_ENABLE_ICE_FAILURE_DETECTION": "true", "JICOFO_ICE_FAILURE_INTERVAL": "60",
-		"JICOFO_ICE_FAILURE_MIN_ENDPOINTS": "40", "JICOFO_ICE_FAILURE_THRESHOLD": "0.2",
+		"JICOFO_ICE_FAILURE_MIN_ENDPOINTS": "45", "JICOFO_ICE_FAILURE_THRESHOLD": "0.2",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ICEFailureConfig{Enabled: true, Interval: dur(time.Minute), MinEndpoints: 40, Threshold: 0.2, Timeout: dur(10 * time.Minute)}
+	want := ICEFailureConfig{Enabled: true, Interval: dur(time.Minute), MinEndpoints: 45, Threshold: 0.2, Timeout: dur(10 * time.Minute)}
 	if cfg.Bridges.ICEFailure != want {
 		t.Errorf("got %+v, want %+v", cfg.Bridges.ICEFailure, want)
 	}
@@ -310,6 +310,10 @@ func TestConfigICEFailureDetection(t *testing.T) {
 		if strings.Contains(w, "ICE_FAILURE") {
 			t.Errorf("warned about a variable it acts on: %s", w)
 		}
+	}
+	cfg, err = LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_ENABLE_ICE_FAILURE_DETECTION": "1"}))
+	if f := cfg.Bridges.ICEFailure; err != nil || f.Interval.Duration != time.Minute || f.MinEndpoints != 40 {
+		t.Errorf("docker's defaults (60 s, 40 endpoints): %+v %v", f, err)
 	}
 	_, err = LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_ICE_FAILURE_INTERVAL": "soon"}))
 	if err == nil || !strings.Contains(err.Error(), "JICOFO_ICE_FAILURE_INTERVAL") {

@@ -210,7 +210,6 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
 		conf = newConference(f, room, req.Properties)
-		conf.pinned = f.pinnedVersionLocked(room)
 		f.confs[room] = conf
 		f.wg.Add(1)
 		go func() {
@@ -266,8 +265,9 @@ type Pin struct {
 const maxPinDuration = 7 * 24 * time.Hour
 
 // PinVersion pins room to bridge version for d (replacing an earlier pin).
-// Conferences created afterwards use only bridges of that version; one
-// already running keeps its bridges.
+// While it is in force, a conference of the room that has no bridge yet (or
+// lost them all) starts on a bridge of that version; once it has bridges,
+// their version rules, as for any conference.
 func (f *Focus) PinVersion(room, version string, d time.Duration) error {
 	room, err := f.validateRoom(room)
 	if err != nil {
@@ -317,9 +317,11 @@ func (f *Focus) Pins() []Pin {
 	return out
 }
 
-// pinnedVersionLocked is the version room is pinned to now, or "". Called
-// with f.mu held.
-func (f *Focus) pinnedVersionLocked(room string) string {
+// pinnedVersion is the version room is pinned to now, or "": looked up at
+// every bridge selection, so expiry and removal reach running conferences.
+func (f *Focus) pinnedVersion(room string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if p, ok := f.pins[room]; ok && time.Now().Before(p.Expires) {
 		return p.Version
 	}

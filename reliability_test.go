@@ -519,3 +519,30 @@ func TestLoadRedistribution(t *testing.T) {
 	}
 	noViolations(t, p1, p2, p3)
 }
+
+// A move with nowhere to go is not made: the only other bridge runs another
+// version than the conference's, so the participants keep their sessions
+// instead of being cut off.
+func TestMoveRefusedWithoutAnotherBridge(t *testing.T) {
+	s := startStack(t, 2)
+	s.stressJVB2()
+	room := "stuck@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("both on jvb1", func() bool {
+		return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" && s.bridgeOf(p2) == "jvb1"
+	})
+	other := s.bridgeByNick("jvb2")
+	other.SetVersion("9.9.9")
+	s.wait("jvb2's new version seen", func() bool {
+		in, ok := s.focus.Bridges.Info(other.JID())
+		return ok && in.Version == "9.9.9"
+	})
+	moved, _, err := s.focus.Focus.Move(s.ctx, "", "", "jvb1", 5)
+	if err != nil || moved != 0 {
+		t.Errorf("move with nowhere to go: moved %d, %v", moved, err)
+	}
+	if len(p1.Received("session-terminate")) != 0 || len(p2.Received("session-terminate")) != 0 || len(p1.Offers()) != 1 {
+		t.Error("a participant lost its session to a move that could not be made")
+	}
+}
