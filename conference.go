@@ -690,7 +690,7 @@ func (c *Conference) bridgeCounts() map[string]int {
 func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
-	offer := BuildOffer(c.cfg().Codec, m.features())
+	offer, media := c.f.offerFor(m.features())
 	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedVersion(c.room)})
 	if err != nil {
 		m.inviting = false
@@ -720,7 +720,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	m.bridge = s.jid
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
-	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: ColibriMedia(offer), SCTP: wantSCTP, InitialLastN: -1}
+	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: media, SCTP: wantSCTP, InitialLastN: -1}
 	if fm := c.forceMute(m); fm[0] || fm[1] {
 		ep.ForceMute = &fm // joining a moderated conference
 	}

@@ -320,7 +320,7 @@ var errTooDeep = errors.New("xml: element nesting or size over the limit")
 func readElement(r xml.TokenReader, start xml.StartElement) (*Element, error) {
 	root := fromStart(start)
 	stack := []*Element{root}
-	texts := []*strings.Builder{{}}
+	texts := [][]byte{nil} // character data of each open element, nil until some arrives
 	count, depth, over := 1, 1, false
 	for depth > 0 {
 		tok, err := r.Token()
@@ -342,15 +342,15 @@ func readElement(r xml.TokenReader, start xml.StartElement) (*Element, error) {
 			parent := stack[len(stack)-1]
 			parent.Children = append(parent.Children, el)
 			stack = append(stack, el)
-			texts = append(texts, &strings.Builder{})
+			texts = append(texts, nil)
 		case xml.EndElement:
 			depth--
 			if over {
 				continue
 			}
 			top := stack[len(stack)-1]
-			if txt := texts[len(texts)-1].String(); strings.TrimSpace(txt) != "" {
-				top.Text = txt
+			if txt := texts[len(texts)-1]; len(bytes.TrimSpace(txt)) > 0 {
+				top.Text = string(txt)
 			}
 			stack = stack[:len(stack)-1]
 			texts = texts[:len(texts)-1]
@@ -358,11 +358,11 @@ func readElement(r xml.TokenReader, start xml.StartElement) (*Element, error) {
 			if over {
 				continue
 			}
-			if texts[len(texts)-1].Len()+len(t) > 1<<20 {
+			if len(texts[len(texts)-1])+len(t) > 1<<20 {
 				over = true
 				continue
 			}
-			texts[len(texts)-1].Write(t)
+			texts[len(texts)-1] = append(texts[len(texts)-1], t...)
 		}
 	}
 	if over {
@@ -373,6 +373,9 @@ func readElement(r xml.TokenReader, start xml.StartElement) (*Element, error) {
 
 func fromStart(t xml.StartElement) *Element {
 	e := &Element{Space: t.Name.Space, Local: t.Name.Local}
+	if len(t.Attr) > 0 {
+		e.Attrs = make([]xml.Attr, 0, len(t.Attr))
+	}
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 			continue

@@ -59,6 +59,7 @@ type Focus struct {
 	mu      sync.Mutex
 	confs   map[string]*Conference // by room bare JID, lower-case
 	closing bool
+	offers  sync.Map // Features → [2][]*Element{offer, colibri media} (offerFor)
 	// idleSince is when the last conference ended (see releaseIfIdle).
 	idleSince time.Time
 	pins      map[string]Pin         // by room
@@ -326,6 +327,21 @@ func (f *Focus) pinnedVersion(room string) string {
 		return p.Version
 	}
 	return ""
+}
+
+// offerFor is the offer for a participant with features f, and the
+// Colibri2 media that mirror it: built once per feature set (the codec
+// configuration is fixed) and shared. Both are read-only: builders copy
+// what they change.
+func (f *Focus) offerFor(feat Features) (offer, media []*Element) {
+	if v, ok := f.offers.Load(feat); ok {
+		o := v.([2][]*Element)
+		return o[0], o[1]
+	}
+	offer = BuildOffer(f.cfg.Codec, feat)
+	media = ColibriMedia(offer)
+	f.offers.Store(feat, [2][]*Element{offer, media})
+	return offer, media
 }
 
 // validateRoom checks the room JID: a bare JID in the conference MUC domain,

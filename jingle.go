@@ -465,9 +465,13 @@ func BuildSessionInitiate(p SessionInitiateParams) *Element {
 		}
 		c := &Element{Space: oc.Space, Local: oc.Local, Attrs: slices.Clone(oc.Attrs)}
 		if d := oc.Child(nsRTP, "description"); d != nil {
-			d = d.Copy()
-			if d.Child(nsRTP, "rtcp-mux") == nil {
-				d.Add(NewElement(nsRTP, "rtcp-mux"))
+			// Shared as it is when nothing is added to it (sources as JSON,
+			// rtcp-mux there already); copied otherwise.
+			if !p.Features.JSONSources || d.Child(nsRTP, "rtcp-mux") == nil {
+				d = d.Copy()
+				if d.Child(nsRTP, "rtcp-mux") == nil {
+					d.Add(NewElement(nsRTP, "rtcp-mux"))
+				}
 			}
 			c.Add(d)
 		}

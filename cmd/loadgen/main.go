@@ -11,7 +11,7 @@
 //	large  one conference growing to N participants (-large 100)
 //	churn  participants leaving and joining for a while (-churn-duration 30s)
 //
-// CPU comes from /proc/<pid>/stat (utime+stime) of the minifocus child and
+// CPU comes from /proc/<pid>/task/*/schedstat of the minifocus child and
 // of Prosody, memory from /proc/<pid>/status. Everything is stopped at the
 // end, on error and on Ctrl-C (a second Ctrl-C kills at once; the children
 // die with the generator).

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,9 +16,44 @@ import (
 // fixes it at 100 on every architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-// cpuTime is the user+system CPU time a process (all its threads) has used,
-// from fields 14 and 15 of /proc/<pid>/stat.
+// cpuTime is the CPU time a process (all its threads) has used: the sum of
+// the first field of /proc/<pid>/task/*/schedstat (nanoseconds on CPU), or,
+// where that is not available, utime+stime of /proc/<pid>/stat (10 ms
+// ticks, too coarse to tell 1.6 from 2.0 ms per join over 25 joins).
 func cpuTime(pid int) (time.Duration, error) {
+	if d, err := schedTime(pid); err == nil {
+		return d, nil
+	}
+	return statTime(pid)
+}
+
+// schedTime sums the threads' run time from their schedstat files.
+func schedTime(pid int) (time.Duration, error) {
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("no schedstat for %d", pid)
+	}
+	var total uint64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread just exited
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) < 1 {
+			return 0, fmt.Errorf("%s: unexpected format", f)
+		}
+		ns, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %v", f, err)
+		}
+		total += ns
+	}
+	return time.Duration(total), nil
+}
+
+// statTime is utime+stime from fields 14 and 15 of /proc/<pid>/stat.
+func statTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

@@ -253,7 +253,7 @@ func (rep *report) evaluate() {
 func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nminifocus load report — %s, %s, %d CPUs, %d fake bridges, focus log level %s, %.0f s\n",
 		rep.Generated.Format(time.RFC3339), rep.GoVersion, rep.CPUs, rep.Bridges, rep.FocusLog, rep.DurationS)
-	fmt.Fprintln(w, "CPU from /proc/<pid>/stat utime+stime (10 ms ticks) of the minifocus child and of Prosody; memory from /proc/<pid>/status.")
+	fmt.Fprintln(w, "CPU from /proc/<pid>/task/*/schedstat (nanoseconds on CPU, all threads) of the minifocus child and of Prosody; memory from /proc/<pid>/status.")
 
 	fmt.Fprintln(w, "\nTargets (anchors §A.3)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
