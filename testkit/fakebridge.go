@@ -23,7 +23,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -151,15 +150,10 @@ type fbFailure struct{ condition, reason string }
 type FakeBridge struct {
 	cfg FakeBridgeConfig
 
-	ctx    context.Context // lives until Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// breweryMember holds the connection, the brewery membership, ctx and
+	// wg, and mu, which guards the fields below too.
+	breweryMember
 
-	mu            sync.Mutex
-	client        *Client
-	joined        bool // self-presence seen on the current connection
-	left          bool // Leave called (no rejoin until Rejoin)
-	joinWait      chan *Elem
 	stress        float64
 	region        string
 	version       string
@@ -182,7 +176,6 @@ type FakeBridge struct {
 	healthChecks  int
 	queue         []fbQueued
 	queueSignal   chan struct{}
-	presenceNow   chan struct{}
 }
 
 type fbQueued struct {
@@ -219,11 +212,8 @@ func StartFakeBridge(ctx context.Context, cfg FakeBridgeConfig) (*FakeBridge, er
 	if cfg.ReconnectDelay <= 0 {
 		cfg.ReconnectDelay = 500 * time.Millisecond
 	}
-	bctx, cancel := context.WithCancel(context.Background())
 	b := &FakeBridge{
 		cfg:         cfg,
-		ctx:         bctx,
-		cancel:      cancel,
 		stress:      cfg.Stress,
 		region:      cfg.Region,
 		version:     cfg.Version,
@@ -234,178 +224,25 @@ func StartFakeBridge(ctx context.Context, cfg FakeBridgeConfig) (*FakeBridge, er
 		conferences: map[string]*fbConference{},
 		reqSignal:   make(chan struct{}),
 		queueSignal: make(chan struct{}, 1),
-		presenceNow: make(chan struct{}, 1),
 	}
-	c, err := b.connect(ctx)
-	if err != nil {
-		cancel()
+	b.breweryMember = breweryMember{
+		addr: cfg.Addr, domain: cfg.Domain, user: cfg.User, password: cfg.Password, resource: cfg.Resource,
+		brewery: cfg.Brewery, nick: cfg.Nick, queueSize: 1024,
+		reconnectDelay: cfg.ReconnectDelay, presenceInterval: cfg.PresenceInterval,
+		name: "fake bridge", logName: "fakebridge", log: cfg.Logf,
+		// JVB joins with a bare <x/>, then sends <stats>; a room it created
+		// is configured with whois=anyone.
+		payload:    b.statsLocked,
+		roomConfig: [][2]string{{"muc#roomconfig_whois", "anyone"}},
+		handleIQ:   b.onIQ,
+		onTick:     b.expireSilently,
+	}
+	if err := b.start(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.join(ctx, c); err != nil {
-		c.Close()
-		cancel()
-		return nil, err
-	}
-	b.wg.Add(3)
-	go b.connectionLoop(c)
-	go b.presenceLoop()
+	b.wg.Add(1)
 	go b.colibriWorker()
 	return b, nil
-}
-
-func (b *FakeBridge) logf(format string, args ...any) {
-	if b.cfg.Logf != nil {
-		b.cfg.Logf("fakebridge %s: "+format, append([]any{b.cfg.Nick}, args...)...)
-	}
-}
-
-// connect dials and installs the stanza handler.
-func (b *FakeBridge) connect(ctx context.Context) (*Client, error) {
-	var c *Client
-	ready := make(chan struct{})
-	h := func(st *Elem) {
-		<-ready
-		b.onStanza(c, st)
-	}
-	c, err := Dial(ctx, DialConfig{
-		Addr: b.cfg.Addr, Domain: b.cfg.Domain, User: b.cfg.User, Password: b.cfg.Password,
-		Resource: b.cfg.Resource, Handler: h, QueueSize: 1024,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("testkit: fake bridge %s: %w", b.cfg.Nick, err)
-	}
-	close(ready)
-	b.mu.Lock()
-	b.client = c
-	b.joined = false
-	b.mu.Unlock()
-	return c, nil
-}
-
-// join sends the MUC join presence, waits for the self-presence, configures
-// a room it created (whois=anyone, as JVB does) and sends the stats presence.
-func (b *FakeBridge) join(ctx context.Context, c *Client) error {
-	wait := make(chan *Elem, 1)
-	b.mu.Lock()
-	b.joinWait = wait
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		if b.joinWait == wait {
-			b.joinWait = nil
-		}
-		b.mu.Unlock()
-	}()
-	if err := c.Send(NewElem("", "presence", "to", b.JID()).Add(NewElem(nsMUC, "x"))); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var self *Elem
-	select {
-	case self = <-wait:
-	case <-c.Done():
-		return fmt.Errorf("testkit: fake bridge %s: connection lost while joining: %w", b.cfg.Nick, c.Err())
-	case <-ctx.Done():
-		return fmt.Errorf("testkit: fake bridge %s: joining %s: %w", b.cfg.Nick, b.cfg.Brewery, ctx.Err())
-	}
-	if se := StanzaErrorOf(self); se != nil {
-		return fmt.Errorf("testkit: fake bridge %s: joining %s: %w", b.cfg.Nick, b.cfg.Brewery, se)
-	}
-	if fbHasStatus(self, "201") {
-		form := NewElem(nsDataForm, "x", "type", "submit").Add(
-			NewElem("", "field", "var", "FORM_TYPE").Add(NewElem("", "value").SetText("http://jabber.org/protocol/muc#roomconfig")),
-			NewElem("", "field", "var", "muc#roomconfig_whois").Add(NewElem("", "value").SetText("anyone")),
-		)
-		iq := NewElem("", "iq", "type", "set", "to", b.cfg.Brewery).Add(NewElem(nsMUCOwner, "query").Add(form))
-		if _, err := c.SendIQ(ctx, iq); err != nil {
-			b.logf("configuring the brewery: %v", err)
-		}
-	}
-	b.mu.Lock()
-	b.joined = true
-	b.mu.Unlock()
-	b.logf("joined %s", b.JID())
-	return b.sendPresence()
-}
-
-// connectionLoop waits for the connection to end and reconnects (and
-// re-joins, unless Leave was called) until Close.
-func (b *FakeBridge) connectionLoop(c *Client) {
-	defer b.wg.Done()
-	for {
-		select {
-		case <-b.ctx.Done():
-			c.Close()
-			return
-		case <-c.Done():
-		}
-		b.logf("connection lost: %v", c.Err())
-		b.mu.Lock()
-		if b.client == c {
-			b.client = nil
-			b.joined = false
-		}
-		b.mu.Unlock()
-		for {
-			select {
-			case <-b.ctx.Done():
-				return
-			case <-time.After(b.cfg.ReconnectDelay):
-			}
-			nc, err := b.connect(b.ctx)
-			if err != nil {
-				b.logf("reconnect: %v", err)
-				continue
-			}
-			c = nc
-			b.mu.Lock()
-			left := b.left
-			b.mu.Unlock()
-			if !left {
-				if err := b.join(b.ctx, c); err != nil {
-					b.logf("re-join: %v", err)
-					c.Close()
-				}
-			}
-			break
-		}
-	}
-}
-
-func (b *FakeBridge) presenceLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.PresenceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-		case <-b.presenceNow:
-		}
-		b.expireSilently()
-		b.mu.Lock()
-		send := b.joined && !b.left && b.client != nil
-		b.mu.Unlock()
-		if send {
-			if err := b.sendPresence(); err != nil {
-				b.logf("presence: %v", err)
-			}
-		}
-	}
-}
-
-// sendPresence sends the stats presence (without the MUC <x/>).
-func (b *FakeBridge) sendPresence() error {
-	b.mu.Lock()
-	c := b.client
-	p := NewElem("", "presence", "to", b.JID()).Add(b.statsLocked())
-	b.mu.Unlock()
-	if c == nil {
-		return ErrClosed
-	}
-	return c.Send(p)
 }
 
 // statsLocked builds <stats>, in JVB's emission order.
@@ -457,54 +294,6 @@ func (b *FakeBridge) statsLocked() *Elem {
 		}
 	}
 	return el
-}
-
-// onStanza runs on the client's read goroutine: it must not block.
-func (b *FakeBridge) onStanza(c *Client, st *Elem) {
-	switch st.Local {
-	case "presence":
-		b.onPresence(c, st)
-	case "iq":
-		if t := st.Attr("type"); t == "get" || t == "set" {
-			b.onIQ(c, st)
-		}
-	}
-}
-
-func (b *FakeBridge) onPresence(c *Client, st *Elem) {
-	if !strings.EqualFold(st.Attr("from"), b.JID()) {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.client != c {
-		return
-	}
-	isError := st.Attr("type") == "error"
-	if b.joinWait != nil && (isError || fbHasStatus(st, "110")) {
-		select {
-		case b.joinWait <- st:
-		default:
-		}
-		return
-	}
-	if st.Attr("type") == "unavailable" && b.joined && !b.left {
-		// Kicked, or the room was destroyed: join again, as MucClient does.
-		b.joined = false
-		b.logf("removed from the brewery; re-joining")
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			select {
-			case <-b.ctx.Done():
-				return
-			case <-time.After(b.cfg.ReconnectDelay):
-			}
-			if err := b.join(b.ctx, c); err != nil {
-				b.logf("re-join: %v", err)
-			}
-		}()
-	}
 }
 
 func fbHasStatus(p *Elem, code string) bool {
@@ -1290,63 +1079,23 @@ func (b *FakeBridge) SetSilentExpiry(endpointAfter, emptyConferenceAfter time.Du
 
 // PublishNow sends a stats presence at once instead of at the next tick (a
 // real JVB only publishes periodically).
-func (b *FakeBridge) PublishNow() {
-	select {
-	case b.presenceNow <- struct{}{}:
-	default:
-	}
-}
+func (b *FakeBridge) PublishNow() { b.publish() }
 
 // Leave sends unavailable presence to the brewery and stops publishing; the
 // XMPP connection stays up and Colibri2 state is kept.
-func (b *FakeBridge) Leave() {
-	b.mu.Lock()
-	b.left = true
-	b.joined = false
-	c := b.client
-	b.mu.Unlock()
-	if c != nil {
-		c.Send(NewElem("", "presence", "to", b.JID(), "type", "unavailable"))
-	}
-}
+func (b *FakeBridge) Leave() { b.leave() }
 
 // Rejoin joins the brewery again after Leave and publishes stats at once.
-func (b *FakeBridge) Rejoin() error {
-	b.mu.Lock()
-	b.left = false
-	c := b.client
-	joined := b.joined
-	b.mu.Unlock()
-	if c == nil {
-		return errors.New("testkit: fake bridge not connected (it re-joins when it reconnects)")
-	}
-	if joined {
-		return nil
-	}
-	return b.join(b.ctx, c)
-}
+func (b *FakeBridge) Rejoin() error { return b.rejoin() }
 
 // Close leaves, disconnects and stops every goroutine of the bridge.
-func (b *FakeBridge) Close() {
-	b.mu.Lock()
-	c := b.client
-	b.left = true
-	b.mu.Unlock()
-	if c != nil {
-		c.Send(NewElem("", "presence", "to", b.JID(), "type", "unavailable"))
-	}
-	b.cancel()
-	b.wg.Wait()
-	if c != nil {
-		c.Close()
-	}
-}
+func (b *FakeBridge) Close() { b.close() }
 
 // Introspection ---------------------------------------------------------------
 
 // JID is the bridge's brewery occupant JID (brewery/nick), its identity for
 // the focus.
-func (b *FakeBridge) JID() string { return b.cfg.Brewery + "/" + b.cfg.Nick }
+func (b *FakeBridge) JID() string { return b.jid() }
 
 // ClientJID is the full JID the current connection is bound to ("" while
 // disconnected).

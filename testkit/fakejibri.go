@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -53,15 +51,10 @@ type FakeJibriConfig struct {
 type FakeJibri struct {
 	cfg FakeJibriConfig
 
-	ctx    context.Context // lives until Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// breweryMember holds the connection, the brewery membership, ctx and
+	// wg, and mu, which guards the fields below too.
+	breweryMember
 
-	mu          sync.Mutex
-	client      *Client
-	joined      bool
-	left        bool
-	joinWait    chan *Elem
 	busy        bool // SetBusy knob
 	healthy     bool
 	failNext    []string
@@ -71,7 +64,6 @@ type FakeJibri struct {
 	requests    []*Elem
 	reqSignal   chan struct{}
 	statusResps []*Elem
-	presenceNow chan struct{}
 }
 
 // StartFakeJibri logs in, joins the brewery and publishes its status before
@@ -97,192 +89,27 @@ func StartFakeJibri(ctx context.Context, cfg FakeJibriConfig) (*FakeJibri, error
 	if cfg.ReconnectDelay <= 0 {
 		cfg.ReconnectDelay = 500 * time.Millisecond
 	}
-	jctx, cancel := context.WithCancel(context.Background())
 	j := &FakeJibri{
-		cfg:         cfg,
-		ctx:         jctx,
-		cancel:      cancel,
-		healthy:     true,
-		reqSignal:   make(chan struct{}),
-		presenceNow: make(chan struct{}, 1),
+		cfg:       cfg,
+		healthy:   true,
+		reqSignal: make(chan struct{}),
 	}
-	c, err := j.connect(ctx)
-	if err != nil {
-		cancel()
+	j.breweryMember = breweryMember{
+		addr: cfg.Addr, domain: cfg.Domain, user: cfg.User, password: cfg.Password, resource: cfg.Resource,
+		brewery: cfg.Brewery, nick: cfg.Nick,
+		reconnectDelay: cfg.ReconnectDelay, presenceInterval: cfg.PresenceInterval,
+		name: "fake jibri", logName: "fakejibri", log: cfg.Logf,
+		// <jibri-status> goes in every presence, the join included, as
+		// jicoco's MucClient adds its extensions; a room it created is
+		// accepted as an instant room.
+		payload:       j.statusLocked,
+		payloadOnJoin: true,
+		handleIQ:      j.onIQ,
+	}
+	if err := j.start(ctx); err != nil {
 		return nil, err
 	}
-	if err := j.join(ctx, c); err != nil {
-		c.Close()
-		cancel()
-		return nil, err
-	}
-	j.wg.Add(2)
-	go j.connectionLoop(c)
-	go j.presenceLoop()
 	return j, nil
-}
-
-func (j *FakeJibri) logf(format string, args ...any) {
-	if j.cfg.Logf != nil {
-		j.cfg.Logf("fakejibri %s: "+format, append([]any{j.cfg.Nick}, args...)...)
-	}
-}
-
-func (j *FakeJibri) connect(ctx context.Context) (*Client, error) {
-	var c *Client
-	ready := make(chan struct{})
-	h := func(st *Elem) {
-		<-ready
-		j.onStanza(c, st)
-	}
-	c, err := Dial(ctx, DialConfig{
-		Addr: j.cfg.Addr, Domain: j.cfg.Domain, User: j.cfg.User, Password: j.cfg.Password,
-		Resource: j.cfg.Resource, Handler: h,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("testkit: fake jibri %s: %w", j.cfg.Nick, err)
-	}
-	close(ready)
-	j.mu.Lock()
-	j.client = c
-	j.joined = false
-	j.mu.Unlock()
-	return c, nil
-}
-
-// join sends the MUC join presence (with <jibri-status>, as jicoco's
-// MucClient adds its extensions to every presence), waits for the
-// self-presence, submits an instant-room form if it created the room, and
-// sends the status presence without the MUC <x/>.
-func (j *FakeJibri) join(ctx context.Context, c *Client) error {
-	wait := make(chan *Elem, 1)
-	j.mu.Lock()
-	j.joinWait = wait
-	status := j.statusLocked()
-	j.mu.Unlock()
-	defer func() {
-		j.mu.Lock()
-		if j.joinWait == wait {
-			j.joinWait = nil
-		}
-		j.mu.Unlock()
-	}()
-	if err := c.Send(NewElem("", "presence", "to", j.JID()).Add(NewElem(nsMUC, "x"), status)); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var self *Elem
-	select {
-	case self = <-wait:
-	case <-c.Done():
-		return fmt.Errorf("testkit: fake jibri %s: connection lost while joining: %w", j.cfg.Nick, c.Err())
-	case <-ctx.Done():
-		return fmt.Errorf("testkit: fake jibri %s: joining %s: %w", j.cfg.Nick, j.cfg.Brewery, ctx.Err())
-	}
-	if se := StanzaErrorOf(self); se != nil {
-		return fmt.Errorf("testkit: fake jibri %s: joining %s: %w", j.cfg.Nick, j.cfg.Brewery, se)
-	}
-	if fbHasStatus(self, "201") {
-		iq := NewElem("", "iq", "type", "set", "to", j.cfg.Brewery).Add(
-			NewElem(nsMUCOwner, "query").Add(NewElem(nsDataForm, "x", "type", "submit")))
-		if _, err := c.SendIQ(ctx, iq); err != nil {
-			j.logf("configuring the brewery: %v", err)
-		}
-	}
-	j.mu.Lock()
-	j.joined = true
-	j.mu.Unlock()
-	j.logf("joined %s", j.JID())
-	return j.sendPresence()
-}
-
-func (j *FakeJibri) connectionLoop(c *Client) {
-	defer j.wg.Done()
-	for {
-		select {
-		case <-j.ctx.Done():
-			c.Close()
-			return
-		case <-c.Done():
-		}
-		j.logf("connection lost: %v", c.Err())
-		j.mu.Lock()
-		if j.client == c {
-			j.client = nil
-			j.joined = false
-		}
-		j.mu.Unlock()
-		for {
-			select {
-			case <-j.ctx.Done():
-				return
-			case <-time.After(j.cfg.ReconnectDelay):
-			}
-			nc, err := j.connect(j.ctx)
-			if err != nil {
-				j.logf("reconnect: %v", err)
-				continue
-			}
-			c = nc
-			j.mu.Lock()
-			left := j.left
-			j.mu.Unlock()
-			if !left {
-				if err := j.join(j.ctx, c); err != nil {
-					j.logf("re-join: %v", err)
-					c.Close()
-				}
-			}
-			break
-		}
-	}
-}
-
-// presenceLoop sends the status presence when a knob or the session changes
-// it, and every PresenceInterval if set.
-func (j *FakeJibri) presenceLoop() {
-	defer j.wg.Done()
-	var tick <-chan time.Time
-	if j.cfg.PresenceInterval > 0 {
-		t := time.NewTicker(j.cfg.PresenceInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-j.ctx.Done():
-			return
-		case <-tick:
-		case <-j.presenceNow:
-		}
-		j.mu.Lock()
-		send := j.joined && !j.left && j.client != nil
-		j.mu.Unlock()
-		if send {
-			if err := j.sendPresence(); err != nil {
-				j.logf("presence: %v", err)
-			}
-		}
-	}
-}
-
-func (j *FakeJibri) publish() {
-	select {
-	case j.presenceNow <- struct{}{}:
-	default:
-	}
-}
-
-func (j *FakeJibri) sendPresence() error {
-	j.mu.Lock()
-	c := j.client
-	p := NewElem("", "presence", "to", j.JID()).Add(j.statusLocked())
-	j.mu.Unlock()
-	if c == nil {
-		return ErrClosed
-	}
-	return c.Send(p)
 }
 
 // statusLocked builds <jibri-status>.
@@ -298,52 +125,6 @@ func (j *FakeJibri) statusLocked() *Elem {
 		NewElem("", "busy-status", "status", busy),
 		NewElem(nsHealth, "health-status", "status", health),
 	)
-}
-
-// onStanza runs on the client's read goroutine: it must not block.
-func (j *FakeJibri) onStanza(c *Client, st *Elem) {
-	switch st.Local {
-	case "presence":
-		j.onPresence(c, st)
-	case "iq":
-		if t := st.Attr("type"); t == "get" || t == "set" {
-			j.onIQ(c, st)
-		}
-	}
-}
-
-func (j *FakeJibri) onPresence(c *Client, st *Elem) {
-	if !strings.EqualFold(st.Attr("from"), j.JID()) {
-		return
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.client != c {
-		return
-	}
-	if j.joinWait != nil && (st.Attr("type") == "error" || fbHasStatus(st, "110")) {
-		select {
-		case j.joinWait <- st:
-		default:
-		}
-		return
-	}
-	if st.Attr("type") == "unavailable" && j.joined && !j.left {
-		j.joined = false
-		j.logf("removed from the brewery; re-joining")
-		j.wg.Add(1)
-		go func() {
-			defer j.wg.Done()
-			select {
-			case <-j.ctx.Done():
-				return
-			case <-time.After(j.cfg.ReconnectDelay):
-			}
-			if err := j.join(j.ctx, c); err != nil {
-				j.logf("re-join: %v", err)
-			}
-		}()
-	}
 }
 
 func (j *FakeJibri) onIQ(c *Client, iq *Elem) {
@@ -493,53 +274,19 @@ func (j *FakeJibri) FailNextStart(failureReason string) {
 
 // Leave sends unavailable presence to the brewery and stops publishing; the
 // connection stays up and IQs are still answered.
-func (j *FakeJibri) Leave() {
-	j.mu.Lock()
-	j.left = true
-	j.joined = false
-	c := j.client
-	j.mu.Unlock()
-	if c != nil {
-		c.Send(NewElem("", "presence", "to", j.JID(), "type", "unavailable"))
-	}
-}
+func (j *FakeJibri) Leave() { j.leave() }
 
 // Rejoin joins the brewery again after Leave.
-func (j *FakeJibri) Rejoin() error {
-	j.mu.Lock()
-	j.left = false
-	c, joined := j.client, j.joined
-	j.mu.Unlock()
-	if c == nil {
-		return errors.New("testkit: fake jibri not connected (it re-joins when it reconnects)")
-	}
-	if joined {
-		return nil
-	}
-	return j.join(j.ctx, c)
-}
+func (j *FakeJibri) Rejoin() error { return j.rejoin() }
 
 // Close leaves, disconnects and stops every goroutine of the Jibri.
-func (j *FakeJibri) Close() {
-	j.mu.Lock()
-	c := j.client
-	j.left = true
-	j.mu.Unlock()
-	if c != nil {
-		c.Send(NewElem("", "presence", "to", j.JID(), "type", "unavailable"))
-	}
-	j.cancel()
-	j.wg.Wait()
-	if c != nil {
-		c.Close()
-	}
-}
+func (j *FakeJibri) Close() { j.close() }
 
 // Introspection ---------------------------------------------------------------
 
 // JID is the Jibri's brewery occupant JID (brewery/nick), where the focus
 // sends start and stop.
-func (j *FakeJibri) JID() string { return j.cfg.Brewery + "/" + j.cfg.Nick }
+func (j *FakeJibri) JID() string { return j.jid() }
 
 // Joined reports whether the Jibri is in the brewery now.
 func (j *FakeJibri) Joined() bool { j.mu.Lock(); defer j.mu.Unlock(); return j.joined && !j.left }
