@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1276,12 +1277,20 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 				continue
 			}
 			inRegion := filterCands(cands, func(c *bridgeCand) bool { return c.good() && c.br.region == r })
-			if len(inRegion) == 0 {
-				continue
-			}
 			label := "participant's region"
 			if r != req.Region {
 				label = "local region"
+			}
+			if len(inRegion) == 0 {
+				// Nothing with room in the region itself: its region group
+				// (bridges.region-groups), e.g. another EU region for an EU
+				// participant.
+				group := b.regionGroup(r)
+				inRegion = filterCands(cands, func(c *bridgeCand) bool { return c.good() && slices.Contains(group, c.br.region) })
+				if len(inRegion) == 0 {
+					continue
+				}
+				label += " group of"
 			}
 			if conf := filterCands(inRegion, func(c *bridgeCand) bool { return c.inConf }); len(conf) > 0 {
 				pick = leastLoaded(conf)
@@ -1307,6 +1316,16 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 		reason += "; " + strings.Join(notes, "; ")
 	}
 	return pick, reason, nil
+}
+
+// regionGroup is the configured group of region r (without r), or nil.
+func (b *Bridges) regionGroup(r string) []string {
+	for _, g := range b.cfg.RegionGroups {
+		if slices.Contains(g, r) {
+			return slices.DeleteFunc(slices.Clone(g), func(x string) bool { return x == r })
+		}
+	}
+	return nil
 }
 
 // leastLoadPick: a conference bridge with room, else the least loaded bridge

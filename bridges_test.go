@@ -1300,3 +1300,30 @@ func TestBridgeOverloaded(t *testing.T) {
 		t.Errorf("with a cool bridge: over %v, any room %v", over, room)
 	}
 }
+
+// Region strategy with region groups: when the participant's region has no
+// bridge with room, a bridge in its group comes before the least loaded
+// bridge elsewhere.
+func TestBridgeRegionGroups(t *testing.T) {
+	for _, tc := range []struct {
+		groups [][]string
+		want   string
+	}{
+		{nil, "use1"},
+		{[][]string{{"eu-west", "eu-central"}, {"us-east"}}, "euc1"},
+	} {
+		cfg := testBridgesConfig()
+		cfg.Strategy = "region"
+		cfg.RegionGroups = tc.groups
+		h := newBridgeHarness(t, cfg)
+		h.addBridge(t, "euw1", "region", "eu-west", "stress_level", "0.9")
+		h.addBridge(t, "euc1", "region", "eu-central", "stress_level", "0.3")
+		h.addBridge(t, "use1", "region", "us-east", "stress_level", "0.1")
+		c, err := h.b.Select(SelectRequest{Conference: "r@c", Region: "eu-west"})
+		if err != nil || nickOf(c.JID) != tc.want {
+			t.Errorf("groups %v: picked %v (%v), want %s", tc.groups, c, err, tc.want)
+		} else if tc.groups != nil && !strings.Contains(c.Reason, "group") {
+			t.Errorf("reason does not mention the group: %s", c.Reason)
+		}
+	}
+}

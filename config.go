@@ -94,6 +94,9 @@ type BridgesConfig struct {
 	MoveOnGracefulShutdown   bool                     `toml:"move-on-graceful-shutdown"`
 	ICEFailure               ICEFailureConfig         `toml:"ice-failure-detection"`
 	LoadRedistribution       LoadRedistributionConfig `toml:"load-redistribution"`
+	// RegionGroups are regions close enough to stand in for each other
+	// (region strategy), e.g. [["eu-west-1", "eu-central-1"], ["us-east-1", "us-west-2"]].
+	RegionGroups [][]string `toml:"region-groups"`
 }
 
 // LoadRedistributionConfig is Jicofo's bridge.load-redistribution:
@@ -296,6 +299,36 @@ func ParseSignalingDelays(s string) (SignalingDelays, error) {
 		out = append(out, e)
 	}
 	return out.sorted(), nil
+}
+
+// ParseRegionGroups reads docker-jitsi-meet's JICOFO_BRIDGE_REGION_GROUPS,
+// HOCON lists such as `["eu-west-1","eu-central-1"],["us-east-1","us-west-2"]`
+// (an enclosing pair of brackets is allowed).
+func ParseRegionGroups(s string) ([][]string, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[[") && strings.HasSuffix(s, "]]") {
+		s = s[1 : len(s)-1]
+	}
+	var out [][]string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimLeft(strings.TrimSpace(s), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			break
+		}
+		end := strings.IndexByte(s, ']')
+		if !strings.HasPrefix(s, "[") || end < 0 {
+			return nil, fmt.Errorf("%q is not a list of [\"region\", ...] groups", s)
+		}
+		var g []string
+		for _, r := range strings.Split(s[1:end], ",") {
+			if r = strings.Trim(strings.TrimSpace(r), `"`); r != "" {
+				g = append(g, r)
+			}
+		}
+		out = append(out, g)
+		s = s[end+1:]
+	}
+	return out, nil
 }
 
 func parseSignalingDelay(size, delay string) (SignalingDelay, error) {
@@ -601,6 +634,15 @@ func (c *Config) validate() []string {
 	if b.MaxParticipantsPerBridge < 1 {
 		add("bridges.max-participants-per-bridge", "", "%d must be at least 1", b.MaxParticipantsPerBridge)
 	}
+	seen := map[string]bool{}
+	for _, g := range b.RegionGroups {
+		for _, r := range g {
+			if r == "" || seen[r] {
+				add("bridges.region-groups", "JICOFO_BRIDGE_REGION_GROUPS", "region %q is empty or in more than one group", r)
+			}
+			seen[r] = true
+		}
+	}
 	if f := b.ICEFailure; f.Interval.Duration <= 0 || f.Timeout.Duration <= 0 || f.Threshold <= 0 || f.MinEndpoints < 0 {
 		add("bridges.ice-failure-detection", "", "interval and timeout must be positive, threshold above 0 (0.1: one restart per ten endpoints), min-endpoints at least 0")
 	}
@@ -849,6 +891,13 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},
 		{Name: "JICOFO_ICE_FAILURE_MIN_ENDPOINTS", Key: "bridges.ice-failure-detection.min-endpoints", apply: intKey(&c.Bridges.ICEFailure.MinEndpoints)},
 		{Name: "JICOFO_ICE_FAILURE_THRESHOLD", Key: "bridges.ice-failure-detection.threshold", apply: floatKey(&c.Bridges.ICEFailure.Threshold)},
+		{Name: "JICOFO_BRIDGE_REGION_GROUPS", Key: "bridges.region-groups", apply: func(c *Config, v string) error {
+			g, err := ParseRegionGroups(v)
+			if err == nil {
+				c.Bridges.RegionGroups = g
+			}
+			return err
+		}},
 		{Name: "JICOFO_ENABLE_LOAD_REDISTRIBUTION", Key: "bridges.load-redistribution.enabled", apply: setBool(&c.Bridges.LoadRedistribution.Enabled)},
 		{Name: "JICOFO_MAX_MEMORY", Ignored: "there is no JVM; minifocus needs a few MB"},
 	}

@@ -370,3 +370,24 @@ func TestConfigJVBXMPPServer(t *testing.T) {
 		t.Errorf("service without a server: %v", err)
 	}
 }
+
+func TestConfigRegionGroups(t *testing.T) {
+	g, err := ParseRegionGroups(`["eu-west-1", "eu-central-1"], ["us-east-1","us-west-2"]`)
+	if err != nil || len(g) != 2 || g[0][1] != "eu-central-1" || g[1][0] != "us-east-1" {
+		t.Errorf("docker form: %v %v", g, err)
+	}
+	if g, err := ParseRegionGroups(`[["a","b"]]`); err != nil || len(g) != 1 || len(g[0]) != 2 {
+		t.Errorf("enclosed form: %v %v", g, err)
+	}
+	if _, err := ParseRegionGroups(`eu, us`); err == nil {
+		t.Error("accepted a bare list")
+	}
+	cfg, err := LoadConfig(writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridges]\nregion-groups = [[\"a\", \"b\"], [\"c\"]]\n"), noEnv)
+	if err != nil || len(cfg.Bridges.RegionGroups) != 2 {
+		t.Errorf("TOML: %v %v", cfg.Bridges.RegionGroups, err)
+	}
+	_, err = LoadConfig(writeConfig(t, "[xmpp]\ndomain = \"m.test\"\npassword = \"x\"\n[bridges]\nregion-groups = [[\"a\", \"b\"], [\"b\"]]\n"), noEnv)
+	if err == nil || !strings.Contains(err.Error(), `region "b"`) {
+		t.Errorf("a region in two groups: %v", err)
+	}
+}
