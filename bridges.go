@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -208,7 +209,8 @@ type Bridges struct {
 	leaving     bool // Leave was called: the focus is shutting down
 	sessionGen  uint64
 	rejoinTimer *time.Timer
-	rejoinWait  time.Duration // after a failed join or being removed from the brewery
+	missing     map[string]bool // bridges known when the session was lost (reportMissing)
+	rejoinWait  time.Duration   // after a failed join or being removed from the brewery
 
 	subMu sync.Mutex
 	subs  []func(BridgeEvent)
@@ -308,9 +310,40 @@ func (b *Bridges) onSession(up bool) {
 		if err := b.Join(); err != nil {
 			b.log.Warn("cannot join the bridge brewery", "brewery", b.brewery, "err", err)
 		}
+		// Bridges that were there before the loss show up again in the
+		// brewery's presences on the re-join; those that do not are gone.
+		time.AfterFunc(b.missingGrace(), b.reportMissing)
 		return
 	}
 	b.sessionDown("XMPP session lost")
+}
+
+// missingGrace is how long after a new login a bridge known before it has
+// to reappear in the brewery.
+func (b *Bridges) missingGrace() time.Duration {
+	return max(2*b.cfg.HealthInterval.Duration, time.Second)
+}
+
+// reportMissing tells subscribers that the bridges known before the XMPP
+// session was lost did not come back. While that connection was down their
+// removal meant nothing (conferences keep their sessions through a blip);
+// now it does, and conferences move their participants.
+func (b *Bridges) reportMissing() {
+	b.mu.Lock()
+	var evs []BridgeEvent
+	if b.sessionUp || b.joinSent {
+		for _, jid := range slices.Sorted(maps.Keys(b.missing)) {
+			if b.bridges[bridgeKey(jid)] == nil {
+				evs = append(evs, BridgeEvent{Kind: BridgeRemoved, JID: jid, Reason: "did not come back after the XMPP session was lost"})
+			}
+		}
+		b.missing = nil
+	}
+	b.mu.Unlock()
+	if len(evs) > 0 {
+		b.log.Warn("bridges did not come back after the XMPP session was lost", "count", len(evs))
+	}
+	b.emit(evs)
 }
 
 // Join sends the brewery join presence (nick = the focus nick). It does
@@ -365,6 +398,14 @@ func (b *Bridges) sessionDown(reason string) {
 		b.rejoinTimer = nil
 	}
 	evs := b.forgetAllLocked(reason)
+	if b.missing == nil {
+		b.missing = map[string]bool{}
+	}
+	for _, ev := range evs {
+		if len(b.missing) < 10000 {
+			b.missing[ev.JID] = true
+		}
+	}
 	b.mu.Unlock()
 	b.emit(evs)
 }

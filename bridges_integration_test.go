@@ -212,3 +212,41 @@ func TestBridgesOnTheirOwnProsody(t *testing.T) {
 	}
 	noViolations(t, p1, p2)
 }
+
+// The bridges' Prosody restarts and the bridge does not come back: once the
+// focus is logged in there again and the bridge has had its chance to
+// reappear, the conference treats it as lost (no bridge left: the room is
+// told bridgeNotAvailable), instead of keeping a session on a bridge that
+// no longer exists.
+func TestBridgeMissingAfterServiceReconnect(t *testing.T) {
+	jvbProsody := testkit.StartProsody(t)
+	host, port, err := net.SplitHostPort(jvbProsody.C2SAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	portN, _ := strconv.Atoi(port)
+	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) {
+		c.XMPP.Service = ServiceXMPPConfig{Enabled: true, Server: host, Port: portN, AuthDomain: "auth.meet.test"}
+	})
+	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1",
+		PresenceInterval: 200 * time.Millisecond, ReconnectDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	s.wait("bridge operational", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	room := "orphan@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	if err := jvbProsody.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("the room told there is no bridge", func() bool {
+		fp := p1.FocusPresence()
+		return fp != nil && fp.Child(nsFocus, "bridgeNotAvailable") != nil
+	})
+	if len(p1.Received("session-terminate")) == 0 {
+		t.Error("p1's session on the vanished bridge was not ended")
+	}
+}
