@@ -130,6 +130,7 @@ type ConferenceConfig struct {
 	MaxVideoSenders          int      `toml:"max-video-senders"`
 	StripSimulcast           bool     `toml:"strip-simulcast"`
 	UseJSONSources           bool     `toml:"use-json-sources"`
+	UseSSRCRewriting         bool     `toml:"use-ssrc-rewriting"`
 	EnableAutoOwner          bool     `toml:"enable-auto-owner"`
 	RestartMinInterval       Duration `toml:"restart-min-interval"`
 	RestartMaxPerMinute      int      `toml:"restart-max-per-minute"`
@@ -166,6 +167,10 @@ type AuthConfig struct {
 type JibriConfig struct {
 	Brewery    string `toml:"brewery"`
 	SIPBrewery string `toml:"sip-brewery"` // SIP video gateway Jibris
+	// RequestRetries is how many other Jibris are tried after a failure.
+	RequestRetries int `toml:"request-retries"`
+	// PendingTimeout ends a session that never reports "on".
+	PendingTimeout Duration `toml:"pending-timeout"`
 }
 
 // JigasiConfig is where SIP gateways and transcribers (Jigasi) wait.
@@ -395,6 +400,7 @@ func DefaultConfig() Config {
 			MaxVideoSenders:          999999,
 			StripSimulcast:           true,
 			UseJSONSources:           true,
+			UseSSRCRewriting:         true,
 			EnableAutoOwner:          true,
 			RestartMinInterval:       dur(5 * time.Second),
 			RestartMaxPerMinute:      5,
@@ -407,9 +413,10 @@ func DefaultConfig() Config {
 			TelephoneEvent: true, MIDExtension: true, ExtmapAllowMix: true,
 			AbsSendTime: true, AV1DependencyDD: true, SCTP: true,
 		},
-		Auth: AuthConfig{Type: "none", Lifetime: dur(24 * time.Hour)},
-		HTTP: HTTPConfig{Listen: "127.0.0.1:8888"},
-		Log:  LogConfig{Level: "info", Format: "text"},
+		Auth:  AuthConfig{Type: "none", Lifetime: dur(24 * time.Hour)},
+		Jibri: JibriConfig{RequestRetries: 5, PendingTimeout: dur(90 * time.Second)},
+		HTTP:  HTTPConfig{Listen: "127.0.0.1:8888"},
+		Log:   LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -662,6 +669,9 @@ func (c *Config) validate() []string {
 	if cc.InitialTimeout.Duration <= 0 || cc.SingleParticipantTimeout.Duration <= 0 {
 		add("conference.initial-timeout", "", "timeouts must be positive")
 	}
+	if c.Jibri.RequestRetries < 0 || c.Jibri.PendingTimeout.Duration <= 0 {
+		add("jibri.request-retries", "JIBRI_REQUEST_RETRIES", "retries must be at least 0 and the pending timeout positive")
+	}
 	if s := c.XMPP.Service; s.Enabled && (s.Server == "" || s.AuthDomain == "" || s.Port < 1 || s.Port > 65535) {
 		add("xmpp.service", "ENABLE_JVB_XMPP_SERVER", "the bridges' connection needs server, auth-domain and a port (1-65535)")
 	}
@@ -748,6 +758,31 @@ type dockerExtra struct {
 	Ignored string // why minifocus does not act on it
 }
 
+var envDurationUnits = map[string]time.Duration{
+	"": time.Second, "s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
+	"ms": time.Millisecond, "millis": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
+	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+}
+
+// envDuration reads a duration as docker-jitsi-meet's variables write them:
+// "15s" (Go), "15 seconds" or "1 minute" (HOCON), or a bare number of seconds.
+func envDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	num, unit, _ := strings.Cut(v, " ")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a duration (use e.g. \"15s\" or \"15 seconds\")", v)
+	}
+	if d, ok := envDurationUnits[strings.ToLower(strings.TrimSpace(unit))]; ok {
+		return time.Duration(n) * d, nil
+	}
+	return 0, fmt.Errorf("%q is not a duration (use e.g. \"15s\" or \"15 seconds\")", v)
+}
+
 func envBool(v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "1", "true", "yes", "on":
@@ -786,6 +821,16 @@ func dockerExtras(c *Config) []dockerExtra {
 				return fmt.Errorf("%q is not a number", v)
 			}
 			*p = f
+			return nil
+		}
+	}
+	durationKey := func(p *Duration) func(*Config, string) error {
+		return func(_ *Config, v string) error {
+			d, err := envDuration(v)
+			if err != nil {
+				return err
+			}
+			*p = dur(d)
 			return nil
 		}
 	}
@@ -891,6 +936,40 @@ func dockerExtras(c *Config) []dockerExtra {
 		{Name: "JICOFO_ICE_FAILURE_INTERVAL", Key: "bridges.ice-failure-detection.interval", apply: secondsKey(&c.Bridges.ICEFailure.Interval)},
 		{Name: "JICOFO_ICE_FAILURE_MIN_ENDPOINTS", Key: "bridges.ice-failure-detection.min-endpoints", apply: intKey(&c.Bridges.ICEFailure.MinEndpoints)},
 		{Name: "JICOFO_ICE_FAILURE_THRESHOLD", Key: "bridges.ice-failure-detection.threshold", apply: floatKey(&c.Bridges.ICEFailure.Threshold)},
+		{Name: "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT", Key: "conference.initial-timeout", apply: durationKey(&c.Conference.InitialTimeout)},
+		{Name: "JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT", Key: "conference.single-participant-timeout", apply: durationKey(&c.Conference.SingleParticipantTimeout)},
+		{Name: "JICOFO_CONF_SSRC_REWRITING", Key: "conference.use-ssrc-rewriting", apply: setBool(&c.Conference.UseSSRCRewriting)},
+		{Name: "JICOFO_AUTH_LIFETIME", Key: "auth.lifetime", apply: durationKey(&c.Auth.Lifetime)},
+		{Name: "JICOFO_TRUSTED_DOMAINS", Key: "xmpp.trusted-domains", apply: func(c *Config, v string) error {
+			c.XMPP.TrustedDomains = nil
+			for _, d := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				c.XMPP.TrustedDomains = append(c.XMPP.TrustedDomains, strings.Trim(d, `"[]`))
+			}
+			return nil
+		}},
+		{Name: "JIBRI_REQUEST_RETRIES", Key: "jibri.request-retries", apply: intKey(&c.Jibri.RequestRetries)},
+		{Name: "JIBRI_PENDING_TIMEOUT", Key: "jibri.pending-timeout", apply: durationKey(&c.Jibri.PendingTimeout)},
+		{Name: "JICOFO_RESTART_REQUEST_INTERVAL", Key: "(one minute)", apply: func(c *Config, v string) error {
+			if d, err := envDuration(v); err != nil || d != time.Minute {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("JICOFO_RESTART_REQUEST_INTERVAL=%s is set but ignored: restart requests are counted per minute (conference.restart-max-per-minute)", v))
+			}
+			return nil
+		}},
+		{Name: "ENABLE_MODERATOR_CHECKS", Key: "(always on)", apply: func(c *Config, v string) error {
+			if on, err := envBool(v); err == nil && !on {
+				c.Warnings = append(c.Warnings, "ENABLE_MODERATOR_CHECKS=0 is set but ignored: only moderators may start recordings and dial out")
+			}
+			return nil
+		}},
+		{Name: "JICOFO_MULTI_STREAM_BACKWARD_COMPAT", Key: "(no longer read by Jicofo either)", apply: func(*Config, string) error { return nil }},
+		{Name: "ENABLE_AUTO_LOGIN", Ignored: "logging in is left to the web client's login page"},
+		{Name: "ENABLE_SHARED_DOCUMENT_RANDOM_NAME", Ignored: "minifocus does not name shared documents (Etherpad)"},
+		{Name: "JICOFO_TRANSLATION_URL_TEMPLATE", Ignored: "live translation is not implemented yet"},
+		{Name: "VISITORS_XMPP_SERVER", Ignored: "visitors are not implemented yet"},
+		{Name: "VISITORS_XMPP_DOMAIN", Ignored: "visitors are not implemented yet"},
+		{Name: "VISITORS_XMPP_AUTH_DOMAIN", Ignored: "visitors are not implemented yet"},
+		{Name: "VISITORS_MAX_PARTICIPANTS", Ignored: "visitors are not implemented yet"},
+		{Name: "VISITORS_MAX_VISITORS_PER_NODE", Ignored: "visitors are not implemented yet"},
 		{Name: "JICOFO_BRIDGE_REGION_GROUPS", Key: "bridges.region-groups", apply: func(c *Config, v string) error {
 			g, err := ParseRegionGroups(v)
 			if err == nil {
@@ -955,6 +1034,15 @@ func applyDockerExtras(c *Config, getenv func(string) string) []string {
 		}
 		if err := e.apply(c, v); err != nil {
 			problems = append(problems, fmt.Sprintf("%s (%s): %v", e.Name, e.Key, err))
+		}
+	}
+	// docker-jitsi-meet trusts its hidden domain (where Jibri and Jigasi
+	// log in) when recording or transcription is on, unless told otherwise.
+	if len(c.XMPP.TrustedDomains) == 0 && getenv("JICOFO_TRUSTED_DOMAINS") == "" {
+		rec, _ := envBool(getenv("ENABLE_RECORDING"))
+		tr, _ := envBool(getenv("ENABLE_TRANSCRIPTIONS"))
+		if rec || tr {
+			c.XMPP.TrustedDomains = []string{orDefault(getenv("XMPP_HIDDEN_DOMAIN"), "hidden.meet.jitsi")}
 		}
 	}
 	return problems

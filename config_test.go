@@ -391,3 +391,47 @@ func TestConfigRegionGroups(t *testing.T) {
 		t.Errorf("a region in two groups: %v", err)
 	}
 }
+
+// The rest of docker-jitsi-meet's jicofo variables: acted on, or named in a
+// warning; durations in the forms the compose files use.
+func TestConfigDockerJicofoLeftovers(t *testing.T) {
+	cfg, err := LoadConfig("", envOf(map[string]string{
+		"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT": "30 seconds",
+		"JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT": "45", "JICOFO_AUTH_LIFETIME": "2 hours",
+		"JICOFO_CONF_SSRC_REWRITING": "0", "JIBRI_REQUEST_RETRIES": "2", "JIBRI_PENDING_TIMEOUT": "1 minute",
+		"ENABLE_RECORDING": "1", "XMPP_HIDDEN_DOMAIN": "hidden.example", "JICOFO_RESTART_REQUEST_INTERVAL": "120",
+		"ENABLE_MODERATOR_CHECKS": "0", "VISITORS_XMPP_SERVER": "v1.example", "JICOFO_MULTI_STREAM_BACKWARD_COMPAT": "1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Conference
+	if c.InitialTimeout.Duration != 30*time.Second || c.SingleParticipantTimeout.Duration != 45*time.Second || c.UseSSRCRewriting ||
+		cfg.Auth.Lifetime.Duration != 2*time.Hour || cfg.Jibri.RequestRetries != 2 || cfg.Jibri.PendingTimeout.Duration != time.Minute {
+		t.Errorf("values: %+v %+v %+v", c, cfg.Auth, cfg.Jibri)
+	}
+	if len(cfg.XMPP.TrustedDomains) != 1 || cfg.XMPP.TrustedDomains[0] != "hidden.example" {
+		t.Errorf("trusted domains with recording on: %v", cfg.XMPP.TrustedDomains)
+	}
+	warned := strings.Join(cfg.Warnings, "\n")
+	for _, v := range []string{"JICOFO_RESTART_REQUEST_INTERVAL", "ENABLE_MODERATOR_CHECKS", "VISITORS_XMPP_SERVER"} {
+		if !strings.Contains(warned, v) {
+			t.Errorf("no warning for %s in:\n%s", v, warned)
+		}
+	}
+	if strings.Contains(warned, "MULTI_STREAM") || strings.Contains(warned, "JIBRI_PENDING") {
+		t.Errorf("warned about a variable it handles:\n%s", warned)
+	}
+	cfg, err = LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JICOFO_TRUSTED_DOMAINS": "recorder.example, sip.example", "ENABLE_RECORDING": "1"}))
+	if err != nil || strings.Join(cfg.XMPP.TrustedDomains, ",") != "recorder.example,sip.example" {
+		t.Errorf("JICOFO_TRUSTED_DOMAINS: %v %v", cfg.XMPP.TrustedDomains, err)
+	}
+	if _, err := LoadConfig("", envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "JIBRI_PENDING_TIMEOUT": "soon"})); err == nil || !strings.Contains(err.Error(), "JIBRI_PENDING_TIMEOUT") {
+		t.Errorf("bad duration: %v", err)
+	}
+	for in, want := range map[string]time.Duration{"15s": 15 * time.Second, "15": 15 * time.Second, "500 ms": 500 * time.Millisecond, "2 minutes": 2 * time.Minute, "1 hour": time.Hour} {
+		if d, err := envDuration(in); err != nil || d != want {
+			t.Errorf("envDuration(%q) = %v %v, want %v", in, d, err, want)
+		}
+	}
+}

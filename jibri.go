@@ -393,7 +393,7 @@ func (c *Conference) askJibri(r *recording) error {
 // jibriFailed marks the Jibri and tries another, up to five in all.
 func (c *Conference) jibriFailed(r *recording, why string) {
 	c.jibriPool(r).MarkFailed(r.jibri)
-	if len(r.tried) < 5 {
+	if len(r.tried) <= c.cfg().Jibri.RequestRetries {
 		if err := c.askJibri(r); err == nil {
 			c.armPending(r)
 			c.publishPresence()
@@ -409,7 +409,7 @@ func (c *Conference) armPending(r *recording) {
 	if r.pending != nil {
 		r.pending.Stop()
 	}
-	r.pending = c.later(90*time.Second, func() {
+	r.pending = c.later(c.cfg().Jibri.PendingTimeout.Duration, func() {
 		if c.current(r) && r.status == "pending" {
 			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
 			c.jibriFailed(r, "no 'on' within the pending timeout")

@@ -99,6 +99,9 @@ func (f Features) Effective(c ConferenceConfig) Features {
 	if !c.UseJSONSources {
 		f.JSONSources = false
 	}
+	if !c.UseSSRCRewriting {
+		f.SSRCRewriting = false
+	}
 	return f
 }
 
