@@ -172,11 +172,10 @@ func TestBridgeIntegrationBrewery(t *testing.T) {
 	})
 }
 
-// With xmpp.service (docker's ENABLE_JVB_XMPP_SERVER) the bridges live on
-// their own Prosody: the focus logs in there too, finds the bridge in that
-// brewery and allocates over that connection, while the participants stay
-// on the main Prosody.
-func TestBridgesOnTheirOwnProsody(t *testing.T) {
+// startSplitStack runs a stack whose bridges have a Prosody of their own
+// (xmpp.service), with one fake bridge there, operational.
+func startSplitStack(t *testing.T, reconnect time.Duration) (*stack, *testkit.Prosody, *testkit.FakeBridge) {
+	t.Helper()
 	jvbProsody := testkit.StartProsody(t)
 	host, port, err := net.SplitHostPort(jvbProsody.C2SAddr())
 	if err != nil {
@@ -186,12 +185,22 @@ func TestBridgesOnTheirOwnProsody(t *testing.T) {
 	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) {
 		c.XMPP.Service = ServiceXMPPConfig{Enabled: true, Server: host, Port: portN, AuthDomain: "auth.meet.test"}
 	})
-	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1", PresenceInterval: 200 * time.Millisecond})
+	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1",
+		PresenceInterval: 200 * time.Millisecond, ReconnectDelay: reconnect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	s.wait("the bridge on the other Prosody operational", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	return s, jvbProsody, b
+}
+
+// With xmpp.service (docker's ENABLE_JVB_XMPP_SERVER) the bridges live on
+// their own Prosody: the focus logs in there too, finds the bridge in that
+// brewery and allocates over that connection, while the participants stay
+// on the main Prosody.
+func TestBridgesOnTheirOwnProsody(t *testing.T) {
+	s, _, b := startSplitStack(t, 0)
 	if st := s.focus.HTTP.Check(); !st.Healthy {
 		t.Errorf("health with both connections up: %+v", st)
 	}
@@ -219,22 +228,7 @@ func TestBridgesOnTheirOwnProsody(t *testing.T) {
 // told bridgeNotAvailable), instead of keeping a session on a bridge that
 // no longer exists.
 func TestBridgeMissingAfterServiceReconnect(t *testing.T) {
-	jvbProsody := testkit.StartProsody(t)
-	host, port, err := net.SplitHostPort(jvbProsody.C2SAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	portN, _ := strconv.Atoi(port)
-	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) {
-		c.XMPP.Service = ServiceXMPPConfig{Enabled: true, Server: host, Port: portN, AuthDomain: "auth.meet.test"}
-	})
-	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1",
-		PresenceInterval: 200 * time.Millisecond, ReconnectDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	s.wait("bridge operational", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	s, jvbProsody, _ := startSplitStack(t, time.Hour) // the bridge stays away after the restart
 	room := "orphan@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
