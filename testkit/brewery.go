@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -375,5 +376,55 @@ func (m *breweryMember) close() {
 	m.wg.Wait()
 	if c != nil {
 		c.Close()
+	}
+}
+
+// requestLog records the requests a fake received, in arrival order, and
+// lets tests wait for one. The zero value is ready to use.
+type requestLog struct {
+	mu     sync.Mutex
+	reqs   []*Elem
+	signal chan struct{} // closed and replaced when a request arrives
+}
+
+func (l *requestLog) add(e *Elem) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, e)
+	if l.signal != nil {
+		close(l.signal)
+	}
+	l.signal = make(chan struct{})
+}
+
+func (l *requestLog) all() []*Elem {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reqs)
+}
+
+// wait returns the first request so far or later that match accepts (nil
+// accepts any), or an error naming what was awaited when ctx ends.
+func (l *requestLog) wait(ctx context.Context, match func(*Elem) bool, what string) (*Elem, error) {
+	next := 0
+	for {
+		l.mu.Lock()
+		reqs := l.reqs[next:]
+		next = len(l.reqs)
+		if l.signal == nil {
+			l.signal = make(chan struct{})
+		}
+		sig := l.signal
+		l.mu.Unlock()
+		for _, r := range reqs {
+			if match == nil || match(r) {
+				return r, nil
+			}
+		}
+		select {
+		case <-sig:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("testkit: waiting for %s: %w", what, ctx.Err())
+		}
 	}
 }

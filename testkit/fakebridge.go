@@ -171,8 +171,7 @@ type FakeBridge struct {
 	epTimeout     time.Duration
 	confTimeout   time.Duration
 	conferences   map[string]*fbConference
-	requests      []*Elem
-	reqSignal     chan struct{} // closed and replaced when a request arrives
+	requests      requestLog
 	healthChecks  int
 	queue         []fbQueued
 	queueSignal   chan struct{}
@@ -222,7 +221,6 @@ func StartFakeBridge(ctx context.Context, cfg FakeBridgeConfig) (*FakeBridge, er
 		omitStats:   map[string]bool{},
 		fingerprint: fbFingerprint(),
 		conferences: map[string]*fbConference{},
-		reqSignal:   make(chan struct{}),
 		queueSignal: make(chan struct{}, 1),
 	}
 	b.breweryMember = breweryMember{
@@ -366,10 +364,8 @@ func (b *FakeBridge) onIQ(c *Client, iq *Elem) {
 	case nsColibri:
 		c.Send(fbError(iq, "service-unavailable", "", "Unsupported IQ request "+payload.Local, ""))
 	case nsColibri2:
+		b.requests.add(fbClone(payload))
 		b.mu.Lock()
-		b.requests = append(b.requests, fbClone(payload))
-		close(b.reqSignal)
-		b.reqSignal = make(chan struct{})
 		b.queue = append(b.queue, fbQueued{iq: iq})
 		b.mu.Unlock()
 		select {
@@ -1113,33 +1109,12 @@ func (b *FakeBridge) Joined() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.
 
 // Requests returns every Colibri2 <conference-modify> received through the
 // brewery, in arrival order (including those later failed or dropped).
-func (b *FakeBridge) Requests() []*Elem {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.requests)
-}
+func (b *FakeBridge) Requests() []*Elem { return b.requests.all() }
 
 // WaitRequest returns the first request received so far or later for which
 // match returns true (a nil match accepts any), or ctx's error.
 func (b *FakeBridge) WaitRequest(ctx context.Context, match func(*Elem) bool) (*Elem, error) {
-	next := 0
-	for {
-		b.mu.Lock()
-		reqs := b.requests[next:]
-		sig := b.reqSignal
-		next = len(b.requests)
-		b.mu.Unlock()
-		for _, r := range reqs {
-			if match == nil || match(r) {
-				return r, nil
-			}
-		}
-		select {
-		case <-sig:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("testkit: waiting for a colibri2 request at %s: %w", b.cfg.Nick, ctx.Err())
-		}
-	}
+	return b.requests.wait(ctx, match, "a colibri2 request at "+b.cfg.Nick)
 }
 
 // Conferences returns a deep snapshot of the Colibri2 state, by meeting-id.

@@ -11,7 +11,6 @@ package testkit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -61,8 +60,7 @@ type FakeJibri struct {
 	session     string // active session id, "" when idle
 	sessionFrom string // where status IQs go (the requester)
 	on          bool   // status="on" sent for session
-	requests    []*Elem
-	reqSignal   chan struct{}
+	requests    requestLog
 	statusResps []*Elem
 }
 
@@ -90,9 +88,8 @@ func StartFakeJibri(ctx context.Context, cfg FakeJibriConfig) (*FakeJibri, error
 		cfg.ReconnectDelay = 500 * time.Millisecond
 	}
 	j := &FakeJibri{
-		cfg:       cfg,
-		healthy:   true,
-		reqSignal: make(chan struct{}),
+		cfg:     cfg,
+		healthy: true,
 	}
 	j.breweryMember = breweryMember{
 		addr: cfg.Addr, domain: cfg.Domain, user: cfg.User, password: cfg.Password, resource: cfg.Resource,
@@ -140,11 +137,7 @@ func (j *FakeJibri) onIQ(c *Client, iq *Elem) {
 		c.Send(fbError(iq, "feature-not-implemented", "", "", ""))
 		return
 	}
-	j.mu.Lock()
-	j.requests = append(j.requests, fbClone(iq))
-	close(j.reqSignal)
-	j.reqSignal = make(chan struct{})
-	j.mu.Unlock()
+	j.requests.add(fbClone(iq))
 	from := iq.Attr("from")
 	switch action := payload.Attr("action"); action {
 	case "start":
@@ -293,11 +286,7 @@ func (j *FakeJibri) Joined() bool { j.mu.Lock(); defer j.mu.Unlock(); return j.j
 
 // Requests returns every <jibri/> IQ set received, in arrival order
 // (including failed ones).
-func (j *FakeJibri) Requests() []*Elem {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return slices.Clone(j.requests)
-}
+func (j *FakeJibri) Requests() []*Elem { return j.requests.all() }
 
 // StatusResponses returns the focus's answers to the status IQs sent so far.
 func (j *FakeJibri) StatusResponses() []*Elem {
@@ -309,24 +298,7 @@ func (j *FakeJibri) StatusResponses() []*Elem {
 // WaitRequest returns the first <jibri/> IQ received so far or later for
 // which match returns true (a nil match accepts any), or ctx's error.
 func (j *FakeJibri) WaitRequest(ctx context.Context, match func(*Elem) bool) (*Elem, error) {
-	next := 0
-	for {
-		j.mu.Lock()
-		reqs := j.requests[next:]
-		sig := j.reqSignal
-		next = len(j.requests)
-		j.mu.Unlock()
-		for _, r := range reqs {
-			if match == nil || match(r) {
-				return r, nil
-			}
-		}
-		select {
-		case <-sig:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("testkit: waiting for a jibri request at %s: %w", j.cfg.Nick, ctx.Err())
-		}
-	}
+	return j.requests.wait(ctx, match, "a jibri request at "+j.cfg.Nick)
 }
 
 // Recording returns the active session id ("" when idle) and whether the
