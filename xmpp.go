@@ -775,30 +775,22 @@ func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, e
 // startIQWhileDown keeps an IQ for the resumption of the stream (if one is
 // possible) and waits for its answer as usual. Called with c.mu held.
 func (c *XMPPClient) startIQWhileDown(iq *Element) func(ctx context.Context) (*Element, error) {
-	id := iq.Attr("id")
-	if id == "" {
-		id = randomID()
-		iq.Set("id", id)
-	}
-	w := &iqWaiter{to: iq.Attr("to"), ch: make(chan *Element, 1)}
-	c.waitMu.Lock()
-	c.waiters[id] = w
-	c.waitMu.Unlock()
-	queued := c.sm.queueWhileDown(iq.Bytes())
-	return func(ctx context.Context) (*Element, error) {
-		defer func() {
-			c.waitMu.Lock()
-			delete(c.waiters, id)
-			c.waitMu.Unlock()
-		}()
-		if !queued {
-			return nil, ErrNotConnected
+	return c.startIQWith(iq, func() error {
+		if !c.sm.queueWhileDown(iq.Bytes()) {
+			return ErrNotConnected
 		}
-		return c.awaitIQ(ctx, w)
-	}
+		return nil
+	})
 }
 
 func (c *XMPPClient) startIQOn(conn *xmppConn, iq *Element) func(ctx context.Context) (*Element, error) {
+	return c.startIQWith(iq, func() error { return c.sendOn(conn, iq) })
+}
+
+// startIQWith registers a waiter for iq's answer (giving iq an id if it has
+// none), sends it with send, and returns the wait function, which always
+// removes the waiter.
+func (c *XMPPClient) startIQWith(iq *Element, send func() error) func(ctx context.Context) (*Element, error) {
 	id := iq.Attr("id")
 	if id == "" {
 		id = randomID()
@@ -808,7 +800,7 @@ func (c *XMPPClient) startIQOn(conn *xmppConn, iq *Element) func(ctx context.Con
 	c.waitMu.Lock()
 	c.waiters[id] = w
 	c.waitMu.Unlock()
-	err := c.sendOn(conn, iq)
+	err := send()
 	return func(ctx context.Context) (*Element, error) {
 		defer func() {
 			c.waitMu.Lock()
