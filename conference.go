@@ -869,6 +869,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		Feedback:        s.feedback,
 		Features:        f,
 		StripSimulcast:  strip,
+		Remote:          m.signaled,
 	})
 	m.offer = nil // rebuilt for the next invite; not kept per participant
 	c.f.metrics.JingleSent("session-initiate")

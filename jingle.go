@@ -426,6 +426,9 @@ type SessionInitiateParams struct {
 	Feedback       EndpointSources // the bridge's feedback sources (owner "jvb")
 	Features       Features
 	StripSimulcast bool
+	// Remote, when set, is RemoteSources' result computed by the caller
+	// already (it keeps it as what the receiver was told).
+	Remote SourceSet
 }
 
 // RemoteSources is what a receiver is told about in its session-initiate
@@ -454,7 +457,10 @@ func BuildSessionInitiate(p SessionInitiateParams) *Element {
 	if action == "" {
 		action = "session-initiate"
 	}
-	remote := RemoteSources(p.Conference, p.Receiver, p.Feedback, p.Features, p.StripSimulcast)
+	remote := p.Remote
+	if remote == nil {
+		remote = RemoteSources(p.Conference, p.Receiver, p.Feedback, p.Features, p.StripSimulcast)
+	}
 	j := NewElement(nsJingle, "jingle", "action", action, "initiator", p.From, "sid", p.SID)
 	group := NewElement(nsGrouping, "group", "semantics", "BUNDLE")
 	for _, oc := range p.Offer {

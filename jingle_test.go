@@ -63,6 +63,15 @@ func TestParseFeatures(t *testing.T) {
 	if ParseFeatures(jingleClientFeatures).Effective(cc).JSONSources {
 		t.Error("Effective kept JSON sources with use-json-sources off")
 	}
+	rewriting := Features{Audio: true, SSRCRewriting: true}
+	if !rewriting.Effective(DefaultConfig().Conference).SSRCRewriting {
+		t.Error("Effective dropped SSRC rewriting with use-ssrc-rewriting on")
+	}
+	cc = DefaultConfig().Conference
+	cc.UseSSRCRewriting = false
+	if rewriting.Effective(cc).SSRCRewriting {
+		t.Error("Effective kept SSRC rewriting with use-ssrc-rewriting off")
+	}
 }
 
 // Helpers over an offer.
