@@ -24,12 +24,16 @@ func jibriIQ(room string, kv ...string) *testkit.Elem {
 
 // startJibri starts a fake Jibri once the brewery room exists (only admins
 // such as the focus may create rooms there; the focus joins it at login).
-func startJibri(t *testing.T, s *stack) *testkit.FakeJibri {
+func startJibri(t *testing.T, s *stack, mod ...func(*testkit.FakeJibriConfig)) *testkit.FakeJibri {
 	t.Helper()
+	cfg := testkit.FakeJibriConfig{Addr: s.prosody.C2SAddr(), PresenceInterval: 200 * time.Millisecond}
+	for _, f := range mod {
+		f(&cfg)
+	}
 	var last error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
-		j, err := testkit.StartFakeJibri(ctx, testkit.FakeJibriConfig{Addr: s.prosody.C2SAddr(), PresenceInterval: 200 * time.Millisecond})
+		j, err := testkit.StartFakeJibri(ctx, cfg)
 		cancel()
 		if err == nil {
 			t.Cleanup(j.Close)
@@ -175,18 +179,9 @@ func TestJibriSIPGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	var gw *testkit.FakeJibri
-	var last error
-	for deadline := time.Now().Add(10 * time.Second); gw == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
-		gw, last = testkit.StartFakeJibri(ctx, testkit.FakeJibriConfig{Addr: s.prosody.C2SAddr(),
-			Brewery: "jibrisipbrewery@internal.auth.meet.test", Nick: "sipgw1", PresenceInterval: 200 * time.Millisecond})
-		cancel()
-	}
-	if gw == nil {
-		t.Fatalf("fake SIP Jibri: %v", last)
-	}
-	t.Cleanup(gw.Close)
+	gw := startJibri(t, s, func(c *testkit.FakeJibriConfig) {
+		c.Brewery, c.Nick = "jibrisipbrewery@internal.auth.meet.test", "sipgw1"
+	})
 	s.wait("the SIP Jibri available", func() bool { _, a := s.focus.SIPJibris.Count(); return a == 1 })
 
 	room := "sipcall@conference.meet.test"
@@ -248,4 +243,35 @@ func TestJibriSIPGateway(t *testing.T) {
 	if st := p2.FocusPresence().Child(nsJibri, "jibri-recording-status"); st != nil {
 		t.Errorf("a SIP call showed up as a recording: %s", st)
 	}
+}
+
+// A Jibri that never reports "on" is stopped after jibri.pending-timeout;
+// with nobody to take over, the room is told the recording is off with an
+// error.
+func TestJibriPendingTimeout(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		c.Jibri.PendingTimeout = dur(500 * time.Millisecond)
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	jibri := startJibri(t, s, func(c *testkit.FakeJibriConfig) { c.OnDelay = time.Hour })
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	room := "stuck-recording@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool { return e.Child(nsJibri, "jibri").Attr("action") == "stop" }); err != nil {
+		t.Fatalf("the pending Jibri was not stopped: %v", err)
+	}
+	s.wait("recording off with an error", func() bool {
+		st := recordingStatus(p2)
+		return st != nil && st.Attr("status") == "off" && st.Attr("failure_reason") == "error"
+	})
 }
