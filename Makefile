@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Fuzz targets run briefly in `make test`, longer with `make fuzz`.
 FUZZTIME ?= 3s
 
-.PHONY: build build-arm64 test deps deps-prosody vet fuzz fuzz-short bench demo clean
+.PHONY: build build-arm64 test test-fresh deps deps-prosody deps-cc vet fuzz fuzz-short bench demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus .
@@ -14,9 +14,10 @@ build-arm64:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-arm64 .
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus-linux-armv7 .
 
-# deps installs what the tests need: Debian's prosody, and chromium for the
-# status page test. The demo and the benchmark need only prosody.
-deps: deps-prosody
+# deps installs what the tests need: Debian's prosody, chromium for the
+# status page test, and gcc with libc6-dev for the race detector (which needs
+# cgo). The demo and the benchmark need only prosody.
+deps: deps-prosody deps-cc
 	@[ -x /usr/bin/chromium ] || { \
 	  echo "Installing Debian's chromium (needed by the status page test)..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -32,12 +33,41 @@ deps-prosody:
 	@# The package starts a system Prosody on 5222; the tests use their own on free ports.
 	@command -v systemctl >/dev/null 2>&1 && systemctl stop prosody >/dev/null 2>&1 || true
 
+# CGO_WORKS succeeds when cgo is on and its C compiler can build and link a
+# program (a fresh Debian server has no gcc; Go then turns cgo off by itself).
+CGO_WORKS = [ "$$($(GO) env CGO_ENABLED)" = 1 ] && ccdir=$$(mktemp -d) && \
+	{ printf 'int main(void){return 0;}\n' >$$ccdir/t.c; $$($(GO) env CC) -o $$ccdir/t $$ccdir/t.c >/dev/null 2>&1; \
+	  ccok=$$?; rm -rf $$ccdir; [ $$ccok = 0 ]; }
+
+# deps-cc installs Debian's gcc and libc6-dev when cgo has no usable C
+# compiler. It never fails: without them `make test` runs without -race.
+deps-cc:
+	@$(CGO_WORKS) || { \
+	  echo "Installing Debian's gcc and libc6-dev (the race detector needs cgo)..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null || \
+	  echo "warning: could not install gcc and libc6-dev with apt-get" >&2; }
+
 vet:
 	$(GO) vet ./...
 
+# RACE=required (as in CI) fails instead of running without the race detector.
+RACE ?= auto
+
 test: deps vet build-arm64
-	$(GO) test -race -count=1 ./...
+	@if $(CGO_WORKS); then race=-race; \
+	elif [ "$(RACE)" = required ]; then echo "error: RACE=required but cgo has no working C compiler (apt-get install gcc libc6-dev)" >&2; exit 1; \
+	else race=; echo "note: no working C compiler for cgo (apt-get install gcc libc6-dev), so the tests run without -race"; fi; \
+	echo "$(GO) test $$race -count=1 ./..."; $(GO) test $$race -count=1 ./...
 	$(MAKE) fuzz-short
+
+# test-fresh runs `make test` and `make demo` as a new user would: in a clean
+# Debian bookworm chroot with Go, git, make and no C compiler, on a clone of
+# this checkout's HEAD (commit first). It needs root, network access to the
+# Debian mirror named in this machine's apt sources, a few GB of disk and
+# takes a long while, so it is not part of `make test`. See .ci/fresh-debian.
+test-fresh:
+	.ci/fresh-debian
 
 # Every fuzz target, a few seconds each. A crasher is saved under
 # testdata/fuzz and fails the re-run; a failure the re-run does not confirm
@@ -66,9 +96,10 @@ bench: deps-prosody
 
 # The demo is built, then run, so that Ctrl-C reaches it (not `go run`,
 # which would exit 1) and it can stop everything in order.
+# DEMO_FLAGS='-exit-after 10s' makes it stop by itself.
 demo: deps-prosody
 	@$(GO) build -o bin/demo ./cmd/demo
-	@bin/demo
+	@bin/demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf bin
