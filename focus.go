@@ -65,6 +65,7 @@ type Focus struct {
 	pins      map[string]Pin         // by room
 	limiter   map[string]*rateWindow // conference requests per sender
 	caps      *capsCache
+	budgets   *budgets   // what each participant may still cause (limits.go)
 	auth      *authority // nil when authentication is off
 	jibris    *Jibris    // nil when no Jibri brewery is configured
 	sipJibris *Jibris    // the SIP gateway Jibris; nil when not configured
@@ -86,6 +87,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		confs:   map[string]*Conference{},
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
+		budgets: newBudgets(),
 		auth:    newAuthority(cfg.Auth),
 	}
 	// Configured component addresses hold from the start; discovery (at
