@@ -269,8 +269,15 @@ func (c *Conference) run() {
 	defer c.f.metrics.Conferences.Dec()
 	c.log.Info("conference created")
 	c.join()
-	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
-		if len(c.members) == 0 {
+	// Until the room is joined this bounds the join itself; from then on it
+	// is the initial timeout proper, counted from when the focus is in the
+	// room (roomReady resets it): under a burst of requests the join may
+	// take a while, and clients only join after it.
+	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration+requestWait, func() {
+		switch {
+		case !isJoined(c):
+			c.stop("the focus could not join the room in time", false)
+		case len(c.members) == 0:
 			c.stop("nobody joined within the initial timeout", false)
 		}
 	})
@@ -303,7 +310,7 @@ func (c *Conference) handle(ev event) {
 	switch ev.kind {
 	case evRequest:
 		c.requests++
-		if c.initialTimer != nil && len(c.members) == 0 {
+		if c.initialTimer != nil && len(c.members) == 0 && isJoined(c) {
 			c.initialTimer.Reset(c.cfg().Conference.InitialTimeout.Duration)
 		}
 	case evPresence:
@@ -515,6 +522,9 @@ func (c *Conference) roomReady(meetingID string) {
 	c.lastPresence = ""
 	c.publishPresence()
 	close(c.joined)
+	if c.initialTimer != nil && len(c.members) == 0 {
+		c.initialTimer.Reset(c.cfg().Conference.InitialTimeout.Duration)
+	}
 	c.log.Info("room joined and configured")
 	c.electOwner()
 	c.evaluate()

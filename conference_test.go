@@ -822,7 +822,7 @@ func TestConferencePinnedBridgeVersion(t *testing.T) {
 		in, ok := s.focus.Bridges.Info(newer.JID())
 		return s.focus.Bridges.OperationalCount() == 2 && ok && in.Version == "2.3.200" && in.Stress == 0.5
 	})
-	base := "http://" + s.focus.HTTP.Addr()
+	base := "http://" + s.focus.HTTP.PrivateAddr()
 	post := func(path, body string) int {
 		t.Helper()
 		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))

@@ -30,6 +30,10 @@ type ConferenceRequest struct {
 	MachineUID string
 	SessionID  string
 	Properties map[string]string
+
+	// RateKey is whom the request counts against for the per-sender limit
+	// (burst.go); "" means From's bare JID.
+	RateKey string
 }
 
 // ConferenceResponse is what the client needs to join.
@@ -64,6 +68,7 @@ type Focus struct {
 	idleSince time.Time
 	pins      map[string]Pin         // by room
 	limiter   map[string]*rateWindow // conference requests per sender
+	total     tokenBucket            // conference requests from everyone (burst.go)
 	caps      *capsCache
 	budgets   *budgets   // what each participant may still cause (limits.go)
 	auth      *authority // nil when authentication is off
@@ -181,9 +186,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, err
 	}
-	if req.From != "" && !f.allowRequest(req.From) {
+	if err := f.admitRequest(req); err != nil {
 		f.metrics.ConferenceRequestsFailed.Inc()
-		return ConferenceResponse{}, Errorf("resource-constraint", "too many conference requests")
+		f.metrics.ConferenceRequestsRefused.Inc()
+		return ConferenceResponse{}, err
 	}
 	var session *authSession
 	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
@@ -209,6 +215,14 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.mu.Unlock()
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
+	}
+	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
+		// Starting more conferences at once would only make every one of
+		// them late: refuse now, the client comes back.
+		f.mu.Unlock()
+		f.metrics.ConferenceRequestsFailed.Inc()
+		f.metrics.ConferenceRequestsRefused.Inc()
+		return ConferenceResponse{}, errBusy("the focus is busy starting other conferences; try again shortly")
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
