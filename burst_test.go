@@ -1,0 +1,235 @@
+package main
+
+// Bursts of conference requests against real Prosody (burst.go): each one
+// is answered — ready, or refused at once with resource-constraint / 429 —
+// never left to time out; a running conference goes on untouched, and the
+// focus stays connected (its keepalive, with the tests' one-second ping
+// interval, must not take the busy stream for a dead server).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"minifocus/testkit"
+)
+
+// burstResult tallies the answers of a burst.
+type burstResult struct {
+	mu      sync.Mutex
+	ok      int
+	refused int
+	other   []string
+	slowest time.Duration // slowest refusal
+	took    []time.Duration
+}
+
+func (r *burstResult) add(ok, refused bool, d time.Duration, other string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.took = append(r.took, d)
+	switch {
+	case ok:
+		r.ok++
+	case refused:
+		r.refused++
+		r.slowest = max(r.slowest, d)
+	default:
+		r.other = append(r.other, other)
+	}
+}
+
+func (r *burstResult) String() string {
+	sort.Slice(r.took, func(i, j int) bool { return r.took[i] < r.took[j] })
+	p := func(q float64) time.Duration { return r.took[int(q*float64(len(r.took)-1))].Round(time.Millisecond) }
+	return fmt.Sprintf("%d ready, %d refused (slowest refusal %s), %d other; answer time p50 %s p99 %s",
+		r.ok, r.refused, r.slowest.Round(time.Millisecond), len(r.other), p(0.5), p(0.99))
+}
+
+func TestConferenceRequestBursts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := testkit.StartProsody(t, testkit.WithUser("alice", testkit.AuthDomain, "alicepw"))
+	cfg := testConfig(p)
+	// Above the per-sender limit, so that each limit shows on its own.
+	cfg.Conference.MaxPendingJoins = 150
+	rm := startMain(t, cfg)
+	s := &stack{t: t, prosody: p, focus: rm, ctx: ctx}
+	s.addBridge("jvb1", "")
+	waitFor(t, 10*time.Second, "focus logged in and bridge operational", func() bool {
+		up, _ := rm.XMPP.Connected()
+		return up && rm.Bridges.OperationalCount() == 1
+	})
+	room := "running@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("the running conference", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) })
+
+	// 1. One authenticated user on three connections (the issue's three
+	// logins): they share one budget, their bare JID's.
+	xr := &burstResult{}
+	var wg sync.WaitGroup
+	for c := 0; c < 3; c++ {
+		cl, err := testkit.Dial(ctx, testkit.DialConfig{Addr: p.C2SAddr(), Domain: testkit.AuthDomain, User: "alice", Password: "alicepw", Resource: fmt.Sprintf("r%d", c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := 0; i < 130; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				iq := testkit.NewElem("", "iq", "to", cfg.FocusJID()+"/"+cfg.XMPP.Resource, "type", "set").Add(
+					testkit.NewElem(nsFocus, "conference", "machine-uid", "m", "room", fmt.Sprintf("x%d-%d@conference.meet.test", c, i)))
+				start := time.Now()
+				resp, err := cl.SendIQ(ctx, iq)
+				var se *testkit.StanzaError
+				refused := errors.As(err, &se) && se.Condition == "resource-constraint"
+				ok := err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "true"
+				xr.add(ok, refused, time.Since(start), fmt.Sprint(resp, err))
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("XMPP, 390 requests from one user on 3 connections: %s", xr)
+	if xr.ok != cfg.Conference.MaxConferenceRequests || len(xr.other) > 0 {
+		t.Errorf("XMPP burst: %d ready (at most %d per minute for one user), others %v",
+			xr.ok, cfg.Conference.MaxConferenceRequests, xr.other)
+	}
+
+	settle := func(tokens int) {
+		waitFor(t, 30*time.Second, "the total budget to refill and the new conferences to be joined", func() bool {
+			rm.Focus.mu.Lock()
+			defer rm.Focus.mu.Unlock()
+			rm.Focus.total.refill(time.Now(), 2*cfg.Conference.MaxRequestsPerSecond, float64(cfg.Conference.MaxRequestsPerSecond))
+			return rm.Focus.total.tokens >= float64(tokens) && rm.Focus.startingLocked() == 0
+		})
+	}
+	settle(2 * cfg.Conference.MaxRequestsPerSecond)
+
+	// 2. 1000 HTTP requests at once, from 1000 addresses behind the local
+	// proxy: the total and pending-join limits answer for the focus.
+	hr := burstHTTP(t, ctx, rm, 1000, func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/250, i%250+1) }, "h")
+	t.Logf("HTTP, 1000 requests from 1000 senders: %s", hr)
+	if hr.ok == 0 || hr.ok > 2*cfg.Conference.MaxRequestsPerSecond || hr.ok > cfg.Conference.MaxPendingJoins || len(hr.other) > 0 {
+		t.Errorf("HTTP burst: %d ready, %d refused, others %v", hr.ok, hr.refused, hr.other)
+	}
+
+	// 3. 200 HTTP requests from one address: its own budget.
+	settle(cfg.Conference.MaxConferenceRequests + 1)
+	sr := burstHTTP(t, ctx, rm, 200, func(int) string { return "203.0.113.7" }, "s")
+	t.Logf("HTTP, 200 requests from one sender: %s", sr)
+	if sr.ok != cfg.Conference.MaxConferenceRequests || len(sr.other) > 0 {
+		t.Errorf("one HTTP sender: %d ready (at most %d per minute), others %v", sr.ok, cfg.Conference.MaxConferenceRequests, sr.other)
+	}
+
+	// Nothing running was harmed, and the focus never lost its stream.
+	s.barrier(p1, 750000)
+	if conn, disc := rm.XMPP.Stats(); conn != 1 || disc != 0 || rm.XMPP.Resumes() != 0 {
+		t.Errorf("the focus's XMPP stream: %d logins, %d losses, %d resumptions during the bursts", conn, disc, rm.XMPP.Resumes())
+	}
+	for _, pp := range []*testkit.Participant{p1, p2} {
+		if len(pp.Offers()) != 1 || len(pp.Received("session-terminate")) != 0 || pp.FocusOccupant() == "" {
+			t.Errorf("%s's conference was disturbed by the bursts", pp.Nick())
+		}
+	}
+	if c := rm.Focus.lookup(room); c == nil {
+		t.Error("the running conference ended")
+	}
+}
+
+// burstHTTP sends n conference requests for distinct new rooms at once, the
+// i-th with X-Forwarded-For from(i), and tallies the answers.
+func burstHTTP(t *testing.T, ctx context.Context, rm *runningMain, n int, from func(int) string, prefix string) *burstResult {
+	t.Helper()
+	r := &burstResult{}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"room":"%s%d@conference.meet.test"}`, prefix, i)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+rm.HTTP.Addr()+"/conference-request/v1", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", from(i))
+			start := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				r.add(false, false, time.Since(start), err.Error())
+				return
+			}
+			resp.Body.Close()
+			refused := resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != ""
+			r.add(resp.StatusCode == http.StatusOK, refused, time.Since(start), resp.Status)
+		}()
+	}
+	wg.Wait()
+	return r
+}
+
+// The sender of an HTTP request is its peer, unless the peer is a trusted
+// proxy: then the last X-Forwarded-For address (the one the proxy saw).
+func TestHTTPSenderBehindProxies(t *testing.T) {
+	h := &HTTPServer{proxies: parseProxies(defaultTrustedProxies)}
+	for _, tc := range []struct {
+		peer, xff, want string
+	}{
+		{"203.0.113.5:4000", "", "http:203.0.113.5"},
+		{"203.0.113.5:4000", "198.51.100.1", "http:203.0.113.5"}, // not a proxy: its header proves nothing
+		{"127.0.0.1:4000", "198.51.100.1", "http:198.51.100.1"},
+		{"172.18.0.3:4000", "10.9.9.9, 198.51.100.1", "http:198.51.100.1"}, // the client's own claim is ignored
+		{"127.0.0.1:4000", "garbage", "http:127.0.0.1"},
+		{"[2001:db8:1:2:3:4:5:6]:4000", "", "http:2001:db8:1:2::"}, // a /64
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/conference-request/v1", nil)
+		r.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := h.senderOf(r); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: sender %s, want %s", tc.peer, tc.xff, got, tc.want)
+		}
+	}
+}
+
+// The keepalive pings only after silence and gives up only after a written
+// ping was followed by nothing for the dead time.
+func TestKeepaliveBusyIsNotDead(t *testing.T) {
+	var k keepalive
+	t0 := time.Unix(1000, 0)
+	iv, dead := time.Second, 3*time.Second
+	k.heard(t0)
+	if ping, err := k.check(t0.Add(500*time.Millisecond), iv, dead); ping || err != nil {
+		t.Fatalf("pinged while traffic flows: %v %v", ping, err)
+	}
+	if ping, err := k.check(t0.Add(time.Second), iv, dead); !ping || err != nil {
+		t.Fatalf("no ping after a silent interval: %v %v", ping, err)
+	}
+	// Queued behind a burst for a long time: not written, not dead.
+	if ping, err := k.check(t0.Add(20*time.Second), iv, dead); ping || err != nil {
+		t.Fatalf("a ping still queued counted against the server: %v %v", ping, err)
+	}
+	k.wrote(t0.Add(21 * time.Second))
+	if _, err := k.check(t0.Add(23*time.Second), iv, dead); err != nil {
+		t.Fatalf("dead before the dead time: %v", err)
+	}
+	k.heard(t0.Add(23500 * time.Millisecond)) // any traffic answers it
+	if ping, err := k.check(t0.Add(24*time.Second), iv, dead); ping || err != nil {
+		t.Fatalf("after traffic: %v %v", ping, err)
+	}
+	if ping, _ := k.check(t0.Add(25*time.Second), iv, dead); !ping {
+		t.Fatal("no ping after the next silence")
+	}
+	k.wrote(t0.Add(25 * time.Second))
+	if _, err := k.check(t0.Add(28*time.Second), iv, dead); err == nil {
+		t.Fatal("a written ping followed by silence for the dead time is not fatal")
+	}
+}
