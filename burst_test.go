@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,5 +232,52 @@ func TestKeepaliveBusyIsNotDead(t *testing.T) {
 	k.wrote(t0.Add(25 * time.Second))
 	if _, err := k.check(t0.Add(28*time.Second), iv, dead); err == nil {
 		t.Fatal("a written ping followed by silence for the dead time is not fatal")
+	}
+}
+
+// The initial timeout counts from when the focus is in the room: a join
+// that takes longer than the timeout (here Prosody is frozen for a while)
+// still leaves the clients the whole timeout to come in.
+func TestInitialTimeoutCountsFromJoin(t *testing.T) {
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.Conference.InitialTimeout = dur(2 * time.Second) })
+	room := "slowjoin@conference.meet.test"
+	pid := s.prosody.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Post("http://"+s.focus.HTTP.Addr()+"/conference-request/v1", "application/json",
+			strings.NewReader(`{"room":"`+room+`"}`))
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.Status
+	}()
+	var conf *Conference
+	s.wait("the conference to exist", func() bool { conf = s.focus.Focus.lookup(room); return conf != nil })
+	// Frozen for longer than the initial timeout (and less than the
+	// keepalive's dead time, 5 s with the tests' settings).
+	frozen := s.focus.Config.Conference.InitialTimeout.Duration + 500*time.Millisecond
+	s.wait("the join to be held up past the initial timeout", func() bool { return time.Since(conf.created) > frozen })
+	resume()
+	if got := <-answer; got != "200 OK" {
+		t.Fatalf("conference request answered %s", got)
+	}
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	if c := s.focus.Focus.lookup(room); c != conf {
+		t.Error("the conference that waited for its room ended; the participants are in a new one")
 	}
 }
