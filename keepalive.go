@@ -73,11 +73,13 @@ func (c *XMPPClient) keepalive(conn *xmppConn, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("keepalive: %w", err)
 	}
+	if c.sm.isEnabled() {
+		// Every tick, busy or not: the server's acknowledgement keeps the
+		// resend queue short (and its answer is traffic too).
+		go func() { _ = c.enqueue(conn, outItem{b: []byte(`<r xmlns="` + nsSM + `"/>`)}) }()
+	}
 	if !ping {
 		return nil
-	}
-	if c.sm.isEnabled() {
-		_ = c.enqueue(conn, outItem{b: []byte(`<r xmlns="` + nsSM + `"/>`)})
 	}
 	// The answer needs no waiter: any traffic counts, and an answer nobody
 	// waits for is dropped.
