@@ -14,8 +14,12 @@ package main
 //     request that would start one more while that many are still joining
 //     their rooms is refused.
 //
-// A refusal is resource-constraint over XMPP and 429 with Retry-After over
-// HTTP; clients retry with back-off.
+// Over the per-sender limit the request is refused: resource-constraint
+// over XMPP, 429 with Retry-After over HTTP (lib-jitsi-meet gives up on
+// such an error: that sender is flooding). Over the total or pending-join
+// limits the answer is ready="false" (HTTP: 200 with "ready": false), the
+// protocol's "not yet": honest clients caught in a burst poll again with
+// back-off (1, 2, 4 … s) instead of failing.
 
 import (
 	"net"
@@ -112,22 +116,27 @@ func (r ConferenceRequest) rateKey() string {
 // errBusy refuses a request over a limit; the client retries.
 func errBusy(text string) *StanzaError { return Errorf("resource-constraint", "%s", text) }
 
-// admitRequest applies the per-sender and total limits.
-func (f *Focus) admitRequest(req ConferenceRequest) error {
+// admitRequest applies the per-sender limit (an error) and the total one
+// (busy: the answer is "not ready").
+func (f *Focus) admitRequest(req ConferenceRequest) (busy bool, err error) {
 	if key := req.rateKey(); key != "" && !f.allowRequest(key) {
-		return errBusy("too many conference requests from you; try again later")
+		return false, errBusy("too many conference requests from you; try again later")
 	}
 	rate := f.cfg.Conference.MaxRequestsPerSecond
 	if rate <= 0 {
-		return nil
+		return false, nil
 	}
 	f.mu.Lock()
 	ok := f.total.take(time.Now(), 2*rate, float64(rate))
 	f.mu.Unlock()
-	if !ok {
-		return errBusy("the focus is busy; try again shortly")
-	}
-	return nil
+	return !ok, nil
+}
+
+// notReady is the answer to a request the focus has no capacity for now.
+func (f *Focus) notReady(room, why string) ConferenceResponse {
+	f.metrics.ConferenceRequestsRefused.Inc()
+	f.log.Debug("conference request answered not ready", "room", room, "why", why)
+	return ConferenceResponse{Room: room, Ready: false, FocusJID: f.cfg.FocusJID()}
 }
 
 // startingLocked counts the conferences still joining their rooms (f.mu

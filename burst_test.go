@@ -1,13 +1,15 @@
 package main
 
 // Bursts of conference requests against real Prosody (burst.go): each one
-// is answered — ready, or refused at once with resource-constraint / 429 —
-// never left to time out; a running conference goes on untouched, and the
+// is answered — ready, refused at once (resource-constraint / 429) when its
+// sender floods, "not ready" (come back) when the focus is busy — never left
+// to time out; a running conference goes on untouched, and the
 // focus stays connected (its keepalive, with the tests' one-second ping
 // interval, must not take the busy stream for a dead server).
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,25 +24,40 @@ import (
 	"minifocus/testkit"
 )
 
-// burstResult tallies the answers of a burst.
+// burstResult tallies the answers of a burst: ready, refused (the
+// per-sender limit's error), not ready (the load limits' "come back"), or
+// anything else (a failure).
 type burstResult struct {
-	mu      sync.Mutex
-	ok      int
-	refused int
-	other   []string
-	slowest time.Duration // slowest refusal
-	took    []time.Duration
+	mu       sync.Mutex
+	ok       int
+	refused  int
+	notReady int
+	other    []string
+	slowest  time.Duration // slowest refusal or not-ready answer
+	took     []time.Duration
 }
 
-func (r *burstResult) add(ok, refused bool, d time.Duration, other string) {
+type answer int
+
+const (
+	answerOther answer = iota
+	answerReady
+	answerRefused
+	answerNotReady
+)
+
+func (r *burstResult) add(a answer, d time.Duration, other string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.took = append(r.took, d)
-	switch {
-	case ok:
+	switch a {
+	case answerReady:
 		r.ok++
-	case refused:
+	case answerRefused:
 		r.refused++
+		r.slowest = max(r.slowest, d)
+	case answerNotReady:
+		r.notReady++
 		r.slowest = max(r.slowest, d)
 	default:
 		r.other = append(r.other, other)
@@ -50,8 +67,8 @@ func (r *burstResult) add(ok, refused bool, d time.Duration, other string) {
 func (r *burstResult) String() string {
 	sort.Slice(r.took, func(i, j int) bool { return r.took[i] < r.took[j] })
 	p := func(q float64) time.Duration { return r.took[int(q*float64(len(r.took)-1))].Round(time.Millisecond) }
-	return fmt.Sprintf("%d ready, %d refused (slowest refusal %s), %d other; answer time p50 %s p99 %s",
-		r.ok, r.refused, r.slowest.Round(time.Millisecond), len(r.other), p(0.5), p(0.99))
+	return fmt.Sprintf("%d ready, %d refused, %d not ready (slowest of those %s), %d failed; answer time p50 %s p99 %s",
+		r.ok, r.refused, r.notReady, r.slowest.Round(time.Millisecond), len(r.other), p(0.5), p(0.99))
 }
 
 func TestConferenceRequestBursts(t *testing.T) {
@@ -92,15 +109,22 @@ func TestConferenceRequestBursts(t *testing.T) {
 				start := time.Now()
 				resp, err := cl.SendIQ(ctx, iq)
 				var se *testkit.StanzaError
-				refused := errors.As(err, &se) && se.Condition == "resource-constraint"
-				ok := err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "true"
-				xr.add(ok, refused, time.Since(start), fmt.Sprint(resp, err))
+				a := answerOther
+				switch {
+				case errors.As(err, &se) && se.Condition == "resource-constraint":
+					a = answerRefused
+				case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "true":
+					a = answerReady
+				case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "false":
+					a = answerNotReady
+				}
+				xr.add(a, time.Since(start), fmt.Sprint(resp, err))
 			}()
 		}
 	}
 	wg.Wait()
 	t.Logf("XMPP, 390 requests from one user on 3 connections: %s", xr)
-	if xr.ok != cfg.Conference.MaxConferenceRequests || len(xr.other) > 0 {
+	if xr.ok != cfg.Conference.MaxConferenceRequests || xr.refused != 390-xr.ok || len(xr.other) > 0 {
 		t.Errorf("XMPP burst: %d ready (at most %d per minute for one user), others %v",
 			xr.ok, cfg.Conference.MaxConferenceRequests, xr.other)
 	}
@@ -116,18 +140,35 @@ func TestConferenceRequestBursts(t *testing.T) {
 	settle(2 * cfg.Conference.MaxRequestsPerSecond)
 
 	// 2. 1000 HTTP requests at once, from 1000 addresses behind the local
-	// proxy: the total and pending-join limits answer for the focus.
+	// proxy: the total and pending-join limits answer "not ready" for the
+	// focus. An honest client arriving in the middle of it polls again, as
+	// lib-jitsi-meet does, and gets into the running conference.
+	late := make(chan *testkit.Participant, 1)
+	go func() {
+		pc := testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room, RetryNotReady: true}
+		jctx, jcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer jcancel()
+		p3, err := testkit.JoinConference(jctx, pc)
+		if err != nil {
+			t.Errorf("a client joining during the burst: %v", err)
+		}
+		late <- p3
+	}()
 	hr := burstHTTP(t, ctx, rm, 1000, func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/250, i%250+1) }, "h")
 	t.Logf("HTTP, 1000 requests from 1000 senders: %s", hr)
-	if hr.ok == 0 || hr.ok > 2*cfg.Conference.MaxRequestsPerSecond || hr.ok > cfg.Conference.MaxPendingJoins || len(hr.other) > 0 {
-		t.Errorf("HTTP burst: %d ready, %d refused, others %v", hr.ok, hr.refused, hr.other)
+	if hr.ok == 0 || hr.ok > 2*cfg.Conference.MaxRequestsPerSecond || hr.ok > cfg.Conference.MaxPendingJoins || hr.refused > 0 || len(hr.other) > 0 {
+		t.Errorf("HTTP burst: %d ready, %d refused, %d not ready, failed %v", hr.ok, hr.refused, hr.notReady, hr.other)
+	}
+	if p3 := <-late; p3 != nil {
+		defer p3.Close()
+		s.wait("the late client in the running conference", func() bool { return p3.Accepted() && knowsExactly(p3, p1, p2) })
 	}
 
 	// 3. 200 HTTP requests from one address: its own budget.
 	settle(cfg.Conference.MaxConferenceRequests + 1)
 	sr := burstHTTP(t, ctx, rm, 200, func(int) string { return "203.0.113.7" }, "s")
 	t.Logf("HTTP, 200 requests from one sender: %s", sr)
-	if sr.ok != cfg.Conference.MaxConferenceRequests || len(sr.other) > 0 {
+	if sr.ok != cfg.Conference.MaxConferenceRequests || sr.refused != 200-sr.ok || len(sr.other) > 0 {
 		t.Errorf("one HTTP sender: %d ready (at most %d per minute), others %v", sr.ok, cfg.Conference.MaxConferenceRequests, sr.other)
 	}
 
@@ -164,12 +205,24 @@ func burstHTTP(t *testing.T, ctx context.Context, rm *runningMain, n int, from f
 			start := time.Now()
 			resp, err := client.Do(req)
 			if err != nil {
-				r.add(false, false, time.Since(start), err.Error())
+				r.add(answerOther, time.Since(start), err.Error())
 				return
 			}
+			var got struct {
+				Ready bool `json:"ready"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()
-			refused := resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != ""
-			r.add(resp.StatusCode == http.StatusOK, refused, time.Since(start), resp.Status)
+			a := answerOther
+			switch {
+			case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
+				a = answerRefused
+			case resp.StatusCode == http.StatusOK && derr == nil && got.Ready:
+				a = answerReady
+			case resp.StatusCode == http.StatusOK && derr == nil:
+				a = answerNotReady
+			}
+			r.add(a, time.Since(start), resp.Status)
 		}()
 	}
 	wg.Wait()

@@ -186,10 +186,12 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, err
 	}
-	if err := f.admitRequest(req); err != nil {
+	if busy, err := f.admitRequest(req); err != nil {
 		f.metrics.ConferenceRequestsFailed.Inc()
 		f.metrics.ConferenceRequestsRefused.Inc()
 		return ConferenceResponse{}, err
+	} else if busy {
+		return f.notReady(room, "total request rate"), nil
 	}
 	var session *authSession
 	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
@@ -218,11 +220,9 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	}
 	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
 		// Starting more conferences at once would only make every one of
-		// them late: refuse now, the client comes back.
+		// them late: "not ready" now, the client comes back.
 		f.mu.Unlock()
-		f.metrics.ConferenceRequestsFailed.Inc()
-		f.metrics.ConferenceRequestsRefused.Inc()
-		return ConferenceResponse{}, errBusy("the focus is busy starting other conferences; try again shortly")
+		return f.notReady(room, "conferences being started"), nil
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()

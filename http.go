@@ -278,7 +278,7 @@ func NewMetrics() *Metrics {
 		ParticipantsTotal:        counter("participants_total", "Participants ever invited."),
 	}
 	m.ConferenceRequestsRefused = counter("conference_requests_refused_total",
-		"Conference requests refused by the per-sender, total or pending-join limits (also counted as failed).")
+		"Conference requests over the per-sender limit (also counted as failed), or answered not ready for the total or pending-join limits.")
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
