@@ -117,9 +117,11 @@ func (r ConferenceRequest) rateKey() string {
 func errBusy(text string) *StanzaError { return Errorf("resource-constraint", "%s", text) }
 
 // admitRequest applies the per-sender limit (an error) and the total one
-// (busy: the answer is "not ready").
+// (busy: the answer is "not ready"). Accounts of the trusted domains (Jibri's
+// recorders and Jigasi, one account for all their instances) have no
+// per-sender limit.
 func (f *Focus) admitRequest(req ConferenceRequest) (busy bool, err error) {
-	if key := req.rateKey(); key != "" && !f.allowRequest(key) {
+	if key := req.rateKey(); key != "" && !f.trustedSender(req.From) && !f.allowRequest(key) {
 		return false, errBusy("too many conference requests from you; try again later")
 	}
 	rate := f.cfg.Conference.MaxRequestsPerSecond
@@ -149,4 +151,20 @@ func (f *Focus) startingLocked() int {
 		}
 	}
 	return n
+}
+
+// trustedSender reports whether a conference request comes from an account
+// of xmpp.trusted-domains.
+func (f *Focus) trustedSender(from string) bool {
+	bare := bareJID(from)
+	at := strings.LastIndexByte(bare, '@')
+	if at < 0 {
+		return false
+	}
+	for _, d := range f.cfg.XMPP.TrustedDomains {
+		if strings.EqualFold(d, bare[at+1:]) {
+			return true
+		}
+	}
+	return false
 }

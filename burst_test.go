@@ -334,3 +334,32 @@ func TestInitialTimeoutCountsFromJoin(t *testing.T) {
 		t.Error("the conference that waited for its room ended; the participants are in a new one")
 	}
 }
+
+// The per-sender limit keys on the real sender's bare JID; accounts of the
+// trusted domains (all Jibris or Jigasis share one) have none.
+func TestConferenceRequestSenderKeys(t *testing.T) {
+	f := &Focus{cfg: DefaultConfig(), limiter: map[string]*rateWindow{}}
+	f.cfg.XMPP.TrustedDomains = []string{"recorder.meet.test"}
+	f.cfg.Conference.MaxConferenceRequests = 2
+	f.cfg.Conference.MaxRequestsPerSecond = 0
+	count := func(from, key string) (admitted int) {
+		for i := 0; i < 5; i++ {
+			if busy, err := f.admitRequest(ConferenceRequest{From: from, RateKey: key}); err == nil && !busy {
+				admitted++
+			}
+		}
+		return admitted
+	}
+	if n := count("alice@meet.test/r1", ""); n != 2 {
+		t.Errorf("alice's first connection: %d admitted, want 2", n)
+	}
+	if n := count("Alice@meet.test/r2", ""); n != 0 {
+		t.Errorf("alice's second connection got a budget of its own: %d admitted", n)
+	}
+	if n := count("recorder@recorder.meet.test/jibri-1", ""); n != 5 {
+		t.Errorf("a trusted account was limited: %d admitted of 5", n)
+	}
+	if n := count("", "http:203.0.113.9"); n != 2 {
+		t.Errorf("an HTTP sender: %d admitted, want 2", n)
+	}
+}
