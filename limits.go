@@ -13,6 +13,7 @@ package main
 // for longer than the longest window, and their number is bounded.
 
 import (
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,7 @@ func (b *budgets) with(key string, now time.Time, fn func(*memberBudget)) {
 }
 
 // sweep forgets idle budgets (at most every 10 s, or when the table is
-// full), and the oldest ones when it is still full.
+// full), and the least recently used ones when it is still full.
 func (b *budgets) sweep(now time.Time) {
 	full := len(b.items) >= b.maxLen
 	if !full && now.Sub(b.swept) < 10*time.Second {
@@ -96,15 +97,18 @@ func (b *budgets) sweep(now time.Time) {
 			delete(b.items, k)
 		}
 	}
-	for len(b.items) >= b.maxLen {
-		var oldest string
-		var at time.Time
-		for k, mb := range b.items {
-			if oldest == "" || mb.used.Before(at) {
-				oldest, at = k, mb.used
-			}
-		}
-		delete(b.items, oldest)
+	if len(b.items) < b.maxLen {
+		return
+	}
+	// Still full: forget the least recently used eighth at once, so that
+	// this sort happens once per maxLen/8 new budgets, not for each.
+	keys := make([]string, 0, len(b.items))
+	for k := range b.items {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return b.items[keys[i]].used.Before(b.items[keys[j]].used) })
+	for _, k := range keys[:len(keys)-b.maxLen*7/8] {
+		delete(b.items, k)
 	}
 }
 
