@@ -104,21 +104,7 @@ func TestConferenceRequestBursts(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				iq := testkit.NewElem("", "iq", "to", cfg.FocusJID()+"/"+cfg.XMPP.Resource, "type", "set").Add(
-					testkit.NewElem(nsFocus, "conference", "machine-uid", "m", "room", fmt.Sprintf("x%d-%d@conference.meet.test", c, i)))
-				start := time.Now()
-				resp, err := cl.SendIQ(ctx, iq)
-				var se *testkit.StanzaError
-				a := answerOther
-				switch {
-				case errors.As(err, &se) && se.Condition == "resource-constraint":
-					a = answerRefused
-				case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "true":
-					a = answerReady
-				case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "false":
-					a = answerNotReady
-				}
-				xr.add(a, time.Since(start), fmt.Sprint(resp, err))
+				xr.add(xmppRequest(ctx, cl, cfg, fmt.Sprintf("x%d-%d@conference.meet.test", c, i)))
 			}()
 		}
 	}
@@ -139,6 +125,31 @@ func TestConferenceRequestBursts(t *testing.T) {
 	}
 	settle(2 * cfg.Conference.MaxRequestsPerSecond)
 
+	// 1b. 1000 XMPP requests from ten anonymous users, each within its own
+	// budget: the total and pending-join limits answer "not ready".
+	mr := &burstResult{}
+	start := time.Now()
+	for c := 0; c < 10; c++ {
+		cl, err := testkit.Dial(ctx, testkit.DialConfig{Addr: p.C2SAddr(), Domain: testkit.Domain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := 0; i < 100; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mr.add(xmppRequest(ctx, cl, cfg, fmt.Sprintf("m%d-%d@conference.meet.test", c, i)))
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("XMPP, 1000 requests from 10 users: %s", mr)
+	if mr.ok == 0 || mr.ok > totalAllowed(cfg, time.Since(start)) || mr.refused > 0 || len(mr.other) > 0 {
+		t.Errorf("XMPP burst from 10 users: %d ready, %d refused, %d not ready, failed %v", mr.ok, mr.refused, mr.notReady, mr.other)
+	}
+	settle(2 * cfg.Conference.MaxRequestsPerSecond)
+
 	// 2. 1000 HTTP requests at once, from 1000 addresses behind the local
 	// proxy: the total and pending-join limits answer "not ready" for the
 	// focus. An honest client arriving in the middle of it polls again, as
@@ -154,9 +165,10 @@ func TestConferenceRequestBursts(t *testing.T) {
 		}
 		late <- p3
 	}()
+	start = time.Now()
 	hr := burstHTTP(t, ctx, rm, 1000, func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/250, i%250+1) }, "h")
 	t.Logf("HTTP, 1000 requests from 1000 senders: %s", hr)
-	if hr.ok == 0 || hr.ok > 2*cfg.Conference.MaxRequestsPerSecond || hr.ok > cfg.Conference.MaxPendingJoins || hr.refused > 0 || len(hr.other) > 0 {
+	if hr.ok == 0 || hr.ok > totalAllowed(cfg, time.Since(start)) || hr.refused > 0 || len(hr.other) > 0 {
 		t.Errorf("HTTP burst: %d ready, %d refused, %d not ready, failed %v", hr.ok, hr.refused, hr.notReady, hr.other)
 	}
 	if p3 := <-late; p3 != nil {
@@ -185,6 +197,32 @@ func TestConferenceRequestBursts(t *testing.T) {
 	if c := rm.Focus.lookup(room); c == nil {
 		t.Error("the running conference ended")
 	}
+}
+
+// totalAllowed is the most requests the total limit lets through in d
+// (from a full bucket).
+func totalAllowed(cfg Config, d time.Duration) int {
+	r := cfg.Conference.MaxRequestsPerSecond
+	return 2*r + int(d.Seconds()*float64(r)) + 1
+}
+
+// xmppRequest sends one conference IQ and classifies the answer.
+func xmppRequest(ctx context.Context, cl *testkit.Client, cfg Config, room string) (answer, time.Duration, string) {
+	iq := testkit.NewElem("", "iq", "to", cfg.FocusJID()+"/"+cfg.XMPP.Resource, "type", "set").Add(
+		testkit.NewElem(nsFocus, "conference", "machine-uid", "m", "room", room))
+	start := time.Now()
+	resp, err := cl.SendIQ(ctx, iq)
+	took := time.Since(start)
+	var se *testkit.StanzaError
+	switch {
+	case errors.As(err, &se) && se.Condition == "resource-constraint":
+		return answerRefused, took, ""
+	case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "true":
+		return answerReady, took, ""
+	case err == nil && resp.Child(nsFocus, "conference").Attr("ready") == "false":
+		return answerNotReady, took, ""
+	}
+	return answerOther, took, fmt.Sprint(resp, err)
 }
 
 // burstHTTP sends n conference requests for distinct new rooms at once, the
