@@ -401,3 +401,29 @@ func TestConferenceRequestSenderKeys(t *testing.T) {
 		t.Errorf("an HTTP sender: %d admitted, want 2", n)
 	}
 }
+
+// A server that goes silent (frozen: the TCP connection stays up) is still
+// noticed by the keepalive, within its dead time, and the focus comes back
+// once the server does.
+func TestKeepaliveNoticesSilentServer(t *testing.T) {
+	p := testkit.StartProsody(t)
+	rm := startMain(t, testConfig(p))
+	waitFor(t, 10*time.Second, "login", func() bool { up, _ := rm.XMPP.Connected(); return up })
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	waitFor(t, 20*time.Second, "the keepalive to give up on the frozen server", func() bool { _, d := rm.XMPP.Stats(); return d >= 1 })
+	t.Logf("frozen server noticed after %s (ping interval %s, reply timeout %s)", time.Since(start).Round(time.Millisecond),
+		rm.Config.XMPP.PingInterval.Duration, rm.Config.XMPP.ReplyTimeout.Duration)
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	stopped = false
+	waitFor(t, 20*time.Second, "back in session", func() bool { up, _ := rm.XMPP.Connected(); return up })
+}
