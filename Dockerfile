@@ -13,6 +13,8 @@ COPY --from=build /src/bin/minifocus /usr/local/bin/minifocus
 VOLUME /config
 EXPOSE 8888
 ENV MINIFOCUS_HTTP_LISTEN=0.0.0.0:8888
+# The operator endpoints (status page, /debug, /move-endpoints, /pin) stay on
+# the container's loopback, 127.0.0.1:8889; see README.md to reach them.
 USER nonroot:nonroot
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/minifocus", "-healthcheck"]

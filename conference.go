@@ -93,10 +93,12 @@ type Participant struct {
 	state    sessionState
 	offer    []*Element
 	signaled SourceSet // what this participant has been told
-	restarts rateWindow
-	// In-place ICE restarts have their own budget and generation counter.
-	iceRestarts   rateWindow
+	// Its restart and other budgets are the focus's (limits.go), so that
+	// leaving and rejoining does not reset them.
 	iceGeneration int
+	admitted      bool        // its first invite was allowed (see admit)
+	admitWait     *time.Timer // a rejoin's invite waiting for the budget
+	hungUp        bool        // it ended its session itself: not re-invited
 	// AV moderation: what the bridge enforces, and media the participant
 	// was allowed to unmute itself.
 	forceMuted  [2]bool
@@ -267,8 +269,15 @@ func (c *Conference) run() {
 	defer c.f.metrics.Conferences.Dec()
 	c.log.Info("conference created")
 	c.join()
-	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
-		if len(c.members) == 0 {
+	// Until the room is joined this bounds the join itself; from then on it
+	// is the initial timeout proper, counted from when the focus is in the
+	// room (roomReady resets it): under a burst of requests the join may
+	// take a while, and clients only join after it.
+	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration+requestWait, func() {
+		switch {
+		case !isJoined(c):
+			c.stop("the focus could not join the room in time", false)
+		case len(c.members) == 0:
 			c.stop("nobody joined within the initial timeout", false)
 		}
 	})
@@ -301,7 +310,7 @@ func (c *Conference) handle(ev event) {
 	switch ev.kind {
 	case evRequest:
 		c.requests++
-		if c.initialTimer != nil && len(c.members) == 0 {
+		if c.initialTimer != nil && len(c.members) == 0 && isJoined(c) {
 			c.initialTimer.Reset(c.cfg().Conference.InitialTimeout.Duration)
 		}
 	case evPresence:
@@ -513,6 +522,9 @@ func (c *Conference) roomReady(meetingID string) {
 	c.lastPresence = ""
 	c.publishPresence()
 	close(c.joined)
+	if c.initialTimer != nil && len(c.members) == 0 {
+		c.initialTimer.Reset(c.cfg().Conference.InitialTimeout.Duration)
+	}
 	c.log.Info("room joined and configured")
 	c.electOwner()
 	c.evaluate()
@@ -661,7 +673,10 @@ func (c *Conference) evaluate() {
 	}
 	for _, nick := range c.order {
 		m := c.members[nick]
-		if m == nil || m.inviting || m.state != sessNone || m.failed || !m.featuresKnown {
+		if m == nil || m.inviting || m.state != sessNone || m.failed || m.hungUp || !m.featuresKnown {
+			continue
+		}
+		if !c.admit(m) {
 			continue
 		}
 		c.invite(m, nil)
@@ -978,10 +993,20 @@ func (c *Conference) onJingle(m *Participant, iq *Element) {
 	}
 	switch req.Action {
 	case "session-accept", "transport-accept":
+		if m.state == sessActive && !c.allowTransportInfo(m) {
+			// A repeated accept is one more Colibri2 request, as a
+			// transport-info is, and shares its budget.
+			c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
+			return
+		}
 		c.onAccept(m, iq, req)
 	case "transport-info":
 		if req.Transport == nil {
 			c.send(ErrorIQ(iq, Errorf("bad-request", "missing transport")))
+			return
+		}
+		if !c.allowTransportInfo(m) { // each one is a Colibri2 request
+			c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
 			return
 		}
 		c.send(ResultIQ(iq, nil))
@@ -1048,10 +1073,15 @@ func (c *Conference) onSourceAdd(m *Participant, iq *Element, req JingleRequest)
 		c.send(ResultIQ(iq, nil))
 		return
 	}
+	if !c.sourceChangeReady(m) { // each change is a fan-out to everyone
+		c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
+		return
+	}
 	if _, err := c.sources.TryAdd(m.Nick, srcs, c.limits()); err != nil {
 		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
 		return
 	}
+	c.sourceChanged(m)
 	c.send(ResultIQ(iq, nil))
 	c.updateEndpoint(m, nil, true)
 	c.propagate(m.Nick, nil)
@@ -1063,10 +1093,15 @@ func (c *Conference) onSourceRemove(m *Participant, iq *Element, req JingleReque
 		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
 		return
 	}
+	if !c.sourceChangeReady(m) {
+		c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
+		return
+	}
 	if _, err := c.sources.TryRemove(m.Nick, srcs); err != nil {
 		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
 		return
 	}
+	c.sourceChanged(m)
 	c.send(ResultIQ(iq, nil))
 	c.updateEndpoint(m, nil, true)
 	c.propagate(m.Nick, nil)
@@ -1078,25 +1113,29 @@ func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest)
 		c.send(ErrorIQ(iq, Errorf("item-not-found", "%s is not a currently active session", req.BridgeSessionID)))
 		return
 	}
-	restartOK := false
 	if req.Restart {
 		c.f.metrics.RestartRequests.Inc()
-		cc := c.cfg().Conference
-		restartOK = m.restarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration)
+		if !c.allowRestart(m) {
+			// Refused, not half done: the session goes on as it was, and
+			// the client may ask again once the budget allows.
+			c.log.Info("restart request refused (rate limited)", "endpoint", m.Nick)
+			c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
+			return
+		}
 	}
-	if req.Restart && !restartOK {
-		c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
-	} else {
-		c.send(ResultIQ(iq, nil))
-	}
-	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart, "accepted", restartOK)
-	if restartOK {
+	c.send(ResultIQ(iq, nil))
+	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart)
+	if req.Restart {
 		c.f.bridges.RestartRequested(m.bridge)
 	}
 	c.endSession(m, true)
-	if restartOK {
+	if req.Restart {
 		c.invite(m, nil)
+		return
 	}
+	// It hung up: it stays without media until it leaves (as with Jicofo);
+	// presence updates must not bring it back onto a bridge.
+	m.hungUp = true
 }
 
 func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleRequest) {
@@ -1108,8 +1147,7 @@ func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleReques
 	if req.ICEState == "failed" {
 		s := c.sessions[m.bridge]
 		if s != nil && req.BridgeSessionID == s.id {
-			cc := c.cfg().Conference
-			if m.restarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration) {
+			if c.allowRestart(m) {
 				c.f.metrics.ICEFailed.Inc()
 				c.f.bridges.RestartRequested(m.bridge)
 				c.moveParticipant(m, nil, "ICE failed")
@@ -1127,8 +1165,7 @@ func (c *Conference) iceRestart(m *Participant, iq *Element, req JingleRequest) 
 		c.send(ErrorIQ(iq, Errorf("item-not-found", "%s is not a currently active session", req.BridgeSessionID)))
 		return
 	}
-	cc := c.cfg().Conference
-	if !m.iceRestarts.allow(time.Now(), time.Minute, cc.RestartMaxPerMinute, cc.RestartMinInterval.Duration) {
+	if !c.allowICERestart(m) {
 		c.send(ErrorIQ(iq, Errorf("resource-constraint", "rate-limited")))
 		return
 	}

@@ -456,10 +456,23 @@ func TestConferenceRestartRequest(t *testing.T) {
 		t.Errorf("p2 got no source-remove for p1: %v", err)
 	}
 	s.wait("p2 knows p1 again", func() bool { return knowsExactly(p2, p1) })
-	// A second request right away is rate limited (minimum interval).
+	// A second request right away is rate limited (minimum interval): it is
+	// refused, and the session it asked to end goes on.
+	mark = p2.Mark()
+	allocs := s.allocations(p1.Nick())
 	err := p1.RequestRestart(s.ctx)
 	if err == nil || !strings.Contains(err.Error(), "resource-constraint") {
 		t.Errorf("second restart within the minimum interval: %v, want resource-constraint", err)
+	}
+	s.barrier(p2, 740000)
+	if _, ok := s.bridgeEndpoints()[p1.Nick()]; !ok || s.allocations(p1.Nick()) != allocs || len(p1.Offers()) != 2 {
+		t.Errorf("the refused restart changed p1's session: endpoint kept %v, allocations %d→%d, offers %d",
+			ok, allocs, s.allocations(p1.Nick()), len(p1.Offers()))
+	}
+	for _, e := range p2.Events()[mark:] {
+		if e.Kind == testkit.EventJingle && e.Action == "source-remove" {
+			t.Errorf("the refused restart removed sources: %v", e.Owners)
+		}
 	}
 	if in, _ := s.focus.Bridges.Info(s.bridges[0].JID()); in.ICEFailingUntil.IsZero() {
 		t.Errorf("the accepted restart did not count against the bridge: %+v", in)
@@ -809,7 +822,7 @@ func TestConferencePinnedBridgeVersion(t *testing.T) {
 		in, ok := s.focus.Bridges.Info(newer.JID())
 		return s.focus.Bridges.OperationalCount() == 2 && ok && in.Version == "2.3.200" && in.Stress == 0.5
 	})
-	base := "http://" + s.focus.HTTP.Addr()
+	base := "http://" + s.focus.HTTP.PrivateAddr()
 	post := func(path, body string) int {
 		t.Helper()
 		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,6 +139,12 @@ type ConferenceConfig struct {
 	ShutdownTimeout          Duration `toml:"shutdown-timeout"`
 	// SourceSignalingDelays gathers source changes in big conferences.
 	SourceSignalingDelays SignalingDelays `toml:"source-signaling-delays"`
+
+	// MaxRequestsPerSecond limits conference requests from everyone
+	// together (bursts of twice as many pass); MaxPendingJoins bounds the
+	// conferences being started at once (burst.go).
+	MaxRequestsPerSecond int `toml:"max-requests-per-second"`
+	MaxPendingJoins      int `toml:"max-pending-joins"`
 }
 
 // CodecConfig chooses what goes into every offer.
@@ -184,9 +191,16 @@ type TranscriptionConfig struct {
 	URLTemplate string `toml:"url-template"`
 }
 
-// HTTPConfig is the health/metrics/debug/conference-request server.
+// HTTPConfig is the health/metrics/conference-request server, and the
+// private one of the operator endpoints.
 type HTTPConfig struct {
 	Listen string `toml:"listen"`
+	// PrivateListen serves the status page, /debug, /move-endpoints, /pin
+	// and the profiler ("" turns them off; Listen's address puts them there).
+	PrivateListen string `toml:"private-listen"`
+	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For names the
+	// sender of an HTTP conference request, for its rate limit.
+	TrustedProxies []string `toml:"trusted-proxies"`
 }
 
 // LogConfig chooses what is logged and how.
@@ -405,6 +419,8 @@ func DefaultConfig() Config {
 			RestartMinInterval:       dur(5 * time.Second),
 			RestartMaxPerMinute:      5,
 			MaxConferenceRequests:    120,
+			MaxRequestsPerSecond:     100,
+			MaxPendingJoins:          100,
 			ShutdownTimeout:          dur(10 * time.Second),
 			SourceSignalingDelays:    SignalingDelays{{50, 500 * time.Millisecond}, {100, time.Second}},
 		},
@@ -415,7 +431,7 @@ func DefaultConfig() Config {
 		},
 		Auth:  AuthConfig{Type: "none", Lifetime: dur(24 * time.Hour)},
 		Jibri: JibriConfig{RequestRetries: 5, PendingTimeout: dur(90 * time.Second)},
-		HTTP:  HTTPConfig{Listen: "127.0.0.1:8888"},
+		HTTP:  HTTPConfig{Listen: "127.0.0.1:8888", PrivateListen: "127.0.0.1:8889", TrustedProxies: slices.Clone(defaultTrustedProxies)},
 		Log:   LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -438,6 +454,7 @@ var envVars = []envVar{
 	{"XMPP_INTERNAL_MUC_DOMAIN", "xmpp.internal-muc-domain", "internal-muc.meet.jitsi"},
 	{"JVB_BREWERY_MUC", "bridges.brewery", "jvbbrewery"},
 	{"MINIFOCUS_HTTP_LISTEN", "http.listen", ""},
+	{"MINIFOCUS_HTTP_PRIVATE_LISTEN", "http.private-listen", ""},
 }
 
 // ConfigError lists every problem found, one per line.
@@ -518,6 +535,8 @@ func applyEnv(cfg *Config, getenv func(string) string, defined map[string]bool) 
 			cfg.XMPP.InternalMUCDomain = val
 		case "http.listen":
 			cfg.HTTP.Listen = val
+		case "http.private-listen":
+			cfg.HTTP.PrivateListen = val
 		case "bridges.brewery":
 			// docker names only the room; the domain is the internal MUC.
 			cfg.Bridges.Brewery = val
@@ -666,6 +685,9 @@ func (c *Config) validate() []string {
 	if cc.MaxSSRCsPerUser < 1 || cc.MaxSSRCGroupsPerUser < 0 {
 		add("conference.max-ssrcs-per-user", "", "limits must be positive")
 	}
+	if cc.MaxConferenceRequests < 0 || cc.MaxRequestsPerSecond < 0 || cc.MaxPendingJoins < 0 {
+		add("conference.max-requests-per-second", "", "request limits must be at least 0 (0: no limit)")
+	}
 	if cc.InitialTimeout.Duration <= 0 || cc.SingleParticipantTimeout.Duration <= 0 {
 		add("conference.initial-timeout", "", "timeouts must be positive")
 	}
@@ -681,6 +703,15 @@ func (c *Config) validate() []string {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "" {
 		add("http.listen", "", "%q is not host:port (%v)", c.HTTP.Listen, err)
 	}
+	if _, _, err := net.SplitHostPort(c.HTTP.PrivateListen); err != nil && c.HTTP.PrivateListen != "" {
+		add("http.private-listen", "MINIFOCUS_HTTP_PRIVATE_LISTEN", "%q is not host:port (%v)", c.HTTP.PrivateListen, err)
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := parseCIDROrIP(p); err != nil {
+			add("http.trusted-proxies", "", "%q is not an address or CIDR (%v)", p, err)
+		}
+	}
+
 	switch c.Auth.Type {
 	case "none", "xmpp", "jwt":
 		if c.Auth.Type != "none" && c.Auth.LoginDomain == "" {

@@ -30,6 +30,10 @@ type ConferenceRequest struct {
 	MachineUID string
 	SessionID  string
 	Properties map[string]string
+
+	// RateKey is whom the request counts against for the per-sender limit
+	// (burst.go); "" means From's bare JID.
+	RateKey string
 }
 
 // ConferenceResponse is what the client needs to join.
@@ -64,7 +68,9 @@ type Focus struct {
 	idleSince time.Time
 	pins      map[string]Pin         // by room
 	limiter   map[string]*rateWindow // conference requests per sender
+	total     tokenBucket            // conference requests from everyone (burst.go)
 	caps      *capsCache
+	budgets   *budgets   // what each participant may still cause (limits.go)
 	auth      *authority // nil when authentication is off
 	jibris    *Jibris    // nil when no Jibri brewery is configured
 	sipJibris *Jibris    // the SIP gateway Jibris; nil when not configured
@@ -86,6 +92,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		confs:   map[string]*Conference{},
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
+		budgets: newBudgets(),
 		auth:    newAuthority(cfg.Auth),
 	}
 	// Configured component addresses hold from the start; discovery (at
@@ -179,9 +186,12 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, err
 	}
-	if req.From != "" && !f.allowRequest(req.From) {
+	if busy, err := f.admitRequest(req); err != nil {
 		f.metrics.ConferenceRequestsFailed.Inc()
-		return ConferenceResponse{}, Errorf("resource-constraint", "too many conference requests")
+		f.metrics.ConferenceRequestsRefused.Inc()
+		return ConferenceResponse{}, err
+	} else if busy {
+		return f.notReady(room, "total request rate"), nil
 	}
 	var session *authSession
 	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
@@ -207,6 +217,12 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		f.mu.Unlock()
 		f.metrics.ConferenceRequestsFailed.Inc()
 		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
+	}
+	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
+		// Starting more conferences at once would only make every one of
+		// them late: "not ready" now, the client comes back.
+		f.mu.Unlock()
+		return f.notReady(room, "conferences being started"), nil
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()

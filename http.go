@@ -1,7 +1,8 @@
 package main
 
-// http.go: health, version, metrics, debug and the HTTP conference request,
-// on one small server that listens on loopback by default.
+// http.go: health, version, metrics and the HTTP conference request on the
+// public listener; the status page, debug and operator endpoints on a
+// private one (loopback by default).
 
 import (
 	"context"
@@ -35,42 +36,83 @@ const (
 	httpIdleTimeout       = 60 * time.Second
 )
 
-// HTTPServer serves the operator and client HTTP endpoints.
+// HTTPServer serves the client and operator HTTP endpoints on two
+// listeners. The public one (http.listen) has what clients and monitoring
+// need: the conference request, health, version and metrics. The private
+// one (http.private-listen, loopback by default) has those too, plus what
+// only operators may use: the status page and /debug (participants' real
+// JIDs), /move-endpoints, /pin and the profiler. When both addresses are the
+// same, one listener serves everything (an explicit choice for a port that
+// clients cannot reach); an empty private-listen turns the operator
+// endpoints off.
 type HTTPServer struct {
 	m        *Main
-	mux      *http.ServeMux
+	mux      *http.ServeMux // public routes
+	pmux     *http.ServeMux // public and operator routes
 	srv      *http.Server
-	ln       net.Listener
+	psrv     *http.Server // nil when there is no separate private listener
+	ln, pln  net.Listener
 	shutting atomic.Bool
+	proxies  []*net.IPNet // peers whose X-Forwarded-For is believed
 }
 
 // NewHTTPServer registers every route.
 func NewHTTPServer(m *Main) *HTTPServer {
-	h := &HTTPServer{m: m, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /about/health", h.health)
-	h.mux.HandleFunc("GET /about/version", h.version)
+	h := &HTTPServer{m: m, mux: http.NewServeMux(), pmux: http.NewServeMux(), proxies: parseProxies(m.Config.HTTP.TrustedProxies)}
+	for _, mux := range []*http.ServeMux{h.mux, h.pmux} {
+		mux.HandleFunc("GET /about/health", h.health)
+		mux.HandleFunc("GET /about/version", h.version)
+		h.publicRoutes(mux)
+	}
 	h.routes()
-	h.srv = &http.Server{
-		Handler:           h.mux,
+	handler := http.Handler(h.mux)
+	switch c := m.Config.HTTP; {
+	case c.PrivateListen == "":
+	case sharedListener(c):
+		handler = h.pmux // everything on one listener, by choice
+	default:
+		h.psrv = newHTTPServer(h.pmux)
+	}
+	h.srv = newHTTPServer(handler)
+	return h
+}
+
+// sharedListener: the operator endpoints share the public listener when
+// both addresses are the same (a port 0 always gets a listener of its own).
+func sharedListener(c HTTPConfig) bool {
+	_, port, _ := net.SplitHostPort(c.Listen)
+	return c.PrivateListen == c.Listen && port != "0"
+}
+
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
 		IdleTimeout:       httpIdleTimeout,
 	}
-	return h
 }
 
-// Listen binds the configured address (":0" style ports are resolved).
+// Listen binds the configured addresses (":0" style ports are resolved).
 func (h *HTTPServer) Listen() error {
 	ln, err := net.Listen("tcp", h.m.Config.HTTP.Listen)
 	if err != nil {
 		return errors.New("http: listen on " + h.m.Config.HTTP.Listen + ": " + err.Error())
 	}
+	if h.psrv != nil {
+		pln, err := net.Listen("tcp", h.m.Config.HTTP.PrivateListen)
+		if err != nil {
+			ln.Close()
+			return errors.New("http: listen on " + h.m.Config.HTTP.PrivateListen + " (http.private-listen): " + err.Error())
+		}
+		h.pln = pln
+	}
 	h.ln = ln
 	return nil
 }
 
-// Addr is the bound address.
+// Addr is the bound public address.
 func (h *HTTPServer) Addr() string {
 	if h.ln == nil {
 		return ""
@@ -78,8 +120,27 @@ func (h *HTTPServer) Addr() string {
 	return h.ln.Addr().String()
 }
 
+// PrivateAddr is the bound address of the operator endpoints: the public
+// one when they share it, "" when they are off.
+func (h *HTTPServer) PrivateAddr() string {
+	switch {
+	case h.pln != nil:
+		return h.pln.Addr().String()
+	case h.m.Config.HTTP.PrivateListen != "" && sharedListener(h.m.Config.HTTP):
+		return h.Addr()
+	}
+	return ""
+}
+
 // Serve blocks serving requests until Shutdown.
 func (h *HTTPServer) Serve() {
+	if h.psrv != nil {
+		go func() {
+			if err := h.psrv.Serve(h.pln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.m.Log.Error("private http server stopped", "err", err)
+			}
+		}()
+	}
 	if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		h.m.Log.Error("http server stopped", "err", err)
 	}
@@ -92,6 +153,9 @@ func (h *HTTPServer) SetShuttingDown() { h.shutting.Store(true) }
 func (h *HTTPServer) Shutdown(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	if h.psrv != nil {
+		go func() { _ = h.psrv.Shutdown(ctx) }()
+	}
 	_ = h.srv.Shutdown(ctx)
 }
 
@@ -178,6 +242,9 @@ type Metrics struct {
 	AcceptToSourceAdd        prometheus.Histogram
 	Participants             prometheus.Gauge
 	ParticipantsTotal        prometheus.Counter
+
+	// ConferenceRequestsRefused counts requests over a rate or load limit.
+	ConferenceRequestsRefused prometheus.Counter
 }
 
 // NewMetrics registers every series on a registry of its own (so tests can
@@ -210,6 +277,8 @@ func NewMetrics() *Metrics {
 		Participants:             f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "participants_current", Help: "Members currently in conference rooms (the focus excluded)."}),
 		ParticipantsTotal:        counter("participants_total", "Participants ever invited."),
 	}
+	m.ConferenceRequestsRefused = counter("conference_requests_refused_total",
+		"Conference requests over the per-sender limit (also counted as failed), or answered not ready for the total or pending-join limits.")
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -308,23 +377,29 @@ func (l *EventLog) Recent() []LoggedEvent {
 	return append([]LoggedEvent(nil), l.events...)
 }
 
+// publicRoutes are the routes every listener serves (health and version
+// are registered with them).
+func (h *HTTPServer) publicRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /stats", h.stats)
+	mux.Handle("GET /metrics", h.m.Metrics.Handler())
+	mux.HandleFunc("POST /conference-request/v1", h.conferenceRequest)
+	mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
+}
+
+// routes registers the operator endpoints, on the private listener only.
 func (h *HTTPServer) routes() {
-	h.mux.HandleFunc("GET /{$}", h.status)
-	h.mux.HandleFunc("GET /debug", h.debug)
-	h.mux.HandleFunc("GET /debug/bridges", h.m.Bridges.DebugHandler)
-	h.mux.HandleFunc("GET /stats", h.stats)
-	h.mux.Handle("GET /metrics", h.m.Metrics.Handler())
-	h.mux.HandleFunc("POST /conference-request/v1", h.conferenceRequest)
-	h.mux.HandleFunc("OPTIONS /conference-request/v1", h.cors)
-	h.mux.HandleFunc("GET /move-endpoints/move-endpoint", h.moveEndpoints)
-	h.mux.HandleFunc("GET /move-endpoints/move-endpoints", h.moveEndpoints)
-	h.mux.HandleFunc("GET /pin", h.pins)
-	h.mux.HandleFunc("POST /pin", h.pin)
-	h.mux.HandleFunc("POST /pin/remove", h.unpin)
-	// Go's profiler, for operators chasing CPU or memory (loopback only by default).
-	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	h.pmux.HandleFunc("GET /{$}", h.status)
+	h.pmux.HandleFunc("GET /debug", h.debug)
+	h.pmux.HandleFunc("GET /debug/bridges", h.m.Bridges.DebugHandler)
+	h.pmux.HandleFunc("GET /move-endpoints/move-endpoint", h.moveEndpoints)
+	h.pmux.HandleFunc("GET /move-endpoints/move-endpoints", h.moveEndpoints)
+	h.pmux.HandleFunc("GET /pin", h.pins)
+	h.pmux.HandleFunc("POST /pin", h.pin)
+	h.pmux.HandleFunc("POST /pin/remove", h.unpin)
+	// Go's profiler, for operators chasing CPU or memory.
+	h.pmux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	h.pmux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	h.pmux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 func (h *HTTPServer) status(w http.ResponseWriter, r *http.Request) {
@@ -488,6 +563,7 @@ func (h *HTTPServer) conferenceRequest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	req.RateKey = h.senderOf(r)
 	ctx, cancel := context.WithTimeout(r.Context(), requestWait)
 	defer cancel()
 	resp, err := h.m.Focus.Request(ctx, req)
@@ -496,6 +572,9 @@ func (h *HTTPServer) conferenceRequest(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case se != nil && se.Condition == "not-authorized":
 			http.Error(w, "Error", http.StatusForbidden)
+		case se != nil && se.Condition == "resource-constraint":
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "Error: "+se.Error(), http.StatusTooManyRequests)
 		case se != nil && (se.Condition == "internal-server-error" || se.Condition == "service-unavailable"):
 			http.Error(w, "Error: "+se.Error(), http.StatusServiceUnavailable)
 		default:

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,7 +34,11 @@ import (
 // response (body already read) and its body.
 func httpCall(t *testing.T, rm *runningMain, method, path string, header http.Header, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+rm.HTTP.Addr()+path, body)
+	addr := rm.HTTP.Addr()
+	if operatorPath(path) {
+		addr = rm.HTTP.PrivateAddr()
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +57,16 @@ func httpCall(t *testing.T, rm *runningMain, method, path string, header http.He
 		t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
 	return resp, b
+}
+
+// operatorPath: the paths only the private listener serves.
+func operatorPath(path string) bool {
+	for _, p := range []string{"/debug", "/move-endpoints/", "/pin"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return path == "/"
 }
 
 // getJSON GETs path, checks it is a 200 JSON answer and decodes it into v.
@@ -731,7 +746,7 @@ func TestStatusPageInHeadlessChromium(t *testing.T) {
 	s.wait("/debug shows both sessions active", func() bool { return allActive(t, rm, room, p1, p2) })
 
 	dir := t.TempDir()
-	url := "http://" + rm.HTTP.Addr() + "/"
+	url := "http://" + rm.HTTP.PrivateAddr() + "/"
 	dom := string(runChromium(t, dir, url, "--dump-dom"))
 	want := []string{
 		`data-room="` + room + `"`,
@@ -777,4 +792,78 @@ func TestStatusPageInHeadlessChromium(t *testing.T) {
 		}
 		t.Logf("screenshot written to %s", dst)
 	}
+}
+
+// The operator endpoints (status page, /debug with real JIDs, the profiler,
+// /move-endpoints, /pin) answer only on the private listener; the public one,
+// where conference requests come from, has the conference request, health,
+// version and metrics. Both addresses the same puts everything on one
+// listener; an empty private-listen turns the operator endpoints off.
+func TestOperatorEndpointsOnlyOnPrivateListener(t *testing.T) {
+	operator := [][2]string{{"GET", "/"}, {"GET", "/debug"}, {"GET", "/debug/bridges"}, {"GET", "/debug/pprof/"},
+		{"GET", "/move-endpoints/move-endpoint?conference=a@conference.meet.test&endpoint=b"},
+		{"GET", "/move-endpoints/move-endpoints?bridge=jvb1"}, {"GET", "/pin"}, {"POST", "/pin"}, {"POST", "/pin/remove"}}
+	public := [][2]string{{"GET", "/about/health"}, {"GET", "/about/version"}, {"GET", "/metrics"}, {"GET", "/stats"},
+		{"OPTIONS", "/conference-request/v1"}, {"POST", "/conference-request/v1"}}
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	start := func(listen, private string) *HTTPServer {
+		cfg := DefaultConfig()
+		cfg.XMPP.Domain, cfg.XMPP.Password = "meet.test", "x"
+		cfg.deriveDefaults()
+		cfg.HTTP.Listen, cfg.HTTP.PrivateListen = listen, private
+		m := NewMain(cfg, NewLogger(LogConfig{Level: "error", Format: "text"}, io.Discard))
+		if err := m.HTTP.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		go m.HTTP.Serve()
+		t.Cleanup(func() { m.HTTP.Shutdown(time.Second) })
+		return m.HTTP
+	}
+	status := func(addr string, r [2]string) int {
+		req, _ := http.NewRequest(r[0], "http://"+addr+r[1], strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s on %s: %v", r[0], r[1], addr, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	check := func(mode, addr string, routes [][2]string, served bool) {
+		for _, r := range routes {
+			if code := status(addr, r); (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) != served {
+				t.Errorf("%s: %s %s on %s answered %d; served=%v wanted", mode, r[0], r[1], addr, code, served)
+			}
+		}
+	}
+
+	h := start("127.0.0.1:0", "127.0.0.1:0")
+	if h.PrivateAddr() == "" || h.PrivateAddr() == h.Addr() {
+		t.Fatalf("separate listeners: public %s, private %s", h.Addr(), h.PrivateAddr())
+	}
+	check("public", h.Addr(), operator, false)
+	check("public", h.Addr(), public, true)
+	check("private", h.PrivateAddr(), operator, true)
+	check("private", h.PrivateAddr(), public, true)
+
+	addr := free()
+	h = start(addr, addr)
+	if h.PrivateAddr() != h.Addr() {
+		t.Errorf("shared listener: public %s, private %s", h.Addr(), h.PrivateAddr())
+	}
+	check("shared", h.Addr(), operator, true)
+	check("shared", h.Addr(), public, true)
+
+	h = start("127.0.0.1:0", "")
+	if h.PrivateAddr() != "" {
+		t.Errorf("operator endpoints off, yet on %s", h.PrivateAddr())
+	}
+	check("off", h.Addr(), operator, false)
+	check("off", h.Addr(), public, true)
 }

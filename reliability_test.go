@@ -377,7 +377,7 @@ func TestMoveEndpointsAPI(t *testing.T) {
 		return p1.Accepted() && p2.Accepted() && s.bridgeOf(p1) == "jvb1" && s.bridgeOf(p2) == "jvb1"
 	})
 	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + s.focus.HTTP.Addr() + path)
+		resp, err := http.Get("http://" + s.focus.HTTP.PrivateAddr() + path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -119,6 +119,8 @@ type xmppConn struct {
 
 	mu     sync.Mutex // guards closed and sends into out
 	closed bool
+
+	alive keepalive // when the server was last heard from (keepalive.go)
 }
 
 // outItem is one thing to write: a stanza (counted by stream management)
@@ -126,6 +128,9 @@ type xmppConn struct {
 type outItem struct {
 	b      []byte
 	stanza bool
+	// written, if set, is called with the time the item was handed to the
+	// socket (the keepalive ping's clock starts there, not when queued).
+	written func(time.Time)
 }
 
 func (c *xmppConn) close() {
@@ -482,6 +487,7 @@ func (c *XMPPClient) serve(ctx context.Context, conn *xmppConn) error {
 
 	ping := time.NewTicker(c.opt.PingInterval)
 	defer ping.Stop()
+	conn.alive.heard(time.Now())
 	var err error
 loop:
 	for {
@@ -495,24 +501,11 @@ loop:
 		case err = <-werr:
 			break loop
 		case <-ping.C:
-			if c.sm.isEnabled() {
-				c.enqueue(conn, outItem{b: []byte(`<r xmlns="` + nsSM + `"/>`)})
+			if perr := c.keepalive(conn, time.Now()); perr != nil {
+				c.log.Warn("keepalive: the server is silent", "err", perr)
+				err = perr
+				break loop
 			}
-			// A keepalive ping: a dead TCP connection is noticed after two
-			// unanswered pings (about 2-3 ping intervals).
-			go func() {
-				pctx, cancel := context.WithTimeout(ctx, c.opt.PingInterval)
-				defer cancel()
-				_, perr := c.startIQOn(conn, NewIQ("get", c.opt.PingTarget, "", NewElement(nsPing, "ping")))(pctx)
-				var se *StanzaError
-				if perr != nil && !errors.As(perr, &se) && ctx.Err() == nil {
-					c.log.Warn("keepalive ping unanswered", "err", perr)
-					select {
-					case rerr <- fmt.Errorf("keepalive: %w", perr):
-					default:
-					}
-				}
-			}()
 		}
 	}
 	conn.close()
@@ -556,7 +549,11 @@ const writeBatch = 64 << 10
 func (c *XMPPClient) writeLoop(conn *xmppConn) error {
 	nc := conn.sess.Conn()
 	var buf []byte
+	var hooks []func(time.Time)
 	add := func(it outItem) {
+		if it.written != nil {
+			hooks = append(hooks, it.written)
+		}
 		buf = append(buf, it.b...)
 		if it.stanza && c.sm.sent(it.b) {
 			buf = append(buf, `<r xmlns="`+nsSM+`"/>`...)
@@ -582,6 +579,10 @@ func (c *XMPPClient) writeLoop(conn *xmppConn) error {
 			if _, err := nc.Write(buf); err != nil {
 				return fmt.Errorf("write: %w", err)
 			}
+			for _, h := range hooks {
+				h(time.Now())
+			}
+			hooks = hooks[:0]
 			if cap(buf) > 4*writeBatch {
 				buf = nil // one huge stanza should not pin its buffer
 			}
@@ -600,11 +601,13 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 			}
 			return fmt.Errorf("read: %w", err)
 		}
+		conn.alive.heard(time.Now())
 		start, ok := tok.(xml.StartElement)
 		if !ok {
 			continue
 		}
 		el, err := readElement(r, start)
+		conn.alive.heard(time.Now())
 		if errors.Is(err, errTooDeep) {
 			c.sm.received() // it was a stanza all the same: acknowledge it
 			c.log.Warn("dropped an oversized or too deeply nested stanza", "name", start.Name.Local)

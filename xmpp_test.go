@@ -50,6 +50,7 @@ func testConfig(p *testkit.Prosody) Config {
 	cfg.XMPP.PingInterval = dur(time.Second)
 	cfg.XMPP.ReplyTimeout = dur(5 * time.Second)
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.PrivateListen = "127.0.0.1:0"
 	cfg.Bridges.HealthInterval = dur(500 * time.Millisecond)
 	cfg.deriveDefaults()
 	return cfg

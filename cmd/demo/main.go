@@ -245,10 +245,12 @@ tls = "off"
 
 [http]
 listen = %q
+# A demo on loopback: the status page and /debug share that listener.
+private-listen = %q
 
 [log]
 level = "info"
-`, host, port, testkit.Domain, testkit.FocusPassword, d.httpAddr)
+`, host, port, testkit.Domain, testkit.FocusPassword, d.httpAddr, d.httpAddr)
 		path := filepath.Join(d.tmp, "minifocus.toml")
 		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 			return err
