@@ -161,6 +161,7 @@ type Conference struct {
 	metadata      roomMetadata             // from the room_metadata component
 	switching     bool                     // the member leaving now is switching rooms
 	mainRoom      atomic.Value             // string: for a breakout room, its main room
+	restored      bool                     // taken over from the previous process (handover.go): in the room already
 }
 
 // newConference is called with f.mu held.
@@ -266,12 +267,14 @@ func (c *Conference) run() {
 	c.f.metrics.Conferences.Inc()
 	defer c.f.metrics.Conferences.Dec()
 	c.log.Info("conference created")
-	c.join()
-	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
-		if len(c.members) == 0 {
-			c.stop("nobody joined within the initial timeout", false)
-		}
-	})
+	if !c.restored {
+		c.join()
+		c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration, func() {
+			if len(c.members) == 0 {
+				c.stop("nobody joined within the initial timeout", false)
+			}
+		})
+	}
 	for !c.stopped {
 		for _, ev := range c.next() {
 			if c.stopped {

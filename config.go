@@ -29,6 +29,9 @@ type Config struct {
 	Transcription TranscriptionConfig `toml:"transcription"`
 	HTTP          HTTPConfig          `toml:"http"`
 	Log           LogConfig           `toml:"log"`
+	// StateFile is where a stopping focus leaves its conferences for the
+	// next process (handover.go): "" is the default place, "off" no handover.
+	StateFile string `toml:"state-file"`
 
 	// Warnings are environment variables the container sets that minifocus
 	// does not act on (logged once at start).

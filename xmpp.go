@@ -96,6 +96,14 @@ type XMPPClient struct {
 
 	sm streamMgmt // XEP-0198 state, kept across connections for resumption
 
+	// detach: the next stop closes the TCP connection without ending the
+	// stream, so the server keeps the session for the next process
+	// (handover.go). adopted: the stream management state came from the
+	// previous process; its first login tells the session callbacks either
+	// way (up if resumed, down then up if not).
+	detach  atomic.Bool
+	adopted atomic.Bool
+
 	connects    atomic.Int64
 	disconnects atomic.Int64
 	resumes     atomic.Int64
@@ -230,6 +238,10 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			continue
 		}
 		attempt = 0
+		adopted := c.adopted.Swap(false)
+		if adopted && !conn.resumed {
+			c.adoptionRefused()
+		}
 		if conn.resumed {
 			c.resumes.Add(1)
 			pendingDown = false
@@ -250,7 +262,7 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		c.conn = conn
 		c.lastErr = nil
 		c.mu.Unlock()
-		if !conn.resumed {
+		if !conn.resumed || adopted {
 			for _, f := range c.onSession {
 				f(true)
 			}
@@ -267,6 +279,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		pendingDown = true
 		c.sm.lost(time.Now())
 		if ctx.Err() != nil {
+			if c.detach.Load() {
+				return // handed over: the session lives on in the server
+			}
 			break
 		}
 		if c.sm.canResume() {
@@ -487,7 +502,11 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
-			c.closeCleanly(conn)
+			if c.detach.Load() {
+				conn.close() // no </stream>, no unavailable: the server hibernates the session
+			} else {
+				c.closeCleanly(conn)
+			}
 			err = ctx.Err()
 			break loop
 		case err = <-rerr:
