@@ -369,6 +369,9 @@ func (c *XMPPClient) adoptStream(st streamState) error {
 func (c *XMPPClient) adoptionRefused() {
 	c.log.Warn("handover: Prosody did not resume the previous process's stream; the restored conferences end and this is a fresh start")
 	c.failWaiters()
+	if c.onRefused != nil {
+		c.onRefused()
+	}
 	for _, f := range c.onSession {
 		f(false)
 	}
@@ -697,6 +700,23 @@ func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now tim
 	c.evaluate()
 }
 
+// endRestored ends every conference (their bridge conferences expired, their
+// rooms left) and waits for them a moment: the rooms they were restored into
+// are gone with the stream that could not be resumed.
+func (f *Focus) endRestored(reason string) {
+	deadline := time.After(2 * time.Second)
+	for _, c := range f.all() {
+		c.postWait(event{kind: evStop, reason: reason})
+	}
+	for _, c := range f.all() {
+		select {
+		case <-c.done:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // Bridges ----------------------------------------------------------------------
 
 func (b *Bridges) exportState() []bridgeState {
@@ -859,6 +879,7 @@ func (m *Main) restoreHandover() {
 	if st.RoomMetadata != "" && m.Config.XMPP.RoomMetadataComponent == "" {
 		m.Focus.metadataAddr.Store(st.RoomMetadata)
 	}
+	m.XMPP.onRefused = func() { m.Focus.endRestored("the previous process's XMPP stream could not be resumed") }
 	m.Bridges.restoreState(st.Bridges)
 	for _, p := range st.Pins {
 		if d := time.Until(p.Expires); d > 0 {

@@ -151,3 +151,209 @@ func TestHandoverRestartMidConference(t *testing.T) {
 		t.Error("a handler panicked")
 	}
 }
+
+// writeTestState writes a state file as a handover would.
+func writeTestState(t *testing.T, path string, st *HandoverState) {
+	t.Helper()
+	if err := writeHandoverFile(path, st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func validTestState(now time.Time) *HandoverState {
+	return &HandoverState{
+		Version: handoverVersion, Written: now,
+		Stream: streamState{ID: "abc", JID: "focus@auth.meet.test/focus", MaxSeconds: 60, In: 7, Acked: 3,
+			Unacked: []string{`<presence xmlns="jabber:client"/>`}, LostAt: now},
+	}
+}
+
+// The state file is read once, and only when it can be used: a missing,
+// stale, corrupt or incompatible file is refused with a reason (the caller
+// logs it and starts fresh), and is gone afterwards either way.
+func TestHandoverFileFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	path := filepath.Join(dir, "sub", "state.json")
+
+	if _, err := takeHandoverFile(path, now); err != errNoStateFile {
+		t.Errorf("missing file: err %v, want errNoStateFile", err)
+	}
+
+	writeTestState(t, path, validTestState(now))
+	st, err := takeHandoverFile(path, now.Add(time.Second))
+	if err != nil {
+		t.Fatalf("valid file refused: %v", err)
+	}
+	if st.Stream.ID != "abc" || st.Stream.In != 7 || len(st.Stream.Unacked) != 1 {
+		t.Errorf("stream state not read back: %+v", st.Stream)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Error("the file was not consumed")
+	}
+	if _, err := takeHandoverFile(path, now); err != errNoStateFile {
+		t.Errorf("second read: err %v, want errNoStateFile (never used twice)", err)
+	}
+
+	cases := []struct {
+		name  string
+		write func()
+		want  string
+	}{
+		{"stale", func() { writeTestState(t, path, validTestState(now.Add(-time.Minute))) }, "stale state file"},
+		{"nearly stale", func() { writeTestState(t, path, validTestState(now.Add(-59*time.Second))) }, "stale state file"},
+		{"corrupt", func() { os.WriteFile(path, []byte(`{"version":1,"stream":`), 0o600) }, "corrupt state file"},
+		{"garbage", func() { os.WriteFile(path, []byte("\x00\x01binary"), 0o600) }, "corrupt state file"},
+		{"no stream", func() {
+			st := validTestState(now)
+			st.Stream = streamState{}
+			writeTestState(t, path, st)
+		}, "no resumable stream"},
+		{"incompatible", func() {
+			st := validTestState(now)
+			st.Version = handoverVersion + 1
+			writeTestState(t, path, st)
+		}, "format version 2"},
+	}
+	for _, c := range cases {
+		c.write()
+		_, err := takeHandoverFile(path, now)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want one containing %q", c.name, err, c.want)
+		}
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Errorf("%s: the refused file is still there", c.name)
+		}
+	}
+}
+
+// The file is private and replaced atomically: no temporary file is left.
+func TestHandoverFileWrittenAtomically(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	os.WriteFile(path, []byte("old"), 0o644)
+	writeTestState(t, path, validTestState(time.Now()))
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("%d files in the directory, want only the state file", len(entries))
+	}
+}
+
+func TestStateFileLocation(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if got := resolveStateFile("", env(map[string]string{"STATE_DIRECTORY": "/var/lib/minifocus:/other"})); got != "/var/lib/minifocus/state.json" {
+		t.Errorf("systemd: %q", got)
+	}
+	if got := resolveStateFile("/srv/x.json", env(nil)); got != "/srv/x.json" {
+		t.Errorf("configured: %q", got)
+	}
+	if got := resolveStateFile("off", env(nil)); got != "" {
+		t.Errorf("off: %q", got)
+	}
+	if got := resolveStateFile("", env(nil)); got != "/config/minifocus-state.json" && got != "/var/lib/minifocus/state.json" {
+		t.Errorf("default: %q", got)
+	}
+}
+
+// A state file that cannot be used is a fresh start, logged in one line.
+func TestHandoverCorruptFileFreshStart(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	os.WriteFile(stateFile, []byte("{not json"), 0o600)
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	if !strings.Contains(s.focus.logs.String(), `msg="handover state file not used: fresh start"`) {
+		t.Error("no log line for the refused state file")
+	}
+	if c, _ := s.focus.XMPP.Stats(); c != 1 || s.focus.XMPP.Resumes() != 0 {
+		t.Errorf("connects %d, resumes %d: want a fresh login", c, s.focus.XMPP.Resumes())
+	}
+	room := "corrupt@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("a conference works", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) })
+}
+
+// Prosody restarted during the gap: the resumption is refused, the restored
+// conferences end, and the focus is
+// back as after a fresh start; clients that rejoin get a new conference.
+func TestHandoverResumptionRefused(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	room := "refused@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	p1.Close()
+	p2.Close()
+	if err := s.prosody.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("logged in afresh", func() bool {
+		c, _ := s.focus.XMPP.Stats()
+		up, _ := s.focus.XMPP.Connected()
+		return up && c == 1 && s.focus.Bridges.OperationalCount() == 1
+	})
+	if s.focus.XMPP.Resumes() != 0 {
+		t.Error("resumed a stream Prosody cannot have kept")
+	}
+	if !strings.Contains(s.focus.logs.String(), "handover: Prosody did not resume the previous process's stream") {
+		t.Error("no log line for the refused resumption")
+	}
+	s.wait("the restored conference ended", func() bool { return s.focus.Focus.lookup(room) == nil })
+	q1 := s.join(room)
+	q2 := s.join(room)
+	s.wait("a new conference", func() bool { return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) })
+}
+
+// A conference whose saved state does not make sense is not half restored:
+// the focus leaves its room (its clients start again) and the other
+// conferences carry on.
+func TestHandoverUnrestorableConferenceLeavesItsRoom(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	bad, good := "bad@conference.meet.test", "good@conference.meet.test"
+	b1, b2 := s.join(bad), s.join(bad)
+	g1, g2 := s.join(good), s.join(good)
+	s.wait("sessions", func() bool { return b1.Accepted() && b2.Accepted() && g1.Accepted() && g2.Accepted() })
+	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	st, err := takeHandoverFile(stateFile, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range st.Conferences {
+		if st.Conferences[i].Room == bad {
+			st.Conferences[i].Members[0].Occupant = "elsewhere@conference.meet.test/x" // not of this room
+		}
+	}
+	writeTestState(t, stateFile, st)
+	s.focus = startMain(t, s.focus.Config)
+	for _, p := range []*testkit.Participant{b1, b2} {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		if err := p.WaitFor(ctx, func() bool { return sawFocusLeave(p) }); err != nil {
+			t.Errorf("%s did not see the focus leave the unrestorable room", p.Nick())
+		}
+		cancel()
+	}
+	if !strings.Contains(s.focus.logs.String(), `msg="handover: conference not restored; leaving its room" room=bad@conference.meet.test`) {
+		t.Error("no log line for the unrestorable conference")
+	}
+	g3 := s.join(good)
+	s.wait("the good conference carries on", func() bool {
+		return g3.Accepted() && knowsExactly(g3, g1, g2) && slices.Contains(owners(g1), g3.Nick())
+	})
+	for _, p := range []*testkit.Participant{g1, g2} {
+		if sawFocusLeave(p) || len(p.Offers()) != 1 {
+			t.Errorf("%s noticed the restart", p.Nick())
+		}
+	}
+}

@@ -101,8 +101,9 @@ type XMPPClient struct {
 	// (handover.go). adopted: the stream management state came from the
 	// previous process; its first login tells the session callbacks either
 	// way (up if resumed, down then up if not).
-	detach  atomic.Bool
-	adopted atomic.Bool
+	detach    atomic.Bool
+	adopted   atomic.Bool
+	onRefused func() // the adopted stream was not resumed (set before Run)
 
 	connects    atomic.Int64
 	disconnects atomic.Int64
@@ -239,9 +240,6 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		}
 		attempt = 0
 		adopted := c.adopted.Swap(false)
-		if adopted && !conn.resumed {
-			c.adoptionRefused()
-		}
 		if conn.resumed {
 			c.resumes.Add(1)
 			pendingDown = false
@@ -262,6 +260,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		c.conn = conn
 		c.lastErr = nil
 		c.mu.Unlock()
+		if adopted && !conn.resumed {
+			c.adoptionRefused() // on the new stream: what ends goes out on it
+		}
 		if !conn.resumed || adopted {
 			for _, f := range c.onSession {
 				f(true)
