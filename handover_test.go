@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -355,5 +358,128 @@ func TestHandoverUnrestorableConferenceLeavesItsRoom(t *testing.T) {
 		if sawFocusLeave(p) || len(p.Offers()) != 1 {
 			t.Errorf("%s noticed the restart", p.Nick())
 		}
+	}
+}
+
+// startBinary runs the built minifocus with conf; its output goes to out.
+func startBinary(t *testing.T, bin, conf string, out *syncBuffer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, out *syncBuffer) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("did not exit within 10s\n%s", out.String())
+	}
+}
+
+// The real binary: SIGTERM, then a new process. The participants notice
+// nothing; a join and a source-add during the gap are handled. SIGUSR1 then
+// ends the meeting for good. The gap (SIGTERM to the new process serving the
+// resumed stream) is printed.
+func TestHandoverBinarySIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p := testkit.StartProsody(t)
+	s := &stack{t: t, prosody: p, ctx: ctx}
+	b := s.addBridge("jvb1", "")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "minifocus")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	host, port := splitAddr(p.C2SAddr())
+	state := filepath.Join(dir, "state", "minifocus-state.json")
+	conf := filepath.Join(dir, "config.toml")
+	body := "state-file = \"" + state + "\"\n[xmpp]\nserver = \"" + host + "\"\nport = " + strconv.Itoa(port) +
+		"\ndomain = \"meet.test\"\npassword = \"focuspass\"\nping-interval = \"1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out1 syncBuffer
+	first := startBinary(t, bin, conf, &out1)
+	waitFor(t, 10*time.Second, "first process logged in", func() bool { return strings.Contains(out1.String(), "logged in") })
+	room := "binary@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	// Stream management is on once the server has acknowledged something.
+	time.Sleep(1500 * time.Millisecond)
+
+	sigterm := time.Now()
+	_ = first.Process.Signal(syscall.SIGTERM)
+	waitExit(t, first, &out1)
+	if !strings.Contains(out1.String(), `msg="handed over: state written for the next process"`) {
+		t.Fatalf("no handover:\n%s", out1.String())
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer gcancel()
+	shareErr := make(chan error, 1)
+	go func() { shareErr <- p1.AddScreenshare(gctx) }()
+	joined := make(chan *testkit.Participant, 1)
+	go func() {
+		p, err := testkit.JoinConference(gctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room})
+		if err != nil {
+			t.Errorf("join during the gap: %v", err)
+			close(joined)
+			return
+		}
+		t.Cleanup(func() { p.Close() })
+		joined <- p
+	}()
+	var out2 syncBuffer
+	second := startBinary(t, bin, conf, &out2)
+	waitFor(t, 10*time.Second, "the next process resumed the stream", func() bool {
+		return strings.Contains(out2.String(), `msg="stream resumed"`)
+	})
+	gap := time.Since(sigterm)
+	t.Logf("handover gap, SIGTERM to the next process serving the resumed stream: %s", gap)
+	if err := <-shareErr; err != nil {
+		t.Fatalf("source-add during the gap: %v", err)
+	}
+	p3 := <-joined
+	if p3 == nil {
+		t.FailNow()
+	}
+	s.wait("p3 joined the same conference", func() bool {
+		return p3.Accepted() && knowsExactly(p3, p1, p2) && slices.Contains(owners(p1), p3.Nick()) &&
+			len(p2.RemoteSources()[p1.Nick()]) == 5 && len(p3.RemoteSources()[p1.Nick()]) == 5
+	})
+	if c, e := colibriCreates(b); c != 1 || e != 3 {
+		t.Errorf("%d conference and %d endpoint creations, want 1 and 3", c, e)
+	}
+	for _, p := range []*testkit.Participant{p1, p2} {
+		if sawFocusLeave(p) || len(p.Received("session-terminate")) != 0 || len(p.Offers()) != 1 {
+			t.Errorf("%s noticed the restart: focus left %v, terminates %d, offers %d", p.Nick(), sawFocusLeave(p),
+				len(p.Received("session-terminate")), len(p.Offers()))
+		}
+	}
+
+	// The stop for good: sessions terminated, the room left, no state file.
+	_ = second.Process.Signal(syscall.SIGUSR1)
+	waitExit(t, second, &out2)
+	for _, p := range []*testkit.Participant{p1, p2, p3} {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := p.WaitFor(pctx, func() bool { return len(p.Received("session-terminate")) == 1 && sawFocusLeave(p) }); err != nil {
+			t.Errorf("%s: no session-terminate and focus leave after SIGUSR1", p.Nick())
+		}
+		pcancel()
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("state file after a stop for good (err %v)", err)
 	}
 }
