@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -481,5 +482,75 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	}
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Errorf("state file after a stop for good (err %v)", err)
+	}
+}
+
+// BenchmarkHandoverGap measures the in-process handover: from the stop (as
+// on SIGTERM) to the next Main serving the resumed stream, with one
+// two-person conference. It reports the gap per restart.
+func BenchmarkHandoverGap(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p := testkit.StartProsody(b)
+	cfg := testConfig(p)
+	cfg.StateFile = filepath.Join(b.TempDir(), "state.json")
+	br, err := testkit.StartFakeBridge(ctx, testkit.FakeBridgeConfig{Addr: p.C2SAddr(), Nick: "jvb1", RelayID: "jvb1", PresenceInterval: 200 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	type run struct {
+		m      *Main
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	start := func() *run {
+		r := &run{m: NewMain(cfg, NewLogger(LogConfig{Level: "error"}, io.Discard)), done: make(chan struct{})}
+		var rctx context.Context
+		rctx, r.cancel = context.WithCancel(ctx)
+		go func() { defer close(r.done); _ = r.m.Run(rctx) }()
+		return r
+	}
+	until := func(what string, cond func() bool) {
+		for !cond() {
+			if ctx.Err() != nil {
+				b.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	r := start()
+	until("login and bridge", func() bool { up, _ := r.m.XMPP.Connected(); return up && r.m.Bridges.OperationalCount() == 1 })
+	room := "bench-handover@conference.meet.test"
+	var ps []*testkit.Participant
+	for i := 0; i < 2; i++ {
+		pp, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pp.Close()
+		ps = append(ps, pp)
+	}
+	until("sessions", func() bool { return ps[0].Accepted() && ps[1].Accepted() && r.m.XMPP.resumable() })
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		r.m.RequestHandover()
+		r.cancel()
+		<-r.done
+		r = start()
+		until("resumed", func() bool { return r.m.XMPP.Resumes() == 1 })
+		total += time.Since(t0)
+		until("stream management on", r.m.XMPP.resumable)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "gap-ms/op")
+	r.cancel()
+	<-r.done
+	for _, pp := range ps {
+		if sawFocusLeave(pp) || len(pp.Offers()) != 1 {
+			b.Errorf("%s noticed the restarts", pp.Nick())
+		}
 	}
 }
