@@ -936,3 +936,58 @@ func (a *authority) restore(sessions []authState) {
 		}
 	}
 }
+
+// Doctor ---------------------------------------------------------------------------
+
+// handoverMinHibernation is the least hibernation time the doctor accepts:
+// a restart (stop, start, login) must fit in it with room to spare.
+const handoverMinHibernation = 10 * time.Second
+
+// checkHandover tells whether a restart can hand the meetings over: Prosody
+// must offer stream management with resumption (mod_smacks) and keep a
+// lost session long enough; the state file's directory must exist.
+func (d *doctor) checkHandover() {
+	if d.sess == nil {
+		d.skip("the focus did not log in", "handover")
+		return
+	}
+	c := d.sess.x
+	deadline := time.Now().Add(min(d.step, 3*time.Second))
+	var enabled bool
+	var id string
+	var hib time.Duration
+	for {
+		c.sm.mu.Lock()
+		enabled, id, hib = c.sm.enabled, c.sm.id, c.sm.max
+		c.sm.mu.Unlock()
+		if enabled || time.Now().After(deadline) || d.outOfTime() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	smFix := "load mod_smacks in Prosody (add \"smacks\" to modules_enabled in prosody.cfg.lua; Jitsi's and docker-jitsi-meet's configurations do) and set smacks_hibernation_time = 60, then restart Prosody"
+	switch {
+	case !enabled:
+		d.warn("handover", "Prosody does not offer stream management (XEP-0198): a restart of the focus ends every meeting", smFix)
+		return
+	case id == "":
+		d.warn("handover", "Prosody offers stream management without resumption: a restart of the focus ends every meeting", smFix)
+		return
+	case hib < handoverMinHibernation:
+		d.warn("handover", fmt.Sprintf("Prosody keeps a lost session only %s: a restart of the focus that takes longer ends every meeting", hib),
+			"set smacks_hibernation_time = 60 in prosody.cfg.lua, then restart Prosody")
+		return
+	}
+	path := resolveStateFile(d.cfg.StateFile, d.getenv)
+	if path == "" {
+		d.ok("handover", "Prosody keeps a lost session %s, but the handover is off (state-file = \"off\"): SIGTERM ends every meeting", hib)
+		return
+	}
+	note := ""
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		// Created at the first handover, where the focus may write (under
+		// systemd's ProtectSystem=strict only with StateDirectory=minifocus).
+		note = " (its directory does not exist yet here)"
+	}
+	d.ok("handover", "Prosody keeps a lost session %s (XEP-0198): a restart (SIGTERM) hands the meetings over through %s%s", hib, path, note)
+}

@@ -554,3 +554,63 @@ func BenchmarkHandoverGap(b *testing.B) {
 		}
 	}
 }
+
+// The doctor says whether a restart can hand the meetings over, and how to
+// make it possible when it cannot.
+func TestDoctorHandoverCheck(t *testing.T) {
+	cases := []struct {
+		name    string
+		opts    []testkit.Option
+		tag     string
+		want    string
+		wantFix string
+	}{
+		{"smacks", nil, "ok", "Prosody keeps a lost session 1m0s (XEP-0198): a restart (SIGTERM) hands the meetings over", ""},
+		{"no smacks", []testkit.Option{testkit.WithoutModules("smacks")}, "warn", "Prosody does not offer stream management (XEP-0198): a restart of the focus ends every meeting", "smacks_hibernation_time = 60"},
+		{"short hibernation", []testkit.Option{testkit.WithSmacksHibernation(3 * time.Second)}, "warn", "Prosody keeps a lost session only 3s", "smacks_hibernation_time = 60"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := testkit.StartProsody(t, c.opts...)
+			_, out := runDoctorTest(t, prosodyTOML(p).write(t), "")
+			line, fixes, ok := checkLine(out, c.tag, "handover")
+			if !ok || !strings.Contains(line, c.want) {
+				t.Fatalf("no %s handover line with %q:\n%s", c.tag, c.want, out)
+			}
+			if c.wantFix != "" && !slices.ContainsFunc(fixes, func(f string) bool { return strings.Contains(f, c.wantFix) }) {
+				t.Errorf("no fix naming %q: %v", c.wantFix, fixes)
+			}
+		})
+	}
+}
+
+// Without stream management in Prosody there is nothing to resume: SIGTERM
+// ends the meetings cleanly, as a stop for good does, and writes no file.
+func TestHandoverImpossibleWithoutSmacks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := testkit.StartProsody(t, testkit.WithoutModules("smacks"))
+	s := &stack{t: t, prosody: p, ctx: ctx}
+	cfg := testConfig(p)
+	cfg.StateFile = filepath.Join(t.TempDir(), "state.json")
+	s.focus = startMain(t, cfg)
+	s.addBridge("jvb1", "")
+	s.wait("bridge", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	room := "nosmacks@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
+	handOverMain(t, s.focus)
+	if !strings.Contains(s.focus.logs.String(), "handover impossible: the XMPP stream is not resumable") {
+		t.Error("no log line for the impossible handover")
+	}
+	for _, p := range []*testkit.Participant{p1, p2} {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := p.WaitFor(pctx, func() bool { return len(p.Received("session-terminate")) == 1 && sawFocusLeave(p) }); err != nil {
+			t.Errorf("%s: the meeting did not end cleanly", p.Nick())
+		}
+		pcancel()
+	}
+	if _, err := os.Stat(cfg.StateFile); !os.IsNotExist(err) {
+		t.Errorf("state file written (err %v)", err)
+	}
+}
