@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -486,8 +487,9 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 }
 
 // BenchmarkHandoverGap measures the in-process handover: from the stop (as
-// on SIGTERM) to the next Main serving the resumed stream, with one
-// two-person conference. It reports the gap per restart.
+// on SIGTERM) to the next Main serving the resumed stream, with ten
+// conferences of three. It reports the gap per restart and how many of the
+// ten were restored.
 func BenchmarkHandoverGap(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -521,17 +523,27 @@ func BenchmarkHandoverGap(b *testing.B) {
 	}
 	r := start()
 	until("login and bridge", func() bool { up, _ := r.m.XMPP.Connected(); return up && r.m.Bridges.OperationalCount() == 1 })
-	room := "bench-handover@conference.meet.test"
+	const conferences, size = 10, 3
 	var ps []*testkit.Participant
-	for i := 0; i < 2; i++ {
-		pp, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room})
-		if err != nil {
-			b.Fatal(err)
+	for c := 0; c < conferences; c++ {
+		for i := 0; i < size; i++ {
+			pp, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: fmt.Sprintf("bench-handover-%d@conference.meet.test", c)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pp.Close()
+			ps = append(ps, pp)
 		}
-		defer pp.Close()
-		ps = append(ps, pp)
 	}
-	until("sessions", func() bool { return ps[0].Accepted() && ps[1].Accepted() && r.m.XMPP.resumable() })
+	until("sessions", func() bool {
+		for _, pp := range ps {
+			if !pp.Accepted() {
+				return false
+			}
+		}
+		return r.m.XMPP.resumable()
+	})
+	restored := 0
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -542,10 +554,12 @@ func BenchmarkHandoverGap(b *testing.B) {
 		r = start()
 		until("resumed", func() bool { return r.m.XMPP.Resumes() == 1 })
 		total += time.Since(t0)
+		restored += len(r.m.Focus.all())
 		until("stream management on", r.m.XMPP.resumable)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "gap-ms/op")
+	b.ReportMetric(float64(restored)/float64(b.N), "conferences-restored/op")
 	r.cancel()
 	<-r.done
 	for _, pp := range ps {
