@@ -471,7 +471,11 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 	// deadline written is the latest it can be (a full period from now).
 	cc := c.cfg().Conference
 	if c.singleTimer != nil && len(c.members) == 1 {
-		cs.SingleDeadline = now.Add(cc.SingleParticipantTimeout.Duration)
+		for _, m := range c.members {
+			if m.sid != "" || m.inviting { // not fired yet: a session to end
+				cs.SingleDeadline = now.Add(cc.SingleParticipantTimeout.Duration)
+			}
+		}
 	}
 	if c.sourceTimer != nil {
 		cs.SourceDeadline = now.Add(cc.SourceSignalingDelays.For(len(c.members)))
