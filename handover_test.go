@@ -628,3 +628,57 @@ func TestHandoverImpossibleWithoutSmacks(t *testing.T) {
 		t.Errorf("state file written (err %v)", err)
 	}
 }
+
+// Jingle and timer state crosses the restart: a session-initiate answered
+// during the gap is accepted by the next process (its sid and pending state
+// were handed over) and the sources flow; a lone participant's timeout,
+// running at the handover, still ends its session afterwards; a version pin
+// is kept.
+func TestHandoverPendingSessionAndTimers(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	room := "pending@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.ManualAccept = true })
+	s.wait("p1 in session, p2 offered", func() bool { return p1.Accepted() && len(p2.Offers()) == 1 })
+	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
+	if err := s.focus.Focus.PinVersion(room, "2.3-test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	handOverMain(t, s.focus)
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	accepted := make(chan error, 1)
+	go func() { accepted <- p2.Accept(ctx) }() // answered by the next process
+	time.Sleep(200 * time.Millisecond)
+	s.focus = startMain(t, s.focus.Config)
+	if err := <-accepted; err != nil {
+		t.Fatalf("session-accept during the gap: %v", err)
+	}
+	s.wait("sources exchanged", func() bool { return p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
+	if pins := s.focus.Focus.Pins(); len(pins) != 1 || pins[0].Room != room || pins[0].Version != "2.3-test" {
+		t.Errorf("pins after the restart: %+v", pins)
+	}
+
+	// p2 leaves: p1 is alone and its timer runs; the restart keeps it.
+	if err := p2.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("p2 gone", func() bool {
+		snap := s.focus.Focus.Snapshots(s.ctx)
+		return len(snap) == 1 && len(snap[0].Participants) == 1
+	})
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("p1's session terminated as expired after the restart", func() bool {
+		for _, st := range p1.Received("session-terminate") {
+			if strings.Contains(st.String(), "<expired") {
+				return true
+			}
+		}
+		return false
+	})
+	if sawFocusLeave(p1) {
+		t.Error("p1 saw the focus leave")
+	}
+}
