@@ -377,6 +377,20 @@ func (c *XMPPClient) adoptionRefused() {
 	}
 }
 
+// waitConnected waits until a session is up, or for d at most.
+func (c *XMPPClient) waitConnected(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if up, _ := c.Connected(); up {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitIdle waits until no IQ awaits its answer, or until the deadline.
 func (c *XMPPClient) waitIdle(deadline time.Time) bool {
 	for {
@@ -884,6 +898,11 @@ func (m *Main) restoreHandover() {
 		m.Focus.metadataAddr.Store(st.RoomMetadata)
 	}
 	m.XMPP.onRefused = func() { m.Focus.endRestored("the previous process's XMPP stream could not be resumed") }
+	if m.ServiceXMPP != nil {
+		// What Prosody replays may need a bridge at once (a join in the
+		// gap): the bridges' own connection logs in first.
+		m.XMPP.beforeAdopt = func() { m.ServiceXMPP.waitConnected(3 * time.Second) }
+	}
 	m.Bridges.restoreState(st.Bridges)
 	for _, p := range st.Pins {
 		if d := time.Until(p.Expires); d > 0 {

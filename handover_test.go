@@ -682,3 +682,57 @@ func TestHandoverPendingSessionAndTimers(t *testing.T) {
 		t.Error("p1 saw the focus leave")
 	}
 }
+
+// With the bridges on a Prosody of their own (xmpp.service), the client
+// stream is handed over and the bridges' connection logs in afresh before
+// the replayed stanzas are handled: a join during the gap is allocated on
+// the same bridge conference.
+func TestHandoverWithServiceConnection(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	jvbProsody := testkit.StartProsody(t)
+	host, port := splitAddr(jvbProsody.C2SAddr())
+	s := startStack(t, 0, func(c *Config, _ *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.XMPP.Service = ServiceXMPPConfig{Enabled: true, Server: host, Port: port, AuthDomain: "auth.meet.test"}
+	})
+	b, err := testkit.StartFakeBridge(s.ctx, testkit.FakeBridgeConfig{Addr: jvbProsody.C2SAddr(), Nick: "jvb1", RelayID: "jvb1", PresenceInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	s.wait("bridge", func() bool { return s.focus.Bridges.OperationalCount() == 1 })
+	room := "split-handover@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	joined := make(chan *testkit.Participant, 1)
+	go func() {
+		p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room})
+		if err != nil {
+			t.Errorf("join during the gap: %v", err)
+			close(joined)
+			return
+		}
+		t.Cleanup(func() { p.Close() })
+		joined <- p
+	}()
+	time.Sleep(200 * time.Millisecond)
+	s.focus = startMain(t, s.focus.Config)
+	p3 := <-joined
+	if p3 == nil {
+		t.FailNow()
+	}
+	s.wait("p3 on the same bridge conference", func() bool {
+		return p3.Accepted() && knowsExactly(p3, p1, p2) && slices.Contains(owners(p1), p3.Nick())
+	})
+	if c, e := colibriCreates(b); c != 1 || e != 3 {
+		t.Errorf("%d conference and %d endpoint creations, want 1 and 3", c, e)
+	}
+	for _, p := range []*testkit.Participant{p1, p2} {
+		if sawFocusLeave(p) || len(p.Offers()) != 1 {
+			t.Errorf("%s noticed the restart", p.Nick())
+		}
+	}
+}

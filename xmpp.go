@@ -104,6 +104,8 @@ type XMPPClient struct {
 	detach    atomic.Bool
 	adopted   atomic.Bool
 	onRefused func() // the adopted stream was not resumed (set before Run)
+	// beforeAdopt runs before the adopted stream is resumed (set before Run).
+	beforeAdopt func()
 
 	connects    atomic.Int64
 	disconnects atomic.Int64
@@ -213,6 +215,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		for _, f := range c.onSession {
 			f(false)
 		}
+	}
+	if c.adopted.Load() && c.beforeAdopt != nil {
+		c.beforeAdopt()
 	}
 	for ctx.Err() == nil {
 		start := time.Now()
