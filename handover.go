@@ -833,6 +833,12 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 	for _, c := range running {
 		if cs, ok := handOverConference(ctx, c); ok {
 			st.Conferences = append(st.Conferences, cs)
+		} else if isJoined(c) {
+			// It did not write its state down in time: not to be left half
+			// alive in the next process, it leaves its room (the next
+			// process sends this with the rest); its clients start again.
+			m.Log.Warn("handover: conference not handed over; leaving its room", "room", c.room)
+			_ = m.XMPP.Send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
 		}
 	}
 	cancel()
@@ -919,6 +925,12 @@ func (m *Main) restoreHandover() {
 			m.Log.Warn("handover: conference not restored; leaving its room", "room", cs.Room, "err", err)
 			if cs.Room != "" {
 				_ = m.XMPP.Send(NewElement(nsClient, "presence", "to", cs.Room+"/"+m.Config.XMPP.Username, "type", "unavailable"))
+			}
+			for _, bs := range cs.Sessions {
+				if bs.CreateSent && cs.MeetingID != "" {
+					iq := ColibriIQ(bs.JID, BuildConferenceModify(ColibriRequest{MeetingID: cs.MeetingID, Expire: true}))
+					_ = m.Focus.bx.Send(iq.Set("id", randomID()))
+				}
 			}
 			continue
 		}

@@ -352,6 +352,7 @@ func TestHandoverUnrestorableConferenceLeavesItsRoom(t *testing.T) {
 	if !strings.Contains(s.focus.logs.String(), `msg="handover: conference not restored; leaving its room" room=bad@conference.meet.test`) {
 		t.Error("no log line for the unrestorable conference")
 	}
+	s.wait("its bridge conference expired", func() bool { return len(s.bridges[0].Conferences()) == 1 })
 	g3 := s.join(good)
 	s.wait("the good conference carries on", func() bool {
 		return g3.Accepted() && knowsExactly(g3, g1, g2) && slices.Contains(owners(g1), g3.Nick())
