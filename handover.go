@@ -62,11 +62,11 @@ type HandoverState struct {
 	Written time.Time `json:"written"`
 	PID     int       `json:"pid"`
 	// Stream is the client connection's stream management state.
-	Stream      streamState     `json:"stream"`
+	Stream      streamState       `json:"stream"`
 	Conferences []conferenceState `json:"conferences"`
-	Bridges     []bridgeState   `json:"bridges"`
-	Pins        []Pin           `json:"pins,omitempty"`
-	Auth        []authState     `json:"auth_sessions,omitempty"`
+	Bridges     []bridgeState     `json:"bridges"`
+	Pins        []Pin             `json:"pins,omitempty"`
+	Auth        []authState       `json:"auth_sessions,omitempty"`
 	// Components found by discovery (breakout rooms' domain and so on):
 	// needed before the first replayed stanza, and discovered again later.
 	AVModeration string `json:"av_moderation,omitempty"`
@@ -158,8 +158,8 @@ type avModState struct {
 
 type recordingState struct {
 	ID, Mode, StreamID, YoutubeID, AppData, Initiator string
-	SIP, DisplayName, Jibri, Status, Failure           string
-	Tried                                              []string
+	SIP, DisplayName, Jibri, Status, Failure          string
+	Tried                                             []string
 }
 
 type bridgeState struct {
