@@ -40,6 +40,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -72,6 +74,9 @@ type HandoverState struct {
 	AVModeration string `json:"av_moderation,omitempty"`
 	RoomMetadata string `json:"room_metadata,omitempty"`
 	BreakoutMUC  string `json:"breakout_muc,omitempty"`
+	// Deferred are conference requests for new rooms that arrived during
+	// the handover: the next process answers them.
+	Deferred []string `json:"deferred_requests,omitempty"`
 }
 
 type streamState struct {
@@ -795,9 +800,67 @@ func (b *Bridges) restoreState(bridges []bridgeState) {
 
 // Main: the handover and the restore ---------------------------------------------
 
+// handoverCtl is Main's part of the handover.
+type handoverCtl struct {
+	requested atomic.Bool // the next stop is a handover
+	draining  atomic.Bool // the handover has begun: new conferences wait for the next process
+	mu        sync.Mutex
+	deferred  []string // conference requests for new rooms received while draining
+}
+
+// maxDeferred bounds the conference requests kept for the next process.
+const maxDeferred = 1000
+
 // RequestHandover makes the next stop a handover to the next process
 // (SIGTERM, SIGINT) rather than the end of every conference.
-func (m *Main) RequestHandover() { m.handover.Store(true) }
+func (m *Main) RequestHandover() { m.ho.requested.Store(true) }
+
+// deferRequests wraps the focus's conference request handler: while the
+// handover drains, a request that would start a new conference is kept for
+// the next process (it would not be joined in time here) instead of being
+// answered.
+func (m *Main) deferRequests() {
+	orig := m.XMPP.iqHandlers[nsFocus]
+	if orig == nil {
+		return
+	}
+	m.XMPP.HandleIQ(nsFocus, func(iq *Element) {
+		if m.ho.draining.Load() && iq.Attr("type") == "set" {
+			if p := iq.Payload(); p != nil && p.Local == "conference" {
+				if room, err := m.Focus.validateRoom(p.Attr("room")); err == nil && m.Focus.lookup(room) == nil {
+					m.ho.mu.Lock()
+					if len(m.ho.deferred) < maxDeferred {
+						m.ho.deferred = append(m.ho.deferred, iq.String())
+						m.ho.mu.Unlock()
+						return
+					}
+					m.ho.mu.Unlock()
+				}
+			}
+		}
+		orig(iq)
+	})
+}
+
+// runDeferred hands the conference requests the previous process kept to
+// the usual handler, once: after the stream is back, before what Prosody
+// replays (they arrived before it).
+func (m *Main) runDeferred(reqs []string) {
+	var once sync.Once
+	h := m.XMPP.iqHandlers[nsFocus]
+	m.XMPP.OnSession(func(up bool) {
+		if !up {
+			return
+		}
+		once.Do(func() {
+			for _, r := range reqs {
+				if iq, err := ParseElement(r); err == nil && h != nil {
+					h(iq)
+				}
+			}
+		})
+	})
+}
 
 // handOver runs instead of the shutdown when a handover was requested. It
 // reports false, having changed nothing, when a handover is not possible
@@ -813,6 +876,7 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 		return false
 	}
 	start := time.Now()
+	m.ho.draining.Store(true)
 	m.HTTP.SetShuttingDown()
 	// In flight: answers from bridges and clients still to come. New work
 	// arriving meanwhile is handled too; whatever Prosody delivers after
@@ -843,6 +907,9 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 	}
 	cancel()
 	sort.Slice(st.Conferences, func(i, j int) bool { return st.Conferences[i].Room < st.Conferences[j].Room })
+	m.ho.mu.Lock()
+	st.Deferred = m.ho.deferred
+	m.ho.mu.Unlock()
 	st.Bridges = m.Bridges.exportState()
 	st.Pins = m.Focus.Pins()
 	st.Auth = m.Focus.auth.export()
@@ -880,6 +947,7 @@ func (m *Main) restoreHandover() {
 	if path == "" {
 		return
 	}
+	m.deferRequests()
 	now := time.Now()
 	st, err := takeHandoverFile(path, now)
 	switch {
@@ -910,6 +978,9 @@ func (m *Main) restoreHandover() {
 		m.XMPP.beforeAdopt = func() { m.ServiceXMPP.waitConnected(3 * time.Second) }
 	}
 	m.Bridges.restoreState(st.Bridges)
+	if len(st.Deferred) > 0 {
+		m.runDeferred(st.Deferred)
+	}
 	for _, p := range st.Pins {
 		if d := time.Until(p.Expires); d > 0 {
 			_ = m.Focus.PinVersion(p.Room, p.Version, d)

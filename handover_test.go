@@ -737,3 +737,62 @@ func TestHandoverWithServiceConnection(t *testing.T) {
 		}
 	}
 }
+
+// A conference request for a new room that arrives while the handover
+// drains is not started in the stopping process (it could not finish): it is
+// kept in the state file and answered by the next process.
+func TestHandoverDefersNewConferences(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	old := "old@conference.meet.test"
+	p1, p2 := s.join(old), s.join(old)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && s.focus.XMPP.resumable() })
+	// An IQ the bridge will not answer keeps the drain going for its second.
+	b := s.bridges[0]
+	b.DropResponses(true)
+	wait := s.focus.XMPP.StartIQ(ColibriIQ(b.JID(), BuildConferenceModify(ColibriRequest{MeetingID: "nobody", Expire: true})))
+	go func() { _, _ = wait(context.Background()) }()
+	prev := s.focus
+	done := make(chan struct{})
+	go func() { handOverMain(t, prev); close(done) }()
+	s.wait("draining", prev.ho.draining.Load)
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	fresh := "fresh@conference.meet.test"
+	joined := make(chan *testkit.Participant, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: fresh})
+			if err != nil {
+				t.Errorf("join during the drain: %v", err)
+				joined <- nil
+				return
+			}
+			t.Cleanup(func() { p.Close() })
+			joined <- p
+		}()
+	}
+	<-done
+	raw, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"deferred_requests"`) || !strings.Contains(string(raw), fresh) {
+		t.Errorf("the requests during the drain were not kept for the next process")
+	}
+	if prev.Focus.lookup(fresh) != nil {
+		t.Error("the stopping process started the new conference")
+	}
+	b.DropResponses(false)
+	s.focus = startMain(t, s.focus.Config)
+	q1, q2 := <-joined, <-joined
+	if q1 == nil || q2 == nil {
+		t.FailNow()
+	}
+	s.wait("the new conference runs in the next process", func() bool {
+		return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) && knowsExactly(q2, q1)
+	})
+	if sawFocusLeave(p1) || len(p1.Offers()) != 1 {
+		t.Error("p1 noticed the restart")
+	}
+}

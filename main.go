@@ -25,7 +25,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -167,7 +166,7 @@ type Main struct {
 
 	started time.Time
 
-	handover atomic.Bool // the stop hands the conferences over (handover.go)
+	ho handoverCtl // whether and how the stop hands the conferences over (handover.go)
 
 	ready chan struct{} // closed once the HTTP listener is up
 }
@@ -269,7 +268,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.Focus.RunLoadRedistribution(xctx)
 
 	<-ctx.Done()
-	if m.handover.Load() && m.handOver(xcancel, xdone, sdone, bdone) {
+	if m.ho.requested.Load() && m.handOver(xcancel, xdone, sdone, bdone) {
 		return nil
 	}
 	m.Log.Info("shutting down")
