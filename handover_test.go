@@ -41,6 +41,37 @@ func colibriCreates(b *testkit.FakeBridge) (conferences, endpoints int) {
 	return
 }
 
+// stanzaLog records what a participant sends, so a test can wait until a
+// stanza of the gap has gone out before the next process starts.
+type stanzaLog struct{ b syncBuffer }
+
+func (l *stanzaLog) logf(format string, args ...any) {
+	fmt.Fprintf(&l.b, format+"\n", args...)
+}
+
+// sent reports whether a stanza containing all of parts went out.
+func (l *stanzaLog) sent(parts ...string) bool {
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if !strings.Contains(line, ": OUT ") {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func sawOccupantLeave(p *testkit.Participant, nick string) bool {
+	return slices.ContainsFunc(p.Events(), func(e testkit.Event) bool {
+		return e.Kind == testkit.EventOccupantLeft && strings.HasSuffix(e.From, "/"+nick)
+	})
+}
+
 func sawFocusLeave(p *testkit.Participant) bool {
 	return slices.ContainsFunc(p.Events(), func(e testkit.Event) bool { return e.Kind == testkit.EventFocusLeft })
 }
@@ -53,7 +84,8 @@ func TestHandoverRestartMidConference(t *testing.T) {
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
 	room := "handover@conference.meet.test"
-	p1 := s.join(room)
+	var log1, log4 stanzaLog
+	p1 := s.join(room, func(c *testkit.ParticipantConfig) { c.Logf = log1.logf })
 	p2 := s.join(room)
 	p3 := s.join(room)
 	s.wait("sessions", func() bool {
@@ -84,7 +116,7 @@ func TestHandoverRestartMidConference(t *testing.T) {
 	joined := make(chan *testkit.Participant, 1)
 	go func() {
 		// A conference request in the gap: Prosody keeps it for the next process.
-		p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room})
+		p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room, Logf: log4.logf})
 		if err != nil {
 			t.Errorf("join during the gap: %v", err)
 			close(joined)
@@ -93,7 +125,10 @@ func TestHandoverRestartMidConference(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		joined <- p
 	}()
-	time.Sleep(300 * time.Millisecond) // let the gap's stanzas reach Prosody first
+	// The gap's stanzas go to Prosody before the next process starts.
+	s.wait("the gap's stanzas sent", func() bool {
+		return log1.sent(`action='source-add'`) && log4.sent("<conference ") && sawOccupantLeave(p1, p2.Nick())
+	})
 
 	s.focus = startMain(t, s.focus.Config)
 	if err := <-shareErr; err != nil {
@@ -409,7 +444,7 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	state := filepath.Join(dir, "state", "minifocus-state.json")
 	conf := filepath.Join(dir, "config.toml")
 	body := "state-file = \"" + state + "\"\n[xmpp]\nserver = \"" + host + "\"\nport = " + strconv.Itoa(port) +
-		"\ndomain = \"meet.test\"\npassword = \"focuspass\"\nping-interval = \"1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
+		"\ndomain = \"meet.test\"\npassword = \"focuspass\"\nping-interval = \"1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"debug\"\n"
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -417,11 +452,11 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	first := startBinary(t, bin, conf, &out1)
 	waitFor(t, 10*time.Second, "first process logged in", func() bool { return strings.Contains(out1.String(), "logged in") })
 	room := "binary@conference.meet.test"
-	p1 := s.join(room)
+	var log1, log3 stanzaLog
+	p1 := s.join(room, func(c *testkit.ParticipantConfig) { c.Logf = log1.logf })
 	p2 := s.join(room)
 	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
-	// Stream management is on once the server has acknowledged something.
-	time.Sleep(1500 * time.Millisecond)
+	s.wait("stream management on", func() bool { return strings.Contains(out1.String(), `msg="stream management enabled"`) })
 
 	sigterm := time.Now()
 	_ = first.Process.Signal(syscall.SIGTERM)
@@ -435,7 +470,7 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	go func() { shareErr <- p1.AddScreenshare(gctx) }()
 	joined := make(chan *testkit.Participant, 1)
 	go func() {
-		p, err := testkit.JoinConference(gctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room})
+		p, err := testkit.JoinConference(gctx, testkit.ParticipantConfig{Addr: p.C2SAddr(), Room: room, Logf: log3.logf})
 		if err != nil {
 			t.Errorf("join during the gap: %v", err)
 			close(joined)
@@ -444,6 +479,7 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		joined <- p
 	}()
+	s.wait("the gap's stanzas sent", func() bool { return log1.sent(`action='source-add'`) && log3.sent("<conference ") })
 	var out2 syncBuffer
 	second := startBinary(t, bin, conf, &out2)
 	waitFor(t, 10*time.Second, "the next process resumed the stream", func() bool {
@@ -639,8 +675,9 @@ func TestHandoverPendingSessionAndTimers(t *testing.T) {
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
 	room := "pending@conference.meet.test"
+	var log2 stanzaLog
 	p1 := s.join(room)
-	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.ManualAccept = true })
+	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.ManualAccept = true; c.Logf = log2.logf })
 	s.wait("p1 in session, p2 offered", func() bool { return p1.Accepted() && len(p2.Offers()) == 1 })
 	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
 	if err := s.focus.Focus.PinVersion(room, "2.3-test", time.Hour); err != nil {
@@ -651,7 +688,7 @@ func TestHandoverPendingSessionAndTimers(t *testing.T) {
 	defer cancel()
 	accepted := make(chan error, 1)
 	go func() { accepted <- p2.Accept(ctx) }() // answered by the next process
-	time.Sleep(200 * time.Millisecond)
+	s.wait("session-accept sent", func() bool { return log2.sent(`action='session-accept'`) })
 	s.focus = startMain(t, s.focus.Config)
 	if err := <-accepted; err != nil {
 		t.Fatalf("session-accept during the gap: %v", err)
@@ -709,8 +746,9 @@ func TestHandoverWithServiceConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
 	defer cancel()
 	joined := make(chan *testkit.Participant, 1)
+	var log3 stanzaLog
 	go func() {
-		p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room})
+		p, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room, Logf: log3.logf})
 		if err != nil {
 			t.Errorf("join during the gap: %v", err)
 			close(joined)
@@ -719,7 +757,7 @@ func TestHandoverWithServiceConnection(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		joined <- p
 	}()
-	time.Sleep(200 * time.Millisecond)
+	s.wait("conference request sent in the gap", func() bool { return log3.sent("<conference ") })
 	s.focus = startMain(t, s.focus.Config)
 	p3 := <-joined
 	if p3 == nil {
