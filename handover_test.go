@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
 	"minifocus/testkit"
 )
 
@@ -832,5 +833,48 @@ func TestHandoverDefersNewConferences(t *testing.T) {
 	})
 	if sawFocusLeave(p1) || len(p1.Offers()) != 1 {
 		t.Error("p1 noticed the restart")
+	}
+}
+
+// The stream state crosses processes exactly: the h to resume with, the
+// server's last acknowledgement, and the stanzas to send again in order
+// (unacknowledged ones, then those queued after the connection closed).
+func TestHandoverStreamStateRoundTrip(t *testing.T) {
+	old := NewXMPPClient(XMPPOptions{})
+	j := "focus@auth.meet.test/focus"
+	old.sm.mu.Lock()
+	old.sm.enabled, old.sm.id, old.sm.max, old.sm.jid = true, "resume-id", 60*time.Second, jid.MustParse(j)
+	old.sm.in, old.sm.out, old.sm.acked = 41, 12, 10
+	old.sm.unacked = [][]byte{[]byte("<a1/>"), []byte("<a2/>")}
+	old.sm.mu.Unlock()
+	old.sm.lost(time.Now())
+	if !old.sm.queueWhileDown([]byte("<g1/>")) {
+		t.Fatal("not queued while down")
+	}
+	st, ok := old.exportStream()
+	if !ok {
+		t.Fatal("not exportable")
+	}
+	next := NewXMPPClient(XMPPOptions{})
+	if err := next.adoptStream(st); err != nil {
+		t.Fatal(err)
+	}
+	if !next.sm.canResume() || !next.adopted.Load() {
+		t.Fatal("the adopted stream is not resumable")
+	}
+	next.sm.mu.Lock()
+	in, acked, out, id, gotJID := next.sm.in, next.sm.acked, next.sm.out, next.sm.id, next.sm.jid.String()
+	next.sm.mu.Unlock()
+	if in != 41 || acked != 10 || out != 13 || id != "resume-id" || gotJID != j {
+		t.Errorf("in %d acked %d out %d id %q jid %q", in, acked, out, id, gotJID)
+	}
+	// The server says it handled one more of ours: that one is not resent.
+	next.sm.ack(11)
+	var q []string
+	for _, b := range next.sm.resendQueue() {
+		q = append(q, string(b))
+	}
+	if want := []string{"<a2/>", "<g1/>"}; !slices.Equal(q, want) {
+		t.Errorf("resent %v, want %v", q, want)
 	}
 }
