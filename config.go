@@ -30,7 +30,9 @@ type Config struct {
 	HTTP          HTTPConfig          `toml:"http"`
 	Log           LogConfig           `toml:"log"`
 	// StateFile is where a stopping focus leaves its conferences for the
-	// next process (handover.go): "" is the default place, "off" no handover.
+	// next process (handover.go). In the file "" is the default place and
+	// "off" no handover; main resolves it, and a Main given "" (as tests
+	// are) does no handover.
 	StateFile string `toml:"state-file"`
 
 	// Warnings are environment variables the container sets that minifocus
