@@ -673,6 +673,17 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 	return nil
 }
 
+// safeRestoreConference is restoreConference that turns a panic (a state
+// no test foresaw) into an error: a bad conference must not stop the start.
+func (f *Focus) safeRestoreConference(cs conferenceState, now time.Time) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("restoring it panicked: %v", r)
+		}
+	}()
+	return f.restoreConference(cs, now)
+}
+
 // afterRestore runs first on a restored conference's goroutine: timers
 // again, owed work done again.
 func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now time.Time) {
@@ -989,7 +1000,7 @@ func (m *Main) restoreHandover() {
 	m.Focus.auth.restore(st.Auth)
 	restored := 0
 	for _, cs := range st.Conferences {
-		if err := m.Focus.restoreConference(cs, now); err != nil {
+		if err := m.Focus.safeRestoreConference(cs, now); err != nil {
 			// Its participants see the focus in the room but no
 			// conference: leaving the room tells their clients to start
 			// again (they send a new conference request).

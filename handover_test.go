@@ -878,3 +878,53 @@ func TestHandoverStreamStateRoundTrip(t *testing.T) {
 		t.Errorf("resent %v, want %v", q, want)
 	}
 }
+
+// Odd saved states are refused or restored, never a crash; what is refused
+// leaves no trace in the registry.
+func TestRestoreConferenceOddStates(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.XMPP.Domain, cfg.XMPP.Password = "meet.test", "x"
+	cfg.deriveDefaults()
+	m := NewMain(cfg, NewLogger(LogConfig{Level: "error"}, io.Discard))
+	room := "odd@" + cfg.XMPP.MUCDomain
+	member := func(nick string) memberState {
+		return memberState{Nick: nick, Occupant: room + "/" + nick, State: "active", SID: "s" + nick, Bridge: "nowhere@x/jvb"}
+	}
+	cases := []struct {
+		name string
+		cs   conferenceState
+		ok   bool
+	}{
+		{"not a room of ours", conferenceState{Room: "x@elsewhere.test", Joined: true}, false},
+		{"not joined", conferenceState{Room: room}, false},
+		{"duplicate member", conferenceState{Room: room, Joined: true, Members: []memberState{member("a"), member("a")}}, false},
+		{"empty nick", conferenceState{Room: room, Joined: true, Members: []memberState{member("")}}, false},
+		{"clashing sources", conferenceState{Room: room, Joined: true, Members: []memberState{member("a"), member("b")},
+			Sources: SourceSet{
+				"a": {Sources: []Source{{SSRC: 1, Media: "audio", Owner: "a"}}},
+				"b": {Sources: []Source{{SSRC: 1, Media: "audio", Owner: "b"}}},
+			}}, false},
+		{"bridge session missing, odd state names", conferenceState{Room: room, Joined: true,
+			Members: []memberState{member("a"), {Nick: "b", Occupant: room + "/b", State: "weird", Inviting: true}}}, true},
+	}
+	for _, c := range cases {
+		err := m.Focus.safeRestoreConference(c.cs, time.Now())
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
+		}
+		if c.ok {
+			conf := m.Focus.lookup(room)
+			if conf == nil {
+				t.Fatalf("%s: not registered", c.name)
+			}
+			snap := conf.Snapshot(context.Background())
+			if snap == nil || len(snap.Participants) != 2 {
+				t.Errorf("%s: snapshot %+v", c.name, snap)
+			}
+			conf.postWait(event{kind: evStop, reason: "test over"})
+			<-conf.done
+		} else if m.Focus.lookup(room) != nil {
+			t.Errorf("%s: a refused conference is registered", c.name)
+		}
+	}
+}
