@@ -928,3 +928,49 @@ func TestRestoreConferenceOddStates(t *testing.T) {
 		}
 	}
 }
+
+// A recording running at the restart stays on; the moderator's stop in the
+// next process reaches the same Jibri session and the room sees it off.
+func TestHandoverKeepsRecording(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	jibri := startJibri(t, s)
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	room := "recorded@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() && s.focus.XMPP.resumable() })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	resp, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := resp.Child(nsJibri, "jibri").Attr("session_id")
+	s.wait("recording on", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "on" })
+
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
+	if st := recordingStatus(p2); st == nil || st.Attr("status") != "on" {
+		t.Errorf("recording status after the restart: %v", st)
+	}
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop")); err != nil {
+		t.Fatalf("stop after the restart: %v", err)
+	}
+	if _, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool {
+		j := e.Child(nsJibri, "jibri")
+		return j.Attr("action") == "stop" && j.Attr("session_id") == sid
+	}); err != nil {
+		t.Errorf("the Jibri got no stop for session %s: %v", sid, err)
+	}
+	s.wait("recording off", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "off" })
+	if sawFocusLeave(p2) {
+		t.Error("p2 saw the focus leave")
+	}
+}
