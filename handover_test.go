@@ -1009,3 +1009,34 @@ func TestHandoverKeepsAuthSessions(t *testing.T) {
 		t.Errorf("a made-up session: %v %v", r, err)
 	}
 }
+
+// A state file of another format version (a downgrade, say) is not used:
+// the next process logs in afresh, which ends the hibernated session of the
+// previous one (its rooms see the focus leave, so clients start again), and
+// conferences work as after any fresh start.
+func TestHandoverIncompatibleFileFreshStart(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	room := "downgrade@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	raw, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.Replace(string(raw), `"version":1,`, `"version":99,`, 1))
+	if err := os.WriteFile(stateFile, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("logged in afresh", func() bool { c, _ := s.focus.XMPP.Stats(); return c == 1 })
+	if !strings.Contains(s.focus.logs.String(), "state file of format version 99") {
+		t.Error("no log line naming the version")
+	}
+	s.wait("the previous session ended: p1 sees the focus leave", func() bool { return sawFocusLeave(p1) })
+	p1.Close()
+	p2.Close()
+	q1, q2 := s.join(room), s.join(room)
+	s.wait("a new conference in the room", func() bool { return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) })
+}
