@@ -269,6 +269,21 @@ func writeHandoverFile(path string, st *HandoverState) error {
 	return nil
 }
 
+// checkWritable makes sure the state file's directory exists and takes a
+// new file.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".minifocus-state-*")
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // errNoStateFile: there is nothing to hand over (the normal fresh start).
 var errNoStateFile = errors.New("no state file")
 
@@ -884,6 +899,11 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 		return false
 	case !m.XMPP.resumable():
 		m.Log.Warn("handover impossible: the XMPP stream is not resumable (does Prosody load mod_smacks?); ending the conferences")
+		return false
+	}
+	if err := checkWritable(path); err != nil {
+		// Found out now, while the meetings can still be ended cleanly.
+		m.Log.Error("handover impossible: the state file cannot be written; ending the conferences", "path", path, "err", err)
 		return false
 	}
 	start := time.Now()

@@ -636,6 +636,30 @@ func TestDoctorHandoverCheck(t *testing.T) {
 	}
 }
 
+// A state file that cannot be written is found out before anything is
+// closed: SIGTERM then ends the meetings cleanly, as a stop for good does.
+func TestHandoverImpossibleUnwritableStateFile(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = filepath.Join(notADir, "state.json") })
+	room := "unwritable@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	if !strings.Contains(s.focus.logs.String(), "handover impossible: the state file cannot be written") {
+		t.Error("no log line for the unwritable state file")
+	}
+	for _, p := range []*testkit.Participant{p1, p2} {
+		pctx, pcancel := context.WithTimeout(s.ctx, 5*time.Second)
+		if err := p.WaitFor(pctx, func() bool { return len(p.Received("session-terminate")) == 1 && sawFocusLeave(p) }); err != nil {
+			t.Errorf("%s: the meeting did not end cleanly", p.Nick())
+		}
+		pcancel()
+	}
+}
+
 // Without stream management in Prosody there is nothing to resume: SIGTERM
 // ends the meetings cleanly, as a stop for good does, and writes no file.
 func TestHandoverImpossibleWithoutSmacks(t *testing.T) {
