@@ -462,6 +462,7 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	sigterm := time.Now()
 	_ = first.Process.Signal(syscall.SIGTERM)
 	waitExit(t, first, &out1)
+	exited := time.Since(sigterm)
 	if !strings.Contains(out1.String(), `msg="handed over: state written for the next process"`) {
 		t.Fatalf("no handover:\n%s", out1.String())
 	}
@@ -482,12 +483,13 @@ func TestHandoverBinarySIGTERM(t *testing.T) {
 	}()
 	s.wait("the gap's stanzas sent", func() bool { return log1.sent(`action='source-add'`) && log3.sent("<conference ") })
 	var out2 syncBuffer
+	started := time.Now()
 	second := startBinary(t, bin, conf, &out2)
 	waitFor(t, 10*time.Second, "the next process resumed the stream", func() bool {
 		return strings.Contains(out2.String(), `msg="stream resumed"`)
 	})
-	gap := time.Since(sigterm)
-	t.Logf("handover gap, SIGTERM to the next process serving the resumed stream: %s", gap)
+	t.Logf("handover gap, SIGTERM to the next process serving the resumed stream: %s (SIGTERM to exit %s, start to resumed %s)",
+		time.Since(sigterm), exited, time.Since(started))
 	if err := <-shareErr; err != nil {
 		t.Fatalf("source-add during the gap: %v", err)
 	}
