@@ -1066,3 +1066,43 @@ func TestHandoverIncompatibleFileFreshStart(t *testing.T) {
 	q1, q2 := s.join(room), s.join(room)
 	s.wait("a new conference in the room", func() bool { return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) })
 }
+
+// AV moderation crosses the restart: a participant still may not unmute
+// itself, the whitelisted one still may, and the moderation message that
+// arrived in the gap (from the component) is applied by the next process.
+func TestHandoverKeepsAVModeration(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.XMPP.AVModerationComponent = "focus.meet.test"
+	})
+	room := "moderated-handover@conference.meet.test"
+	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
+	p1, p2, p3 := s.join(room, ack), s.join(room, ack), s.join(room, ack)
+	s.wait("sessions, p1 moderator", func() bool {
+		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner" && s.focus.XMPP.resumable()
+	})
+	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"AUDIO","actor":%q,"whitelists":{"audio":[%q]}}`,
+		room, p1.OccupantJID(), p3.OccupantJID()))
+	s.wait("p2 force-muted", func() bool { return len(p2.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] })
+
+	handOverMain(t, s.focus)
+	// In the gap: video moderation turned on too.
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q,"whitelists":{}}`, room, p1.OccupantJID()))
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("the gap's video moderation applied", func() bool { return len(p2.Mutes()) == 2 })
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := p2.SetMuted(ctx, "audio", false); err == nil || !strings.Contains(err.Error(), "not-allowed") {
+		t.Errorf("p2 unmuting itself after the restart: %v, want not-allowed", err)
+	}
+	if err := p3.SetMuted(ctx, "audio", false); err != nil {
+		t.Errorf("whitelisted p3 unmuting itself after the restart: %v", err)
+	}
+	if sawFocusLeave(p2) || len(p2.Offers()) != 1 {
+		t.Error("p2 noticed the restart")
+	}
+}
