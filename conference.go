@@ -161,7 +161,12 @@ type Conference struct {
 	metadata      roomMetadata             // from the room_metadata component
 	switching     bool                     // the member leaving now is switching rooms
 	mainRoom      atomic.Value             // string: for a breakout room, its main room
-	restored      bool                     // taken over from the previous process (handover.go): in the room already
+
+	// Handover to the next process (handover.go): restored means taken over
+	// from the previous one (in the room already); deadlines are when the
+	// timers armed by later fire.
+	restored  bool
+	deadlines map[*time.Timer]time.Time
 }
 
 // newConference is called with f.mu held.
@@ -229,7 +234,9 @@ func (c *Conference) next() []event {
 
 // later runs fn on the conference goroutine after d.
 func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
-	return time.AfterFunc(d, func() { c.postWait(event{kind: evFunc, fn: fn}) })
+	t := time.AfterFunc(d, func() { c.postWait(event{kind: evFunc, fn: fn}) })
+	c.noteDeadline(t, d)
+	return t
 }
 
 // async runs work on its own goroutine and then apply on the conference

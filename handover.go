@@ -165,6 +165,7 @@ type recordingState struct {
 	ID, Mode, StreamID, YoutubeID, AppData, Initiator string
 	SIP, DisplayName, Jibri, Status, Failure          string
 	Tried                                             []string
+	PendingDeadline                                   time.Time `json:",omitempty"`
 }
 
 type bridgeState struct {
@@ -429,6 +430,35 @@ func (c *XMPPClient) waitIdle(deadline time.Time) bool {
 
 // Conferences ------------------------------------------------------------------
 
+// noteDeadline remembers when a timer armed by later fires (Go's timers do
+// not tell), for the handover. Only the timers the conference holds now are
+// kept. It runs on the conference goroutine.
+func (c *Conference) noteDeadline(t *time.Timer, d time.Duration) {
+	if c.deadlines == nil {
+		c.deadlines = map[*time.Timer]time.Time{}
+	}
+	if len(c.deadlines) >= 16 {
+		held := map[*time.Timer]bool{c.singleTimer: true, c.sourceTimer: true, c.initialTimer: true}
+		for _, r := range c.jibriSessions() {
+			held[r.pending] = true
+		}
+		for k := range c.deadlines {
+			if !held[k] {
+				delete(c.deadlines, k)
+			}
+		}
+	}
+	c.deadlines[t] = time.Now().Add(d)
+}
+
+// deadlineOf is when t fires, or fallback when that is not known.
+func (c *Conference) deadlineOf(t *time.Timer, fallback time.Time) time.Time {
+	if d, ok := c.deadlines[t]; ok && t != nil {
+		return d
+	}
+	return fallback
+}
+
 var sessionStateNames = map[sessionState]string{sessNone: "none", sessPending: "pending", sessActive: "active"}
 
 // retire writes the conference's state down and ends its goroutine without
@@ -501,26 +531,38 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 			cs.SIPCalls[k] = exportRecording(r)
 		}
 	}
-	// Timers: their remaining time is not kept by time.Timer, so the
-	// deadline written is the latest it can be (a full period from now).
+	// Timers, as the deadlines later noted. The initial timer is also
+	// reset in place, so its deadline is taken as a full period from now
+	// (the latest it can be).
 	cc := c.cfg().Conference
 	if c.singleTimer != nil && len(c.members) == 1 {
 		for _, m := range c.members {
 			if m.sid != "" || m.inviting { // not fired yet: a session to end
-				cs.SingleDeadline = now.Add(cc.SingleParticipantTimeout.Duration)
+				cs.SingleDeadline = c.deadlineOf(c.singleTimer, now.Add(cc.SingleParticipantTimeout.Duration))
 			}
 		}
 	}
 	if c.sourceTimer != nil {
-		cs.SourceDeadline = now.Add(cc.SourceSignalingDelays.For(len(c.members)))
+		cs.SourceDeadline = c.deadlineOf(c.sourceTimer, now.Add(cc.SourceSignalingDelays.For(len(c.members))))
 	}
 	if len(c.members) == 0 {
 		cs.InitialDeadline = now.Add(cc.InitialTimeout.Duration)
 	}
-	for _, r := range c.jibriSessions() {
+	pending := func(r *recording, st *recordingState) {
 		if r.pending != nil {
 			r.pending.Stop()
+			if r.status == "pending" {
+				st.PendingDeadline = c.deadlineOf(r.pending, now.Add(c.cfg().Jibri.PendingTimeout.Duration))
+			}
 		}
+	}
+	if c.recording != nil {
+		pending(c.recording, cs.Recording)
+	}
+	for k, r := range c.sipCalls {
+		st := cs.SIPCalls[k]
+		pending(r, &st)
+		cs.SIPCalls[k] = st
 	}
 	return cs, true
 }
@@ -706,6 +748,7 @@ func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now tim
 	if !cs.SingleDeadline.IsZero() && len(c.members) == 1 {
 		c.armSingleTimer()
 		c.singleTimer.Reset(left(cs.SingleDeadline))
+		c.noteDeadline(c.singleTimer, left(cs.SingleDeadline))
 	}
 	if len(c.members) == 0 {
 		d := c.cfg().Conference.InitialTimeout.Duration
@@ -725,10 +768,21 @@ func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now tim
 		}
 		c.sourceTimer = c.later(left(cs.SourceDeadline), c.flushPendingSources)
 	}
-	for _, r := range c.jibriSessions() {
-		if r.status == "pending" {
-			c.armPending(r)
+	armPending := func(r *recording, st recordingState) {
+		if r.status != "pending" {
+			return
 		}
+		c.armPending(r)
+		if !st.PendingDeadline.IsZero() {
+			r.pending.Reset(left(st.PendingDeadline))
+			c.noteDeadline(r.pending, left(st.PendingDeadline))
+		}
+	}
+	if c.recording != nil && cs.Recording != nil {
+		armPending(c.recording, *cs.Recording)
+	}
+	for k, r := range c.sipCalls {
+		armPending(r, cs.SIPCalls[k])
 	}
 	for _, nick := range reinvite {
 		m := c.members[nick]

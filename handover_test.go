@@ -1106,3 +1106,38 @@ func TestHandoverKeepsAVModeration(t *testing.T) {
 		t.Error("p2 noticed the restart")
 	}
 }
+
+// Timers resume at their saved deadlines, not a full period later: with an
+// hour-long single-participant timeout, a deadline saved as due now ends the
+// lone participant's session at once; a source-signaling batch due now is
+// flushed.
+func TestRestoreConferenceTimerDeadlines(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.XMPP.Domain, cfg.XMPP.Password = "meet.test", "x"
+	cfg.Conference.SingleParticipantTimeout = dur(time.Hour)
+	cfg.deriveDefaults()
+	m := NewMain(cfg, NewLogger(LogConfig{Level: "error"}, io.Discard))
+	room := "timers@" + cfg.XMPP.MUCDomain
+	now := time.Now()
+	cs := conferenceState{Room: room, Joined: true, Configured: true,
+		Members:         []memberState{{Nick: "a", Occupant: room + "/a", State: "active", SID: "sa"}},
+		PendingOwners:   []string{"a"},
+		SingleDeadline:  now.Add(50 * time.Millisecond),
+		SourceDeadline:  now.Add(-time.Second), // overdue: fires at once
+		InitialDeadline: time.Time{},
+	}
+	if err := m.Focus.safeRestoreConference(cs, now); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Focus.lookup(room)
+	defer func() { c.postWait(event{kind: evStop, reason: "test over"}); <-c.done }()
+	waitFor(t, 10*time.Second, "the lone session ended at the saved deadline", func() bool {
+		s := c.Snapshot(context.Background())
+		return s != nil && len(s.Participants) == 1 && s.Participants[0].SID == ""
+	})
+	flushed := make(chan bool, 1)
+	c.postWait(event{kind: evFunc, fn: func() { flushed <- c.sourceTimer == nil && len(c.pendingOwners) == 0 }})
+	if !<-flushed {
+		t.Error("the overdue source-signaling batch was not flushed")
+	}
+}
