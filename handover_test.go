@@ -1141,3 +1141,36 @@ func TestRestoreConferenceTimerDeadlines(t *testing.T) {
 		t.Error("the overdue source-signaling batch was not flushed")
 	}
 }
+
+// SIGTERM while the connection to Prosody is down (a network blip): the
+// stream can still be resumed, so it is handed over all the same, and the
+// next process resumes it once the network is back.
+func TestHandoverDuringAnXMPPBlip(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	var proxy *cutProxy
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.StateFile = stateFile
+		proxy = newCutProxy(t, p.C2SAddr())
+		c.XMPP.Server, c.XMPP.Port = splitAddr(proxy.addr())
+	})
+	room := "blip-handover@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && s.focus.XMPP.resumable() })
+	proxy.block(true)
+	proxy.cut()
+	s.wait("connection lost", func() bool { up, _ := s.focus.XMPP.Connected(); return !up })
+	handOverMain(t, s.focus)
+	if _, err := os.Stat(stateFile); err != nil {
+		t.Fatalf("no state file after a handover during the blip: %v\n%s", err, s.focus.logs.String())
+	}
+	proxy.block(false)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
+	p3 := s.join(room)
+	s.wait("the conference goes on", func() bool { return p3.Accepted() && knowsExactly(p3, p1, p2) })
+	for _, p := range []*testkit.Participant{p1, p2} {
+		if sawFocusLeave(p) || len(p.Offers()) != 1 {
+			t.Errorf("%s noticed the blip and the restart", p.Nick())
+		}
+	}
+}

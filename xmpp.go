@@ -297,6 +297,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			tellDown()
 		}
 	}
+	if c.detach.Load() {
+		return // handed over while reconnecting: the stream may still be resumed
+	}
 	tellDown()
 }
 
