@@ -161,6 +161,8 @@ func TestHandoverRestartMidConference(t *testing.T) {
 	if c, e := colibriCreates(b); c != 1 || e != 4 {
 		t.Errorf("after the restart: %d conference and %d endpoint creations, want 1 and 4 (only p4's)", c, e)
 	}
+	checks := b.HealthChecks()
+	s.wait("health checks continue", func() bool { return b.HealthChecks() > checks })
 
 	// Second restart: the state of the restored process hands over too.
 	handOverMain(t, s.focus)
