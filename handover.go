@@ -6,6 +6,7 @@ package main
 // conference to the next process instead of ending them:
 //
 //  1. it lets the IQs in flight come back (about a second at most),
+//     keeping conference requests for new rooms for the next process,
 //  2. it closes the TCP connection to Prosody without </stream> and without
 //     unavailable presence, so Prosody hibernates the session (XEP-0198):
 //     the focus stays an occupant of every room and of the breweries, and
