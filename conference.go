@@ -163,6 +163,12 @@ type Conference struct {
 	metadata      roomMetadata             // from the room_metadata component
 	switching     bool                     // the member leaving now is switching rooms
 	mainRoom      atomic.Value             // string: for a breakout room, its main room
+
+	// Handover to the next process (handover.go): restored means taken over
+	// from the previous one (in the room already); deadlines are when the
+	// timers armed by later fire.
+	restored  bool
+	deadlines map[*time.Timer]time.Time
 }
 
 // newConference is called with f.mu held.
@@ -230,7 +236,9 @@ func (c *Conference) next() []event {
 
 // later runs fn on the conference goroutine after d.
 func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
-	return time.AfterFunc(d, func() { c.postWait(event{kind: evFunc, fn: fn}) })
+	t := time.AfterFunc(d, func() { c.postWait(event{kind: evFunc, fn: fn}) })
+	c.noteDeadline(t, d)
+	return t
 }
 
 // async runs work on its own goroutine and then apply on the conference
@@ -268,19 +276,21 @@ func (c *Conference) run() {
 	c.f.metrics.Conferences.Inc()
 	defer c.f.metrics.Conferences.Dec()
 	c.log.Info("conference created")
-	c.join()
-	// Until the room is joined this bounds the join itself; from then on it
-	// is the initial timeout proper, counted from when the focus is in the
-	// room (roomReady resets it): under a burst of requests the join may
-	// take a while, and clients only join after it.
-	c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration+requestWait, func() {
-		switch {
-		case !isJoined(c):
-			c.stop("the focus could not join the room in time", false)
-		case len(c.members) == 0:
-			c.stop("nobody joined within the initial timeout", false)
-		}
-	})
+	if !c.restored {
+		c.join()
+		// Until the room is joined this bounds the join itself; from then on it
+		// is the initial timeout proper, counted from when the focus is in the
+		// room (roomReady resets it): under a burst of requests the join may
+		// take a while, and clients only join after it.
+		c.initialTimer = c.later(c.cfg().Conference.InitialTimeout.Duration+requestWait, func() {
+			switch {
+			case !isJoined(c):
+				c.stop("the focus could not join the room in time", false)
+			case len(c.members) == 0:
+				c.stop("nobody joined within the initial timeout", false)
+			}
+		})
+	}
 	for !c.stopped {
 		for _, ev := range c.next() {
 			if c.stopped {

@@ -30,6 +30,11 @@ type Config struct {
 	Transcription TranscriptionConfig `toml:"transcription"`
 	HTTP          HTTPConfig          `toml:"http"`
 	Log           LogConfig           `toml:"log"`
+	// StateFile is where a stopping focus leaves its conferences for the
+	// next process (handover.go). In the file "" is the default place and
+	// "off" no handover; main resolves it, and a Main given "" (as tests
+	// are) does no handover.
+	StateFile string `toml:"state-file"`
 
 	// Warnings are environment variables the container sets that minifocus
 	// does not act on (logged once at start).

@@ -197,7 +197,7 @@ func (d *doctor) skip(reason string, names ...string) {
 }
 
 // doctorChecks names the checks in the order they run.
-var doctorChecks = []string{"config", "prosody", "tls", "login", "focus-jid", "muc", "brewery", "bridge health", "test conference", "clients"}
+var doctorChecks = []string{"config", "prosody", "tls", "login", "focus-jid", "muc", "brewery", "bridge health", "test conference", "clients", "handover"}
 
 // run performs the checks in order and returns the exit code.
 func (d *doctor) run() int {
@@ -239,6 +239,7 @@ func (d *doctor) run() int {
 		return d.skipFrom("clients", d.budgetSpent())
 	}
 	d.checkClients()
+	d.checkHandover()
 	return d.exitCode()
 }
 

@@ -54,6 +54,7 @@ func main() {
 		}
 	}
 	cfg, err := LoadConfig(*configPath, os.Getenv)
+	cfg.StateFile = resolveStateFile(cfg.StateFile, os.Getenv)
 	if *checkOnly {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -78,9 +79,24 @@ func main() {
 		// so one thread is never the limit. GOMAXPROCS=n overrides.
 		runtime.GOMAXPROCS(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGTERM and SIGINT (restarts, upgrades, docker compose up) hand the
+	// conferences over to the next process; SIGUSR1 ends them for good
+	// (sessions terminated, bridges released, rooms left). See handover.go.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	m := NewMain(cfg, NewLogger(cfg.Log, os.Stderr))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	go func() {
+		sig := <-sigs
+		signal.Stop(sigs) // a second signal has its default effect
+		if sig == syscall.SIGUSR1 {
+			m.Log.Info("SIGUSR1: stopping for good; conferences end")
+		} else {
+			m.RequestHandover()
+		}
+		stop()
+	}()
 	if err := m.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -149,6 +165,8 @@ type Main struct {
 	ServiceXMPP *XMPPClient
 
 	started time.Time
+
+	ho handoverCtl // whether and how the stop hands the conferences over (handover.go)
 
 	ready chan struct{} // closed once the HTTP listener is up
 }
@@ -235,6 +253,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info("minifocus starting", "version", version, "focus", m.Config.FocusJID(), "xmpp", net.JoinHostPort(m.Config.XMPP.Server, strconv.Itoa(m.Config.XMPP.Port)), "http", m.HTTP.Addr())
 	go m.HTTP.Serve()
 
+	m.restoreHandover() // before the first stanza is read
 	xctx, xcancel := context.WithCancel(context.Background())
 	xdone := make(chan struct{})
 	go func() { m.XMPP.Run(xctx); close(xdone) }()
@@ -249,6 +268,9 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.Focus.RunLoadRedistribution(xctx)
 
 	<-ctx.Done()
+	if m.ho.requested.Load() && m.handOver(xcancel, xdone, sdone, bdone) {
+		return nil
+	}
 	m.Log.Info("shutting down")
 	m.HTTP.SetShuttingDown()
 	fctx, fcancel := context.WithTimeout(context.Background(), m.Config.Conference.ShutdownTimeout.Duration)

@@ -96,6 +96,17 @@ type XMPPClient struct {
 
 	sm streamMgmt // XEP-0198 state, kept across connections for resumption
 
+	// detach: the next stop closes the TCP connection without ending the
+	// stream, so the server keeps the session for the next process
+	// (handover.go). adopted: the stream management state came from the
+	// previous process; its first login tells the session callbacks either
+	// way (up if resumed, down then up if not).
+	detach    atomic.Bool
+	adopted   atomic.Bool
+	onRefused func() // the adopted stream was not resumed (set before Run)
+	// beforeAdopt runs before the adopted stream is resumed (set before Run).
+	beforeAdopt func()
+
 	connects    atomic.Int64
 	disconnects atomic.Int64
 	resumes     atomic.Int64
@@ -210,6 +221,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			f(false)
 		}
 	}
+	if c.adopted.Load() && c.beforeAdopt != nil {
+		c.beforeAdopt()
+	}
 	for ctx.Err() == nil {
 		start := time.Now()
 		conn, err := c.connect(ctx)
@@ -235,6 +249,7 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			continue
 		}
 		attempt = 0
+		adopted := c.adopted.Swap(false)
 		if conn.resumed {
 			c.resumes.Add(1)
 			pendingDown = false
@@ -255,7 +270,10 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		c.conn = conn
 		c.lastErr = nil
 		c.mu.Unlock()
-		if !conn.resumed {
+		if adopted && !conn.resumed {
+			c.adoptionRefused() // on the new stream: what ends goes out on it
+		}
+		if !conn.resumed || adopted {
 			for _, f := range c.onSession {
 				f(true)
 			}
@@ -272,6 +290,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 		pendingDown = true
 		c.sm.lost(time.Now())
 		if ctx.Err() != nil {
+			if c.detach.Load() {
+				return // handed over: the session lives on in the server
+			}
 			break
 		}
 		if c.sm.canResume() {
@@ -280,6 +301,9 @@ func (c *XMPPClient) Run(ctx context.Context) {
 			c.log.Warn("XMPP connection lost", "err", err)
 			tellDown()
 		}
+	}
+	if c.detach.Load() {
+		return // handed over while reconnecting: the stream may still be resumed
 	}
 	tellDown()
 }
@@ -493,7 +517,11 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
-			c.closeCleanly(conn)
+			if c.detach.Load() {
+				conn.close() // no </stream>, no unavailable: the server hibernates the session
+			} else {
+				c.closeCleanly(conn)
+			}
 			err = ctx.Err()
 			break loop
 		case err = <-rerr:

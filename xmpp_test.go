@@ -221,8 +221,9 @@ func TestXMPPSurvivesMalformedStanzas(t *testing.T) {
 	}
 }
 
-// The binary itself: SIGTERM ends the stream cleanly and exits 0.
-func TestSIGTERMLeavesCleanly(t *testing.T) {
+// The binary itself: SIGUSR1 (the stop for good; SIGTERM hands over, see
+// handover_test.go) ends the stream cleanly and exits 0.
+func TestSIGUSR1LeavesCleanly(t *testing.T) {
 	p := testkit.StartProsody(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "minifocus")
@@ -231,7 +232,7 @@ func TestSIGTERMLeavesCleanly(t *testing.T) {
 	}
 	host, port := splitAddr(p.C2SAddr())
 	conf := filepath.Join(dir, "config.toml")
-	body := "[xmpp]\nserver = \"" + host + "\"\nport = " + strconv.Itoa(port) + "\ndomain = \"meet.test\"\npassword = \"focuspass\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
+	body := "state-file = \"" + filepath.Join(dir, "state.json") + "\"\n[xmpp]\nserver = \"" + host + "\"\nport = " + strconv.Itoa(port) + "\ndomain = \"meet.test\"\npassword = \"focuspass\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestSIGTERMLeavesCleanly(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "login", func() bool { return strings.Contains(out.String(), "logged in") })
 	start := time.Now()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGUSR1)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
 	select {
@@ -255,9 +256,12 @@ func TestSIGTERMLeavesCleanly(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("did not exit within 10s of SIGTERM\n%s", out.String())
 	}
-	t.Logf("exited %s after SIGTERM", time.Since(start))
+	t.Logf("exited %s after SIGUSR1", time.Since(start))
 	if !strings.Contains(out.String(), "msg=stopped") {
 		t.Errorf("no clean stop in the log:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); !os.IsNotExist(err) {
+		t.Errorf("a stop for good left a state file (err %v)", err)
 	}
 }
 
