@@ -118,18 +118,26 @@ func FuzzParseConferenceRequestJSON(f *testing.F) {
 	})
 }
 
+// The real sender of a request through Jitsi's mod_client_proxy is the
+// resource of the proxy's address; anything else is taken as it comes.
 func TestRequestSenderClientProxy(t *testing.T) {
 	cases := []struct{ from, proxy, want string }{
 		{"u@meet.test/abc", "", "u@meet.test/abc"},
+		{"focus.meet.test/u@guest.meet.test/abc", "", "focus.meet.test/u@guest.meet.test/abc"}, // decoding off
 		{"focus.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
 		{"FOCUS.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
+		{"focus.meet.test/u@guest.meet.test/a/b", "focus.meet.test", "u@guest.meet.test/a/b"}, // a resource may hold '/'
 		{"u@meet.test/abc", "focus.meet.test", "u@meet.test/abc"},
 		{"x@focus.meet.test/u@guest/abc", "focus.meet.test", "x@focus.meet.test/u@guest/abc"},
-		{"focus.meet.test", "focus.meet.test", "focus.meet.test"},
 	}
 	for _, tc := range cases {
-		if got := requestSender(tc.from, tc.proxy); got != tc.want {
-			t.Errorf("requestSender(%q, %q) = %q, want %q", tc.from, tc.proxy, got, tc.want)
+		if got, err := requestSender(tc.from, tc.proxy); err != nil || got != tc.want {
+			t.Errorf("requestSender(%q, %q) = %q, %v; want %q", tc.from, tc.proxy, got, err, tc.want)
+		}
+	}
+	for _, from := range []string{"focus.meet.test", "focus.meet.test/@@", "focus.meet.test/a@b@c"} {
+		if got, err := requestSender(from, "focus.meet.test"); err == nil {
+			t.Errorf("requestSender(%q) = %q, want an error (no sender named)", from, got)
 		}
 	}
 }

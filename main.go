@@ -60,6 +60,7 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Print(cfg.Redacted())
+		fmt.Println("# " + cfg.XMPP.ClientProxyNote())
 		fmt.Println("# configuration OK")
 		return
 	}
