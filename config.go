@@ -54,9 +54,9 @@ type XMPPConfig struct {
 	// ClientProxyDomain.
 	ClientProxy string `toml:"client-proxy"`
 	// ClientProxyDefaulted: ClientProxy was filled in by default, not set.
-	ClientProxyDefaulted bool `toml:"-"`
-	PingInterval      Duration `toml:"ping-interval"`
-	TrustedDomains    []string `toml:"trusted-domains"`
+	ClientProxyDefaulted bool     `toml:"-"`
+	PingInterval         Duration `toml:"ping-interval"`
+	TrustedDomains       []string `toml:"trusted-domains"`
 	// AVModerationComponent overrides discovery of Jitsi's av_moderation component.
 	AVModerationComponent string `toml:"av-moderation-component"`
 	// RoomMetadataComponent overrides discovery of Jitsi's room_metadata component.
