@@ -49,14 +49,9 @@ type XMPPConfig struct {
 	TLS               string   `toml:"tls"`
 	TLSSkipVerify     bool     `toml:"tls-skip-verify"`
 	ReplyTimeout      Duration `toml:"reply-timeout"`
-	// ClientProxy is the domain of Jitsi's mod_client_proxy component:
-	// "focus.<domain>" unless set ("none" turns decoding off). Read it with
-	// ClientProxyDomain.
-	ClientProxy string `toml:"client-proxy"`
-	// ClientProxyDefaulted: ClientProxy was filled in by default, not set.
-	ClientProxyDefaulted bool     `toml:"-"`
-	PingInterval         Duration `toml:"ping-interval"`
-	TrustedDomains       []string `toml:"trusted-domains"`
+	ClientProxy       string   `toml:"client-proxy"`
+	PingInterval      Duration `toml:"ping-interval"`
+	TrustedDomains    []string `toml:"trusted-domains"`
 	// AVModerationComponent overrides discovery of Jitsi's av_moderation component.
 	AVModerationComponent string `toml:"av-moderation-component"`
 	// RoomMetadataComponent overrides discovery of Jitsi's room_metadata component.
@@ -65,6 +60,11 @@ type XMPPConfig struct {
 	BreakoutMUCDomain string `toml:"breakout-muc-domain"`
 	// Service is a second connection, for the bridges.
 	Service ServiceXMPPConfig `toml:"service"`
+
+	// ClientProxy (client-proxy) is the domain of Jitsi's mod_client_proxy
+	// component: "focus.<domain>" unless set, "none" turns decoding off; read
+	// it with ClientProxyDomain. ClientProxyDefaulted: filled in by default.
+	ClientProxyDefaulted bool `toml:"-"`
 }
 
 // ServiceXMPPConfig is Jicofo's service connection: a second login, to the
