@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +107,46 @@ func TestClientProxyDouble(t *testing.T) {
 	}
 	if f := cp.Forwarded(); len(f) != 2 {
 		t.Errorf("forwarded %d stanzas, want the request and its answer", len(f))
+	}
+}
+
+// The token double logs in on the main domain only with a valid token, as
+// Jitsi's token authentication does; guests log in on the guest host.
+func TestTokenAuthDouble(t *testing.T) {
+	p := StartProsody(t, WithTokenAuth())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	claims := func(exp time.Duration) map[string]any {
+		return map[string]any{"aud": "jitsi", "room": "*", "exp": time.Now().Add(exp).Unix()}
+	}
+	for name, token := range map[string]string{
+		"no token":         "",
+		"wrong secret":     SignToken("not-the-secret", claims(time.Hour)),
+		"expired":          SignToken(TokenSecret, claims(-time.Hour)),
+		"wrong issuer":     SignToken(TokenSecret, map[string]any{"iss": "someone-else", "exp": time.Now().Add(time.Hour).Unix()}),
+		"not a token":      "password",
+		"tampered payload": SignToken(TokenSecret, claims(time.Hour)) + "x",
+	} {
+		c, err := Dial(ctx, DialConfig{Addr: p.C2SAddr(), Domain: Domain, User: "alice", Password: token})
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: logged in on %s", name, Domain)
+		}
+	}
+	c, err := Dial(ctx, DialConfig{Addr: p.C2SAddr(), Domain: Domain, User: "alice", Password: SignToken(TokenSecret, claims(time.Hour))})
+	if err != nil {
+		t.Fatalf("a valid token: %v", err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.JID(), "alice@"+Domain+"/") {
+		t.Errorf("logged in as %s", c.JID())
+	}
+	g, err := Dial(ctx, DialConfig{Addr: p.C2SAddr(), Domain: GuestDomain})
+	if err != nil {
+		t.Fatalf("a guest: %v", err)
+	}
+	g.Close()
+	if _, err := Dial(ctx, DialConfig{Addr: p.C2SAddr(), Domain: Domain}); err == nil {
+		t.Error("an anonymous login on the token domain succeeded")
 	}
 }
