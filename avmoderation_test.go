@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net"
@@ -14,8 +15,9 @@ import (
 	"minifocus/testkit"
 )
 
-// componentConn is a XEP-0114 component connection, standing in for Jitsi's
-// av_moderation Prosody component (stock Prosody has none).
+// componentConn is a XEP-0114 component connection, standing in for one of
+// Jitsi's Prosody components (stock Prosody has none): av_moderation
+// (avModSwitch, avModWhitelists) or room_metadata.
 type componentConn struct {
 	c      net.Conn
 	domain string
@@ -68,6 +70,24 @@ func (cc *componentConn) send(t *testing.T, to, json string) {
 	}
 }
 
+// avModSwitch is what Jitsi's av_moderation component
+// (mod_av_moderation_component) sends every occupant of the room, the focus
+// among them, when a moderator turns moderation of a media type on or off:
+// the room, the switch, the media type as the moderator gave it ("audio" or
+// "video") and the actor's occupant JID.
+func avModSwitch(room string, on bool, media, actor string) string {
+	return fmt.Sprintf(`{"type":"av_moderation","enabled":%v,"room":%q,"actor":%q,"mediaType":%q}`, on, room, actor, media)
+}
+
+// avModWhitelists is what the component sends the room's moderators (the
+// focus is one) after a moderator approves a participant: the whole map of
+// whitelists (occupant JIDs per media type), with no "enabled"; some
+// versions add the media type of the change, some do not.
+func avModWhitelists(room string, lists map[string][]string) string {
+	b, _ := json.Marshal(map[string]any{"type": "av_moderation", "room": room, "whitelists": lists})
+	return string(b)
+}
+
 func forceMuteOf(s *stack, nick string) [2]bool {
 	return s.bridgeEndpoints()[nick].ForceMute
 }
@@ -76,7 +96,7 @@ func forceMuteOf(s *stack, nick string) [2]bool {
 // the bridge too unless whitelisted; self-unmute only for the whitelisted;
 // a newcomer starts muted.
 func TestAVModeration(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.AVModerationComponent = "focus.meet.test" })
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.AVModerationComponent = testkit.AVModerationDomain })
 	room := "moderated@conference.meet.test"
 	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
 	p1 := s.join(room, ack)
@@ -85,21 +105,22 @@ func TestAVModeration(t *testing.T) {
 	s.wait("sessions, p1 moderator", func() bool {
 		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner"
 	})
-	comp := dialComponent(t, s.prosody, "focus.meet.test")
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"AUDIO","actor":%q,"whitelists":{"audio":[%q]}}`,
-		room, p1.OccupantJID(), p3.OccupantJID()))
-	s.wait("p2 and p3 told to mute, p2 force-muted on the bridge", func() bool {
-		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0]
+	comp := dialComponent(t, s.prosody, testkit.AVModerationDomain)
+	comp.send(t, "focus@auth.meet.test/focus", avModSwitch(room, true, "audio", p1.OccupantJID()))
+	s.wait("p2 and p3 told to mute and force-muted on the bridge", func() bool {
+		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] && forceMuteOf(s, p3.Nick())[0]
 	})
 	if m := p2.Mutes()[0].Child(nsMuteAudio, "mute"); m == nil || m.Attr("actor") != "" {
 		t.Errorf("moderation mute IQ: %s", p2.Mutes()[0])
 	}
+	// The moderator approves p3: the whitelists come without "enabled"
+	// (and here without a media type), and p3 is released on the bridge.
+	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, map[string][]string{"audio": {p3.OccupantJID()}}))
+	s.wait("p3 released on the bridge", func() bool { return !forceMuteOf(s, p3.Nick())[0] })
 	// Video moderation on top: the moderator is still not force-muted
 	// (moderators may always unmute), and camera force-mute needs screen
 	// sharing moderated too.
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q,"whitelists":{}}`, room, p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", avModSwitch(room, true, "video", p1.OccupantJID()))
 	s.wait("video mute IQs sent", func() bool { return len(p2.Mutes()) == 2 })
 	if fm := forceMuteOf(s, p2.Nick()); !fm[0] || fm[1] {
 		t.Errorf("p2 force-mute %v, want audio only (desktop is not moderated)", fm)
