@@ -23,6 +23,8 @@ const (
 	// room_metadata components, at the addresses Jitsi's installers give them.
 	AVModerationDomain = "avmoderation.meet.test"
 	MetadataDomain     = "metadata.meet.test"
+	// BreakoutMUCDomain is the MUC of breakout rooms (WithJitsiComponents).
+	BreakoutMUCDomain = "breakout.meet.test"
 	// TokenAppID and TokenSecret are the JWT issuer and HS256 secret of
 	// WithTokenAuth (docker's JWT_APP_ID and JWT_APP_SECRET).
 	TokenAppID  = "minifocus-test"
@@ -61,6 +63,20 @@ func WithMeetingIDs() Option {
 	return func(s *settings) {
 		s.mucModules = append(s.mucModules, "test_meeting_id")
 		s.plugins = append(s.plugins, "mod_test_meeting_id.lua")
+	}
+}
+
+// WithJitsiComponents announces Jitsi's av_moderation (AVModerationDomain),
+// room_metadata (MetadataDomain) and breakout_rooms (BreakoutMUCDomain)
+// components in Domain's disco#info, as Jitsi's host modules do, and serves
+// the breakout MUC with a stand-in for mod_muc_breakout_rooms (see
+// prosody-plugins/): breakout room "<main>_<n>@breakout.meet.test" belongs
+// to "<main>@conference.meet.test". Tests play the av_moderation and
+// room_metadata components themselves over XEP-0114.
+func WithJitsiComponents() Option {
+	return func(s *settings) {
+		s.jitsiComponents = true
+		s.plugins = append(s.plugins, "mod_test_jitsi_components.lua", "mod_test_breakout_rooms.lua")
 	}
 }
 

@@ -64,6 +64,8 @@ type settings struct {
 	plugins     []string // files of prosody-plugins/ to install
 	mucModules  []string // extra modules on the conference MUC
 	proxyRoster bool     // ComponentDomain subscribed to the focus's presence
+	// jitsiComponents: identities on Domain and the breakout MUC.
+	jitsiComponents bool
 }
 
 func defaultSettings() settings {
@@ -195,8 +197,16 @@ func renderConfig(dir string, p ports, s settings) string {
 		w("    app_id = %s", luaString(TokenAppID))
 		w("    app_secret = %s", luaString(TokenSecret))
 	}
-	w("    modules_enabled = %s", luaList(meet))
+	mainModules := meet
+	if s.jitsiComponents {
+		mainModules = append(slices.Clone(meet), "test_jitsi_components")
+	}
+	w("    modules_enabled = %s", luaList(mainModules))
 	w("    external_services = { }")
+	if s.jitsiComponents {
+		w("    test_jitsi_components = %s", luaList([]string{
+			"av_moderation=" + AVModerationDomain, "room_metadata=" + MetadataDomain, "breakout_rooms=" + BreakoutMUCDomain}))
+	}
 	w("")
 	if s.guestHost {
 		w("VirtualHost %s", luaString(GuestDomain))
@@ -209,6 +219,11 @@ func renderConfig(dir string, p ports, s settings) string {
 	w(`    authentication = "internal_hashed"`)
 	w("")
 	writeMUC(w, InternalMUCDomain)
+	if s.jitsiComponents {
+		writeMUC(w, BreakoutMUCDomain, "test_breakout_rooms")
+		w("    main_muc = %s", luaString(MUCDomain))
+		w("")
+	}
 	for _, c := range []string{ComponentDomain, AVModerationDomain, MetadataDomain} {
 		w("Component %s", luaString(c))
 		w("    component_secret = %s", luaString(s.componentSecret))
