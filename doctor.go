@@ -1252,7 +1252,12 @@ func (d *doctor) checkClients() {
 		}
 	}
 	_, _, perr := d.discoIdentities(proxy)
-	proxyLive := perr == nil
+	// Jitsi's mod_client_proxy answers anything but presence that its
+	// target account (the doctor logs in as the focus) addresses to the
+	// component itself with bad-request; Prosody answers for an absent
+	// component with service-unavailable or remote-server-not-found.
+	var se *StanzaError
+	proxyLive := perr == nil || errors.As(perr, &se) && se.Condition == "bad-request"
 	why := ""
 	switch {
 	case proxyLive:
