@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func TestDeploymentPaths(t *testing.T) {
 						t.Fatal(err)
 					}
 					d.wait("both in the conference", func() bool { return g1.Accepted() && g2.Accepted() })
-					d.assertThrough(t)
+					d.assertThrough(t, g1, g2)
 					return
 				}
 				// A guest may not start the conference, and nothing is created.
@@ -199,16 +200,27 @@ func TestDeploymentPaths(t *testing.T) {
 				if guest.Affiliation() == "owner" || strings.Contains(d.focus.logs.String(), "granting owner endpoint="+guest.Nick()) {
 					t.Error("the guest was made moderator")
 				}
-				d.assertThrough(t)
+				d.assertThrough(t, user, guest)
 			})
 		}
 	}
 }
 
 // assertThrough checks that the requests took the deployment's path, and
-// that through the proxy they were attributed to their real senders.
-func (d *deployment) assertThrough(t *testing.T) {
+// that the XMPP ones (also through the proxy) were counted against their
+// real senders, the participants ps.
+func (d *deployment) assertThrough(t *testing.T, ps ...*testkit.Participant) {
 	t.Helper()
+	if d.path != "http" {
+		f := d.focus.Focus
+		f.mu.Lock()
+		for _, p := range ps {
+			if f.limiter[p.Client().JID()] == nil {
+				t.Errorf("no request was counted against %s", p.Client().JID())
+			}
+		}
+		f.mu.Unlock()
+	}
 	if d.proxy == nil {
 		return
 	}
@@ -279,10 +291,11 @@ func TestDockerEnvironmentSecureDomainThroughClientProxy(t *testing.T) {
 	if guest.Affiliation() == "owner" {
 		t.Error("the guest was made moderator")
 	}
-	d.assertThrough(t)
+	d.assertThrough(t, alice, guest)
 	// The logs name the real senders, not the proxy.
 	logs := d.focus.logs.String()
-	if !strings.Contains(logs, "from=alice@"+testkit.Domain+"/") || !strings.Contains(logs, "from="+testkit.GuestDomain) && !strings.Contains(logs, "@"+testkit.GuestDomain+"/") {
+	guestRefused := regexp.MustCompile(`refused: only authenticated users start conferences.*from=\S+@` + regexp.QuoteMeta(testkit.GuestDomain) + `/`)
+	if !strings.Contains(logs, "from=alice@"+testkit.Domain+"/") || !guestRefused.MatchString(logs) {
 		t.Errorf("the focus's logs do not name the real senders:\n%s", logs)
 	}
 }
