@@ -760,6 +760,12 @@ func (c Config) Redacted() string {
 	return b.String()
 }
 
+// CheckReport is what -check-config prints for a valid configuration: the
+// effective settings (secrets hidden) and the notes on defaults that matter.
+func (c Config) CheckReport() string {
+	return c.Redacted() + "# " + c.XMPP.ClientProxyNote() + "\n# configuration OK\n"
+}
+
 // clientProxyOff is the xmpp.client-proxy value that turns decoding off.
 const clientProxyOff = "none"
 

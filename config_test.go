@@ -471,6 +471,9 @@ func TestConfigClientProxyDefault(t *testing.T) {
 			if note := x.ClientProxyNote(); !strings.Contains(note, tc.note) {
 				t.Errorf("note %q lacks %q", note, tc.note)
 			}
+			if r := cfg.CheckReport(); !strings.Contains(r, "# "+x.ClientProxyNote()) {
+				t.Errorf("-check-config does not say which client-proxy is in effect:\n%s", r)
+			}
 			// What -check-config prints loads back to the same setting.
 			again, err := LoadConfig(writeConfig(t, cfg.Redacted()), noEnv)
 			if err != nil && !strings.Contains(err.Error(), "xmpp.password") {

@@ -59,9 +59,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		fmt.Print(cfg.Redacted())
-		fmt.Println("# " + cfg.XMPP.ClientProxyNote())
-		fmt.Println("# configuration OK")
+		fmt.Print(cfg.CheckReport())
 		return
 	}
 	if err != nil {
