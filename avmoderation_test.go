@@ -73,18 +73,24 @@ func (cc *componentConn) send(t *testing.T, to, json string) {
 // avModSwitch is what Jitsi's av_moderation component
 // (mod_av_moderation_component) sends every occupant of the room, the focus
 // among them, when a moderator turns moderation of a media type on or off:
-// the room, the switch, the media type as the moderator gave it ("audio" or
-// "video") and the actor's occupant JID.
+// the room, the switch, the media type as the moderator gave it ("audio",
+// "video" or, in current versions, "desktop") and the actor's occupant JID.
 func avModSwitch(room string, on bool, media, actor string) string {
 	return fmt.Sprintf(`{"type":"av_moderation","enabled":%v,"room":%q,"actor":%q,"mediaType":%q}`, on, room, actor, media)
 }
 
 // avModWhitelists is what the component sends the room's moderators (the
-// focus is one) after a moderator approves a participant: the whole map of
-// whitelists (occupant JIDs per media type), with no "enabled"; some
-// versions add the media type of the change, some do not.
-func avModWhitelists(room string, lists map[string][]string) string {
-	b, _ := json.Marshal(map[string]any{"type": "av_moderation", "room": room, "whitelists": lists})
+// focus is one) after moderation is switched on (current versions put the
+// room's moderators on the new list) and after a moderator approves or
+// rejects someone: the whole map of whitelists (occupant JIDs per media
+// type, empty lists left out), with no "enabled"; current versions add the
+// media type of the change (media), older ones do not (media "").
+func avModWhitelists(room, media string, lists map[string][]string) string {
+	m := map[string]any{"type": "av_moderation", "room": room, "whitelists": lists}
+	if media != "" {
+		m["mediaType"] = media
+	}
+	b, _ := json.Marshal(m)
 	return string(b)
 }
 
@@ -108,6 +114,7 @@ func TestAVModeration(t *testing.T) {
 	})
 	comp := dialComponent(t, s.prosody, testkit.AVModerationDomain)
 	comp.send(t, "focus@auth.meet.test/focus", avModSwitch(room, true, "audio", p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, "audio", map[string][]string{"audio": {p1.OccupantJID()}}))
 	s.wait("p2 and p3 told to mute and force-muted on the bridge", func() bool {
 		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] && forceMuteOf(s, p3.Nick())[0]
 	})
@@ -116,7 +123,7 @@ func TestAVModeration(t *testing.T) {
 	}
 	// The moderator approves p3: the whitelists come without "enabled"
 	// (and here without a media type), and p3 is released on the bridge.
-	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, map[string][]string{"audio": {p3.OccupantJID()}}))
+	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, "", map[string][]string{"audio": {p1.OccupantJID(), p3.OccupantJID()}}))
 	s.wait("p3 released on the bridge", func() bool { return !forceMuteOf(s, p3.Nick())[0] })
 	// Video moderation on top: the moderator is still not force-muted
 	// (moderators may always unmute), and camera force-mute needs screen
@@ -157,15 +164,23 @@ func TestAVModeration(t *testing.T) {
 
 // roomMetadataMessage is what the focus receives from Jitsi's room_metadata
 // component (mod_room_metadata_component): a message from the component's
-// address carrying a json-message whose room attribute names the room and
-// whose JSON is {"type":"room_metadata","metadata":{...}}, the room's whole
-// metadata after a moderator changed one key. (The version of the module
-// read, 2024, sends it to occupants other than the focus and leaves the
-// focus to the configuration form; Jicofo's handler expects this message,
-// and the focus handles it the same way.)
+// address to the focus's own JID, carrying a json-message whose room
+// attribute names the room and whose JSON is
+// {"type":"room_metadata","metadata":{...}}, the room's whole metadata. The
+// component sends it to every occupant after each change and to each one
+// as it joins; to server admins (the focus) it adds the room's "moderators"
+// (and, when known, "participants") lists to the metadata.
 func roomMetadataMessage(room, metadata string) *Element {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(metadata), &m); err != nil {
+		panic("roomMetadataMessage: " + err.Error())
+	}
+	if _, ok := m["moderators"]; !ok {
+		m["moderators"] = []string{}
+	}
+	body, _ := json.Marshal(map[string]any{"type": "room_metadata", "metadata": m})
 	return NewElement("jabber:component:accept", "message", "from", testkit.MetadataDomain, "to", "focus@auth.meet.test/focus").Add(
-		NewElement(nsJitmeet, "json-message", "room", room).SetText(`{"type":"room_metadata","metadata":` + metadata + `}`))
+		NewElement(nsJitmeet, "json-message", "room", room).SetText(string(body)))
 }
 
 // Room metadata's startMuted applies to participants who join afterwards.
