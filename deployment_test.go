@@ -338,3 +338,51 @@ func TestMeetingIDFromProsody(t *testing.T) {
 		t.Errorf("the bridge has no conference %q: %v", want, d.bridges[0].Conferences())
 	}
 }
+
+// Without the installer's roster entry, the client proxy's own subscription
+// request reaches the focus, which approves it (from the proxy domain only),
+// so the proxy still learns where the focus is.
+func TestClientProxySubscriptionWithoutRosterEntry(t *testing.T) {
+	s := startStackWith(t, 1, nil)
+	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	defer cancel()
+	cp, err := testkit.StartClientProxy(ctx, s.prosody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if err := cp.WaitSessions(ctx, 1); err != nil {
+		t.Fatalf("the proxy never learned of the focus: %v", err)
+	}
+	room := "unrostered@" + testkit.MUCDomain
+	via := func(c *testkit.ParticipantConfig) { c.FocusJID = testkit.ComponentDomain }
+	p1 := s.join(room, via)
+	p2 := s.join(room, via)
+	s.wait("sessions through the proxy", func() bool { return p1.Accepted() && p2.Accepted() })
+}
+
+// Only the client proxy's subscription request is approved.
+func TestAcceptProxySubscription(t *testing.T) {
+	f := testFocus()
+	cases := []struct {
+		from, typ string
+		want      bool
+	}{
+		{"focus.meet.test", "subscribe", true},
+		{"FOCUS.meet.test", "subscribe", true},
+		{"focus.meet.test", "unsubscribe", false},
+		{"focus.meet.test", "", false},
+		{"stranger@meet.test/x", "subscribe", false},
+		{"x@focus.meet.test", "subscribe", false},
+	}
+	for _, tc := range cases {
+		p := NewElement(nsClient, "presence", "from", tc.from).Set("type", tc.typ)
+		if got := f.acceptProxySubscription(p); got != tc.want {
+			t.Errorf("subscription %s from %s: accepted %v, want %v", tc.typ, tc.from, got, tc.want)
+		}
+	}
+	f.cfg.XMPP.ClientProxy = "none"
+	if f.acceptProxySubscription(NewElement(nsClient, "presence", "from", "focus.meet.test", "type", "subscribe")) {
+		t.Error("accepted with client-proxy decoding off")
+	}
+}

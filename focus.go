@@ -497,6 +497,9 @@ func (f *Focus) lookup(room string) *Conference {
 // HandlePresence routes room presence to its conference. It returns false
 // for presence that is not from a conference room.
 func (f *Focus) HandlePresence(p *Element) bool {
+	if f.acceptProxySubscription(p) {
+		return true
+	}
 	from := p.Attr("from")
 	slash := strings.IndexByte(from, '/')
 	if slash < 0 {
@@ -507,6 +510,22 @@ func (f *Focus) HandlePresence(p *Element) bool {
 		return false
 	}
 	c.post(event{kind: evPresence, el: p})
+	return true
+}
+
+// acceptProxySubscription approves the subscription Jitsi's client_proxy
+// component asks for when it loads: it learns where the focus is from the
+// focus's presence. The installers put that subscription in the focus's
+// roster beforehand, and Prosody then answers for the focus; without it the
+// request reaches the focus, which accepts it from the configured proxy
+// domain only (any other subscription request is ignored).
+func (f *Focus) acceptProxySubscription(p *Element) bool {
+	proxy := f.cfg.XMPP.ClientProxyDomain()
+	if p.Attr("type") != "subscribe" || proxy == "" || !strings.EqualFold(bareJID(p.Attr("from")), proxy) {
+		return false
+	}
+	f.log.Info("accepting the client proxy's presence subscription", "proxy", proxy)
+	f.x.Send(NewElement(nsClient, "presence", "type", "subscribed", "to", proxy))
 	return true
 }
 
