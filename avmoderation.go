@@ -121,31 +121,33 @@ func (c *Conference) avMod(media string) *avModeration {
 }
 
 func (c *Conference) applyAVModeration(msg avModMessage) {
+	// Jitsi's av_moderation component sends two kinds of message: a switch
+	// ("enabled" with its "mediaType") to every occupant, and, to
+	// moderators (the focus is one), the whole whitelist map after each
+	// change, with or without a "mediaType". As Jicofo, a message with
+	// "enabled" only switches; one without it only replaces the whitelists.
+	if msg.Enabled == nil {
+		for media, list := range msg.Whitelists {
+			if m := moderatedMedia(media); m != "" {
+				c.setAVWhitelist(m, list)
+			}
+		}
+		return
+	}
 	media := moderatedMedia(msg.MediaType)
 	if media == "" {
 		return
 	}
 	st := c.avMod(media)
-	st.whitelist = map[string]bool{}
-	for _, j := range msg.Whitelists[strings.ToLower(msg.MediaType)] {
-		st.whitelist[strings.ToLower(j)] = true
-	}
 	was := st.enabled
-	if msg.Enabled != nil {
-		st.enabled = *msg.Enabled
+	st.enabled = *msg.Enabled
+	if was != st.enabled {
+		// The component starts and ends each moderation with an empty list.
+		st.whitelist = map[string]bool{}
 	}
-	c.log.Info("AV moderation", "media", media, "enabled", st.enabled, "whitelisted", len(st.whitelist))
-	if was && st.enabled {
-		// A whitelist change: whoever was taken off it asks again.
-		for _, m := range c.members {
-			if !st.whitelist[strings.ToLower(m.Occupant)] {
-				delete(m.selfUnmuted, media)
-			}
-		}
-	}
+	c.log.Info("AV moderation", "media", media, "enabled", st.enabled, "actor", msg.Actor)
 	if was || !st.enabled {
-		// Turning it off unmutes nobody; whitelist changes apply to the
-		// bridge for those already muted.
+		// Turning it off unmutes nobody; it lifts the bridge's force-mute.
 		for _, m := range c.members {
 			c.enforceForceMute(m)
 		}
@@ -162,6 +164,23 @@ func (c *Conference) applyAVModeration(msg avModMessage) {
 		}
 		c.enforceForceMute(m)
 		c.send(NewIQ("set", m.Occupant, randomID(), NewElement(ns, "mute").SetText("true")))
+	}
+}
+
+// setAVWhitelist replaces media's whitelist (occupant JIDs); whoever was
+// taken off it must ask again, and the bridge follows.
+func (c *Conference) setAVWhitelist(media string, list []string) {
+	st := c.avMod(media)
+	st.whitelist = map[string]bool{}
+	for _, j := range list {
+		st.whitelist[strings.ToLower(j)] = true
+	}
+	c.log.Info("AV moderation whitelist", "media", media, "whitelisted", len(st.whitelist))
+	for _, m := range c.members {
+		if !st.whitelist[strings.ToLower(m.Occupant)] {
+			delete(m.selfUnmuted, media)
+		}
+		c.enforceForceMute(m)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net"
@@ -14,8 +15,9 @@ import (
 	"minifocus/testkit"
 )
 
-// componentConn is a XEP-0114 component connection, standing in for Jitsi's
-// av_moderation Prosody component (stock Prosody has none).
+// componentConn is a XEP-0114 component connection, standing in for one of
+// Jitsi's Prosody components (stock Prosody has none): av_moderation
+// (avModSwitch, avModWhitelists) or room_metadata.
 type componentConn struct {
 	c      net.Conn
 	domain string
@@ -68,6 +70,30 @@ func (cc *componentConn) send(t *testing.T, to, json string) {
 	}
 }
 
+// avModSwitch is what Jitsi's av_moderation component
+// (mod_av_moderation_component) sends every occupant of the room, the focus
+// among them, when a moderator turns moderation of a media type on or off:
+// the room, the switch, the media type as the moderator gave it ("audio",
+// "video" or, in current versions, "desktop") and the actor's occupant JID.
+func avModSwitch(room string, on bool, media, actor string) string {
+	return fmt.Sprintf(`{"type":"av_moderation","enabled":%v,"room":%q,"actor":%q,"mediaType":%q}`, on, room, actor, media)
+}
+
+// avModWhitelists is what the component sends the room's moderators (the
+// focus is one) after moderation is switched on (current versions put the
+// room's moderators on the new list) and after a moderator approves or
+// rejects someone: the whole map of whitelists (occupant JIDs per media
+// type, empty lists left out), with no "enabled"; current versions add the
+// media type of the change (media), older ones do not (media "").
+func avModWhitelists(room, media string, lists map[string][]string) string {
+	m := map[string]any{"type": "av_moderation", "room": room, "whitelists": lists}
+	if media != "" {
+		m["mediaType"] = media
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
 func forceMuteOf(s *stack, nick string) [2]bool {
 	return s.bridgeEndpoints()[nick].ForceMute
 }
@@ -76,7 +102,8 @@ func forceMuteOf(s *stack, nick string) [2]bool {
 // the bridge too unless whitelisted; self-unmute only for the whitelisted;
 // a newcomer starts muted.
 func TestAVModeration(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.AVModerationComponent = "focus.meet.test" })
+	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()})
+	s.wait("the av_moderation component discovered", func() bool { a, _ := s.focus.Focus.avModAddr.Load().(string); return a == testkit.AVModerationDomain })
 	room := "moderated@conference.meet.test"
 	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
 	p1 := s.join(room, ack)
@@ -85,21 +112,23 @@ func TestAVModeration(t *testing.T) {
 	s.wait("sessions, p1 moderator", func() bool {
 		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner"
 	})
-	comp := dialComponent(t, s.prosody, "focus.meet.test")
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"AUDIO","actor":%q,"whitelists":{"audio":[%q]}}`,
-		room, p1.OccupantJID(), p3.OccupantJID()))
-	s.wait("p2 and p3 told to mute, p2 force-muted on the bridge", func() bool {
-		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0]
+	comp := dialComponent(t, s.prosody, testkit.AVModerationDomain)
+	comp.send(t, "focus@auth.meet.test/focus", avModSwitch(room, true, "audio", p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, "audio", map[string][]string{"audio": {p1.OccupantJID()}}))
+	s.wait("p2 and p3 told to mute and force-muted on the bridge", func() bool {
+		return len(p2.Mutes()) == 1 && len(p3.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] && forceMuteOf(s, p3.Nick())[0]
 	})
 	if m := p2.Mutes()[0].Child(nsMuteAudio, "mute"); m == nil || m.Attr("actor") != "" {
 		t.Errorf("moderation mute IQ: %s", p2.Mutes()[0])
 	}
+	// The moderator approves p3: the whitelists come without "enabled"
+	// (and here without a media type), and p3 is released on the bridge.
+	comp.send(t, "focus@auth.meet.test/focus", avModWhitelists(room, "", map[string][]string{"audio": {p1.OccupantJID(), p3.OccupantJID()}}))
+	s.wait("p3 released on the bridge", func() bool { return !forceMuteOf(s, p3.Nick())[0] })
 	// Video moderation on top: the moderator is still not force-muted
 	// (moderators may always unmute), and camera force-mute needs screen
 	// sharing moderated too.
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q,"whitelists":{}}`, room, p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", avModSwitch(room, true, "video", p1.OccupantJID()))
 	s.wait("video mute IQs sent", func() bool { return len(p2.Mutes()) == 2 })
 	if fm := forceMuteOf(s, p2.Nick()); !fm[0] || fm[1] {
 		t.Errorf("p2 force-mute %v, want audio only (desktop is not moderated)", fm)
@@ -133,16 +162,37 @@ func TestAVModeration(t *testing.T) {
 	}
 }
 
+// roomMetadataMessage is what the focus receives from Jitsi's room_metadata
+// component (mod_room_metadata_component): a message from the component's
+// address to the focus's own JID, carrying a json-message whose room
+// attribute names the room and whose JSON is
+// {"type":"room_metadata","metadata":{...}}, the room's whole metadata. The
+// component sends it to every occupant after each change and to each one
+// as it joins; to server admins (the focus) it adds the room's "moderators"
+// (and, when known, "participants") lists to the metadata.
+func roomMetadataMessage(room, metadata string) *Element {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(metadata), &m); err != nil {
+		panic("roomMetadataMessage: " + err.Error())
+	}
+	if _, ok := m["moderators"]; !ok {
+		m["moderators"] = []string{}
+	}
+	body, _ := json.Marshal(map[string]any{"type": "room_metadata", "metadata": m})
+	return NewElement("jabber:component:accept", "message", "from", testkit.MetadataDomain, "to", "focus@auth.meet.test/focus").Add(
+		NewElement(nsJitmeet, "json-message", "room", room).SetText(string(body)))
+}
+
 // Room metadata's startMuted applies to participants who join afterwards.
 func TestRoomMetadataStartMuted(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.XMPP.RoomMetadataComponent = "focus.meet.test" })
+	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()})
+	s.wait("the room_metadata component discovered", func() bool { a, _ := s.focus.Focus.metadataAddr.Load().(string); return a == testkit.MetadataDomain })
 	room := "meta@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
 	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
-	comp := dialComponent(t, s.prosody, "focus.meet.test")
-	msg := NewElement("jabber:component:accept", "message", "from", "focus.meet.test", "to", "focus@auth.meet.test/focus").Add(
-		NewElement(nsJitmeet, "json-message", "room", room).SetText(`{"type":"room_metadata","metadata":{"startMuted":{"video":true}}}`))
+	comp := dialComponent(t, s.prosody, testkit.MetadataDomain)
+	msg := roomMetadataMessage(room, `{"startMuted":{"video":true}}`)
 	if _, err := comp.c.Write(msg.Bytes()); err != nil {
 		t.Fatal(err)
 	}
@@ -170,17 +220,16 @@ func TestRoomMetadataStartMuted(t *testing.T) {
 // bridge gets the transcriber <connect> (URL filled in, the room's headers
 // and URL parameters); turning it off expires the connect.
 func TestRoomMetadataAsyncTranscription(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
-		c.XMPP.RoomMetadataComponent = "focus.meet.test"
+	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()}, func(c *Config, _ *testkit.Prosody) {
+		c.XMPP.RoomMetadataComponent = testkit.MetadataDomain // configured, as xmpp.room-metadata-component allows
 		c.Transcription.URLTemplate = "wss://transcriber.example/{{MEETING_ID}}/{{REGION}}"
 	})
 	room := "transcribed@conference.meet.test"
 	p1 := s.join(room)
-	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	comp := dialComponent(t, s.prosody, testkit.MetadataDomain)
 	send := func(metadata string) {
 		t.Helper()
-		msg := NewElement("jabber:component:accept", "message", "from", "focus.meet.test", "to", "focus@auth.meet.test/focus").Add(
-			NewElement(nsJitmeet, "json-message", "room", room).SetText(`{"type":"room_metadata","metadata":` + metadata + `}`))
+		msg := roomMetadataMessage(room, metadata)
 		if _, err := comp.c.Write(msg.Bytes()); err != nil {
 			t.Fatal(err)
 		}

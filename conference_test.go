@@ -31,9 +31,16 @@ type stack struct {
 // focus sees every bridge as operational.
 func startStack(t *testing.T, nBridges int, tweak ...func(*Config, *testkit.Prosody)) *stack {
 	t.Helper()
+	return startStackWith(t, nBridges, nil, tweak...)
+}
+
+// startStackWith is startStack with a Prosody started with opts (a Jitsi
+// layout: testkit.WithJitsiComponents, WithSecureDomain, ...).
+func startStackWith(t *testing.T, nBridges int, opts []testkit.Option, tweak ...func(*Config, *testkit.Prosody)) *stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	p := testkit.StartProsody(t)
+	p := testkit.StartProsody(t, opts...)
 	cfg := testConfig(p)
 	cfg.Conference.SingleParticipantTimeout = dur(2 * time.Second)
 	cfg.Conference.InitialTimeout = dur(3 * time.Second)

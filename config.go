@@ -66,6 +66,11 @@ type XMPPConfig struct {
 	BreakoutMUCDomain string `toml:"breakout-muc-domain"`
 	// Service is a second connection, for the bridges.
 	Service ServiceXMPPConfig `toml:"service"`
+
+	// ClientProxy (client-proxy) is the domain of Jitsi's mod_client_proxy
+	// component: "focus.<domain>" unless set, "none" turns decoding off; read
+	// it with ClientProxyDomain. ClientProxyDefaulted: filled in by default.
+	ClientProxyDefaulted bool `toml:"-"`
 }
 
 // ServiceXMPPConfig is Jicofo's service connection: a second login, to the
@@ -568,6 +573,13 @@ func (c *Config) deriveDefaults() {
 	if c.Bridges.Brewery == "" {
 		c.Bridges.Brewery = "jvbbrewery"
 	}
+	if x.ClientProxy == "" {
+		// Both of Jitsi's installers configure Jicofo with client-proxy =
+		// focus.<domain>, and lib-jitsi-meet sends its conference request
+		// there by default.
+		x.ClientProxy = "focus." + x.Domain
+		x.ClientProxyDefaulted = true
+	}
 	svc := &x.Service
 	if svc.Enabled {
 		svc.Username = orDefault(svc.Username, x.Username)
@@ -648,9 +660,11 @@ func (c *Config) validate() []string {
 	if x.PingInterval.Duration < time.Second {
 		add("xmpp.ping-interval", "", "%s must be at least 1s", x.PingInterval.Duration)
 	}
-	if x.ClientProxy != "" {
-		if err := checkDomain(x.ClientProxy); err != nil {
-			add("xmpp.client-proxy", "", "%q is not a valid domain: %v", x.ClientProxy, err)
+	if p := x.ClientProxyDomain(); p != "" {
+		if err := checkDomain(p); err != nil {
+			add("xmpp.client-proxy", "", "%q is not a valid domain (or \"none\" to turn client_proxy decoding off): %v", x.ClientProxy, err)
+		} else if strings.EqualFold(p, x.Domain) || strings.EqualFold(p, x.AuthDomain) || strings.EqualFold(p, x.MUCDomain) {
+			add("xmpp.client-proxy", "", "%q is a domain of users or rooms, not the client_proxy component (usually focus.%s)", x.ClientProxy, x.Domain)
 		}
 	}
 	b := c.Bridges
@@ -780,6 +794,37 @@ func (c Config) Redacted() string {
 		return "error: " + err.Error()
 	}
 	return b.String()
+}
+
+// CheckReport is what -check-config prints for a valid configuration: the
+// effective settings (secrets hidden) and the notes on defaults that matter.
+func (c Config) CheckReport() string {
+	return c.Redacted() + "# " + c.XMPP.ClientProxyNote() + "\n# configuration OK\n"
+}
+
+// clientProxyOff is the xmpp.client-proxy value that turns decoding off.
+const clientProxyOff = "none"
+
+// ClientProxyDomain is the domain whose conference requests carry the real
+// sender in the resource (Jitsi's mod_client_proxy), or "" when off.
+func (x XMPPConfig) ClientProxyDomain() string {
+	if strings.EqualFold(x.ClientProxy, clientProxyOff) {
+		return ""
+	}
+	return x.ClientProxy
+}
+
+// ClientProxyNote says which client-proxy setting is in effect and why, for
+// -check-config and doctor.
+func (x XMPPConfig) ClientProxyNote() string {
+	switch {
+	case x.ClientProxyDomain() == "":
+		return fmt.Sprintf("xmpp.client-proxy = %q: off; every conference request is taken as coming from its from address (clients must address the focus's full JID or use HTTP)", x.ClientProxy)
+	case x.ClientProxyDefaulted:
+		return fmt.Sprintf("xmpp.client-proxy = %q (the default, as Jitsi's installers configure Jicofo): requests from it are attributed to the sender it names; %q turns this off", x.ClientProxy, clientProxyOff)
+	default:
+		return fmt.Sprintf("xmpp.client-proxy = %q (set): requests from it are attributed to the sender it names", x.ClientProxy)
+	}
 }
 
 // FocusJID is the bare JID the focus logs in as, advertised to clients.

@@ -435,3 +435,62 @@ func TestConfigDockerJicofoLeftovers(t *testing.T) {
 		}
 	}
 }
+
+// xmpp.client-proxy defaults to focus.<domain>, as docker-jitsi-meet's and
+// Debian's Jicofo configuration set it, both from a file and from docker's
+// environment alone; "none" turns it off; -check-config says which holds.
+func TestConfigClientProxyDefault(t *testing.T) {
+	docker := envOf(map[string]string{"JICOFO_AUTH_PASSWORD": "pw", "XMPP_DOMAIN": "meet.jitsi", "ENABLE_AUTH": "1", "AUTH_TYPE": "internal"})
+	cases := []struct {
+		name, file string
+		env        func(string) string
+		domain     string // ClientProxyDomain()
+		defaulted  bool
+		note       string
+	}{
+		{"file without the key", "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"pw\"\n", noEnv, "focus.meet.example.com", true, "(the default"},
+		{"empty, as older example files wrote it", "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"pw\"\nclient-proxy = \"\"\n", noEnv, "focus.meet.example.com", true, "(the default"},
+		{"docker environment alone", "", docker, "focus.meet.jitsi", true, "(the default"},
+		{"set", "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"pw\"\nclient-proxy = \"proxy.meet.example.com\"\n", noEnv, "proxy.meet.example.com", false, "(set)"},
+		{"turned off", "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"pw\"\nclient-proxy = \"none\"\n", noEnv, "", false, "off"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeConfig(t, tc.file)
+			}
+			cfg, err := LoadConfig(path, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := cfg.XMPP
+			if x.ClientProxyDomain() != tc.domain || x.ClientProxyDefaulted != tc.defaulted {
+				t.Errorf("client proxy %q (defaulted %v), want %q (%v)", x.ClientProxyDomain(), x.ClientProxyDefaulted, tc.domain, tc.defaulted)
+			}
+			if note := x.ClientProxyNote(); !strings.Contains(note, tc.note) {
+				t.Errorf("note %q lacks %q", note, tc.note)
+			}
+			if r := cfg.CheckReport(); !strings.Contains(r, "# "+x.ClientProxyNote()) {
+				t.Errorf("-check-config does not say which client-proxy is in effect:\n%s", r)
+			}
+			// What -check-config prints loads back to the same setting.
+			again, err := LoadConfig(writeConfig(t, cfg.Redacted()), noEnv)
+			if err != nil && !strings.Contains(err.Error(), "xmpp.password") {
+				t.Fatalf("the effective config does not load back: %v", err)
+			}
+			if again.XMPP.ClientProxyDomain() != tc.domain {
+				t.Errorf("printed config loads back as %q, want %q", again.XMPP.ClientProxyDomain(), tc.domain)
+			}
+		})
+	}
+	for value, want := range map[string]string{
+		`"not a domain"`:     "is not a valid domain",
+		`"meet.example.com"`: "is a domain of users or rooms",
+	} {
+		_, err := LoadConfig(writeConfig(t, "[xmpp]\ndomain = \"meet.example.com\"\npassword = \"pw\"\nclient-proxy = "+value+"\n"), noEnv)
+		if err == nil || !strings.Contains(err.Error(), "xmpp.client-proxy") || !strings.Contains(err.Error(), want) {
+			t.Errorf("client-proxy = %s: %v, want an error naming the key and %q", value, err, want)
+		}
+	}
+}

@@ -319,6 +319,7 @@ func (d *doctor) checkConfig() bool {
 	x := cfg.XMPP
 	d.ok("config", "%s: server %s, domain %s, auth-domain %s, muc-domain %s, brewery %s, focus %s/%s, tls %s",
 		src, d.addr(), x.Domain, x.AuthDomain, x.MUCDomain, cfg.Bridges.Brewery, cfg.FocusJID(), x.Resource, x.TLS)
+	d.detail("%s", x.ClientProxyNote())
 	return true
 }
 
@@ -1236,7 +1237,8 @@ func doctorColibriFixes(err error) []string {
 
 func (d *doctor) checkClients() {
 	x := d.cfg.XMPP
-	proxy := x.ClientProxy
+	decoding := x.ClientProxyDomain() // "" when xmpp.client-proxy = "none"
+	proxy := decoding
 	if proxy == "" {
 		proxy = "focus." + x.Domain
 	}
@@ -1251,7 +1253,12 @@ func (d *doctor) checkClients() {
 		}
 	}
 	_, _, perr := d.discoIdentities(proxy)
-	proxyLive := perr == nil
+	// Jitsi's mod_client_proxy answers anything but presence that its
+	// target account (the doctor logs in as the focus) addresses to the
+	// component itself with bad-request; Prosody answers for an absent
+	// component with service-unavailable or remote-server-not-found.
+	var se *StanzaError
+	proxyLive := perr == nil || errors.As(perr, &se) && se.Condition == "bad-request"
 	why := ""
 	switch {
 	case proxyLive:
@@ -1271,19 +1278,21 @@ func (d *doctor) checkClients() {
 	}
 
 	switch {
-	case proxyLive && x.ClientProxy == "":
-		d.warn("clients", fmt.Sprintf("%s answers (a client_proxy component), but xmpp.client-proxy is not set, so the focus would take proxied requests as coming from the proxy itself", proxy),
-			fmt.Sprintf("set xmpp.client-proxy = %q (Jicofo's client-proxy)", proxy))
+	case proxyLive && decoding == "":
+		d.warn("clients", fmt.Sprintf("%s answers (a client_proxy component), but xmpp.client-proxy = %q, so the focus would take proxied requests as coming from the proxy itself", proxy, x.ClientProxy),
+			fmt.Sprintf("remove xmpp.client-proxy (its default is %q, Jicofo's client-proxy)", proxy))
 		d.detail("web config (config.js): hosts.focus = %q (also its default)", proxy)
 		httpLine()
 	case proxyLive:
-		d.ok("clients", "web config (config.js): hosts.focus = %q (the client_proxy component answers; it is also the default)", proxy)
+		d.ok("clients", "web config (config.js): hosts.focus = %q (the client_proxy component answers; it is also the default; %s)", proxy, x.ClientProxyNote())
 		httpLine()
-	case x.ClientProxy != "":
+	case decoding != "" && !x.ClientProxyDefaulted:
 		d.warn("clients", fmt.Sprintf("xmpp.client-proxy = %q, but %s", x.ClientProxy, why),
 			fmt.Sprintf("install Jitsi's mod_client_proxy as Component %q \"client_proxy\" with target_address = %q, or remove xmpp.client-proxy and set hosts.focus = %q in the web config", proxy, d.cfg.FocusJID(), fullJID))
 		httpLine()
 	default:
+		// Decoding requests from an absent proxy is harmless: nothing can
+		// send from a domain that nobody serves.
 		d.ok("clients", "web config (config.js) must say hosts.focus = %q, since %s", fullJID, why)
 		httpLine()
 	}

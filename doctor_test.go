@@ -25,6 +25,8 @@ type doctorTOML struct {
 	TLS        string
 	AuthDomain string
 	MUCDomain  string
+	// ClientProxy is written as xmpp.client-proxy when set.
+	ClientProxy string
 }
 
 func (c doctorTOML) write(t *testing.T) string {
@@ -39,6 +41,9 @@ func (c doctorTOML) write(t *testing.T) string {
 	}
 	if c.MUCDomain != "" {
 		fmt.Fprintf(&b, "muc-domain = %q\n", c.MUCDomain)
+	}
+	if c.ClientProxy != "" {
+		fmt.Fprintf(&b, "client-proxy = %q\n", c.ClientProxy)
 	}
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -169,6 +174,17 @@ func startDoctorBridge(t *testing.T, p *testkit.Prosody, nick string) *testkit.F
 	return fb
 }
 
+func startDoctorClientProxy(t *testing.T, p *testkit.Prosody, _ *testkit.FakeBridge) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cp, err := testkit.StartClientProxy(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.Close)
+}
+
 func prosodyTOML(p *testkit.Prosody) doctorTOML {
 	host, port := splitAddr(p.C2SAddr())
 	return doctorTOML{Server: host, Port: port, Password: testkit.FocusPassword, TLS: "off"}
@@ -216,6 +232,41 @@ func TestDoctorSetups(t *testing.T) {
 					t.Error("the bridge saw no health check")
 				}
 				assertNoDoctorRooms(t, p)
+			},
+		},
+		{
+			// Jitsi's mod_client_proxy serves focus.<domain> (the double
+			// behaves as the module: it answers the focus account's own
+			// queries to it with bad-request), and the default client-proxy
+			// decodes what it forwards.
+			name:    "jitsi client_proxy",
+			bridge:  true,
+			prosody: []testkit.Option{testkit.WithClientProxyRoster()},
+			prepare: startDoctorClientProxy,
+			check: func(t *testing.T, code int, out string, _ *testkit.Prosody, _ *testkit.FakeBridge) {
+				if code != 0 {
+					t.Errorf("exit code %d, want 0", code)
+				}
+				line, _, ok := checkLine(out, "ok", "clients")
+				if !ok || !strings.Contains(line, `hosts.focus = "focus.meet.test"`) || !strings.Contains(line, "(the default") {
+					t.Errorf("clients line %q, want hosts.focus = focus.meet.test with the default client-proxy", line)
+				}
+				if !strings.Contains(out, `xmpp.client-proxy = "focus.meet.test" (the default`) {
+					t.Error("the config check does not say which client-proxy is in effect")
+				}
+			},
+		},
+		{
+			name:    "client_proxy decoding turned off",
+			bridge:  true,
+			prosody: []testkit.Option{testkit.WithClientProxyRoster()},
+			prepare: startDoctorClientProxy,
+			edit:    func(c *doctorTOML) { c.ClientProxy = "none" },
+			check: func(t *testing.T, code int, out string, _ *testkit.Prosody, _ *testkit.FakeBridge) {
+				line, fixes, ok := checkLine(out, "warn", "clients")
+				if !ok || !strings.Contains(line, "would take proxied requests as coming from the proxy itself") || !strings.Contains(strings.Join(fixes, "\n"), "remove xmpp.client-proxy") {
+					t.Errorf("clients: %q %v, want a warning that names the fix", line, fixes)
+				}
 			},
 		},
 		{

@@ -117,7 +117,12 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 // goroutine, so the waiting happens on a goroutine of its own.
 func (f *Focus) handleFocusIQ(iq *Element) {
 	p := iq.Payload()
-	sender := requestSender(iq.Attr("from"), f.cfg.XMPP.ClientProxy)
+	sender, err := requestSender(iq.Attr("from"), f.cfg.XMPP.ClientProxyDomain())
+	if err != nil {
+		f.log.Info("refused a focus request", "from", iq.Attr("from"), "err", err)
+		f.x.Send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		return
+	}
 	switch {
 	case p.Local == "login-url" && iq.Attr("type") == "get":
 		f.x.Send(f.loginURL(iq, p))
@@ -162,18 +167,26 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 	}()
 }
 
-// requestSender is who really sent a conference request: Jitsi's
-// mod_client_proxy component forwards requests from its own address with
-// the real sender's JID as the resource. The reply still goes to "from".
-func requestSender(from, clientProxy string) string {
+// requestSender is who really sent a focus request. Jitsi's
+// mod_client_proxy component (xmpp.client-proxy) forwards a client's IQ from
+// its own domain with the client's full JID as the resource, so everything
+// that depends on the sender (authentication, moderator rights, the rate
+// limit, logs) must use that JID, never the proxy's. The reply still goes to
+// "from": the component turns it back. An IQ from the proxy domain that
+// names no valid sender is an error, not the proxy speaking for itself.
+func requestSender(from, clientProxy string) (string, error) {
 	if clientProxy == "" {
-		return from
+		return from, nil
 	}
 	j, err := jid.Parse(from)
-	if err != nil || !strings.EqualFold(j.Domainpart(), clientProxy) || j.Localpart() != "" || j.Resourcepart() == "" {
-		return from
+	if err != nil || !strings.EqualFold(j.Domainpart(), clientProxy) || j.Localpart() != "" {
+		return from, nil
 	}
-	return j.Resourcepart()
+	real, err := jid.Parse(j.Resourcepart())
+	if err != nil || j.Resourcepart() == "" || real.Domainpart() == "" {
+		return "", fmt.Errorf("a request through the client proxy %s that names no sender (%q)", clientProxy, j.Resourcepart())
+	}
+	return real.String(), nil
 }
 
 // Request creates or reuses the conference and waits until the focus has
@@ -189,6 +202,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	if busy, err := f.admitRequest(req); err != nil {
 		f.metrics.ConferenceRequestsFailed.Inc()
 		f.metrics.ConferenceRequestsRefused.Inc()
+		f.log.Info("conference request refused: rate limit", "room", room, "from", req.From, "err", err)
 		return ConferenceResponse{}, err
 	} else if busy {
 		return f.notReady(room, "total request rate"), nil
@@ -197,6 +211,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
 		if session, err = f.auth.check(req); err != nil {
 			f.metrics.ConferenceRequestsFailed.Inc()
+			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
 			return ConferenceResponse{}, err
 		}
 	}
@@ -216,6 +231,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		// one that is already running (Jicofo's secure domain).
 		f.mu.Unlock()
 		f.metrics.ConferenceRequestsFailed.Inc()
+		f.log.Info("conference request refused: only authenticated users start conferences", "room", room, "from", req.From)
 		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
 	}
 	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
@@ -226,6 +242,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
+		f.log.Info("conference requested", "room", room, "from", req.From, "authenticated", session != nil)
 		conf = newConference(f, room, req.Properties)
 		f.confs[room] = conf
 		f.wg.Add(1)
@@ -496,6 +513,9 @@ func (f *Focus) lookup(room string) *Conference {
 // HandlePresence routes room presence to its conference. It returns false
 // for presence that is not from a conference room.
 func (f *Focus) HandlePresence(p *Element) bool {
+	if f.acceptProxySubscription(p) {
+		return true
+	}
 	from := p.Attr("from")
 	slash := strings.IndexByte(from, '/')
 	if slash < 0 {
@@ -506,6 +526,22 @@ func (f *Focus) HandlePresence(p *Element) bool {
 		return false
 	}
 	c.post(event{kind: evPresence, el: p})
+	return true
+}
+
+// acceptProxySubscription approves the subscription Jitsi's client_proxy
+// component asks for when it loads: it learns where the focus is from the
+// focus's presence. The installers put that subscription in the focus's
+// roster beforehand, and Prosody then answers for the focus; without it the
+// request reaches the focus, which accepts it from the configured proxy
+// domain only (any other subscription request is ignored).
+func (f *Focus) acceptProxySubscription(p *Element) bool {
+	proxy := f.cfg.XMPP.ClientProxyDomain()
+	if p.Attr("type") != "subscribe" || proxy == "" || !strings.EqualFold(bareJID(p.Attr("from")), proxy) {
+		return false
+	}
+	f.log.Info("accepting the client proxy's presence subscription", "proxy", proxy)
+	f.x.Send(NewElement(nsClient, "presence", "type", "subscribed", "to", proxy))
 	return true
 }
 

@@ -118,18 +118,26 @@ func FuzzParseConferenceRequestJSON(f *testing.F) {
 	})
 }
 
+// The real sender of a request through Jitsi's mod_client_proxy is the
+// resource of the proxy's address; anything else is taken as it comes.
 func TestRequestSenderClientProxy(t *testing.T) {
 	cases := []struct{ from, proxy, want string }{
 		{"u@meet.test/abc", "", "u@meet.test/abc"},
+		{"focus.meet.test/u@guest.meet.test/abc", "", "focus.meet.test/u@guest.meet.test/abc"}, // decoding off
 		{"focus.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
 		{"FOCUS.meet.test/u@guest.meet.test/abc", "focus.meet.test", "u@guest.meet.test/abc"},
+		{"focus.meet.test/u@guest.meet.test/a/b", "focus.meet.test", "u@guest.meet.test/a/b"}, // a resource may hold '/'
 		{"u@meet.test/abc", "focus.meet.test", "u@meet.test/abc"},
 		{"x@focus.meet.test/u@guest/abc", "focus.meet.test", "x@focus.meet.test/u@guest/abc"},
-		{"focus.meet.test", "focus.meet.test", "focus.meet.test"},
 	}
 	for _, tc := range cases {
-		if got := requestSender(tc.from, tc.proxy); got != tc.want {
-			t.Errorf("requestSender(%q, %q) = %q, want %q", tc.from, tc.proxy, got, tc.want)
+		if got, err := requestSender(tc.from, tc.proxy); err != nil || got != tc.want {
+			t.Errorf("requestSender(%q, %q) = %q, %v; want %q", tc.from, tc.proxy, got, err, tc.want)
+		}
+	}
+	for _, from := range []string{"focus.meet.test", "focus.meet.test/@@", "focus.meet.test/a@b@c"} {
+		if got, err := requestSender(from, "focus.meet.test"); err == nil {
+			t.Errorf("requestSender(%q) = %q, want an error (no sender named)", from, got)
 		}
 	}
 }
@@ -217,12 +225,13 @@ func TestAuthenticationSecureDomain(t *testing.T) {
 	}
 }
 
-// Breakout rooms: requests for rooms on the breakout MUC are accepted (also
-// from guests when authentication is on), nobody is auto-owner there, and a
-// main room whose members all switch to breakout rooms waits for them.
+// Breakout rooms: the breakout MUC is found where Jitsi's breakout module
+// announces it, requests for rooms there are accepted (also from guests
+// when authentication is on), the focus makes nobody owner there (the
+// module gives the main room's moderators their rights), and a main room
+// whose members all switch to breakout rooms waits for them.
 func TestBreakoutRooms(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
-		c.XMPP.BreakoutMUCDomain = "internal.auth.meet.test" // a second MUC of the test layout
+	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()}, func(c *Config, p *testkit.Prosody) {
 		c.Conference.InitialTimeout = dur(5 * time.Second)
 	})
 	main := "main@conference.meet.test"
@@ -231,10 +240,20 @@ func TestBreakoutRooms(t *testing.T) {
 	s.wait("main conference", func() bool { return p1.Accepted() && p2.Accepted() })
 	conf := s.focus.Focus.lookup(main)
 
-	breakout := "breakout-1@internal.auth.meet.test"
+	s.wait("the breakout MUC discovered", func() bool { return s.focus.Focus.isBreakoutDomain(testkit.BreakoutMUCDomain) })
+	breakout := "main_1@" + testkit.BreakoutMUCDomain
 	b1 := s.join(breakout)
 	b2 := s.join(breakout)
 	s.wait("breakout conference", func() bool { return b1.Accepted() && b2.Accepted() && knowsExactly(b1, b2) })
+	if m, _ := s.focus.Focus.lookup(breakout).mainRoom.Load().(string); m != main {
+		t.Errorf("the breakout conference's main room is %q, want %q (from the room configuration)", m, main)
+	}
+	// A breakout room without its main room cannot be created in Prosody.
+	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	defer cancel()
+	if _, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: "nomain_1@" + testkit.BreakoutMUCDomain}); err == nil {
+		t.Error("a breakout room of no main room was started")
+	}
 	time.Sleep(300 * time.Millisecond)
 	if b1.Affiliation() == "owner" || b2.Affiliation() == "owner" {
 		t.Error("the focus made someone owner of a breakout room (Prosody's breakout module does that)")

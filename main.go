@@ -60,8 +60,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		fmt.Print(cfg.Redacted())
-		fmt.Println("# configuration OK")
+		fmt.Print(cfg.CheckReport())
 		return
 	}
 	if err != nil {

@@ -116,6 +116,10 @@ type ParticipantConfig struct {
 	StatsID     string // <stats-id> (default "Participant-xxxx")
 	Region      string // <jitsi_participant_region> when set
 	MachineUID  string // conference IQ machine-uid (default: 32 random hex digits)
+	// SessionID is an authentication session the focus gave this user
+	// earlier (session-id / sessionId in the request), as the client keeps
+	// it between requests; empty sends none.
+	SessionID string
 	// Properties are extra conference-request properties (e.g.
 	// "startAudioMuted": "1"), sent after rtcstatsEnabled and visitors-version.
 	Properties map[string]string
@@ -501,7 +505,11 @@ func (p *Participant) conferenceRequest(ctx context.Context) (string, error) {
 }
 
 func (p *Participant) conferenceRequestIQ(ctx context.Context) (string, error) {
-	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.room).Add(
+	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.room)
+	if p.cfg.SessionID != "" {
+		conf.Set("session-id", p.cfg.SessionID)
+	}
+	conf.Add(
 		NewElem("", "property", "name", "rtcstatsEnabled", "value", "false"),
 		NewElem("", "property", "name", "visitors-version", "value", "1"))
 	for _, k := range ptSortedKeys(p.cfg.Properties) {
@@ -549,7 +557,11 @@ func (p *Participant) conferenceRequestHTTP(ctx context.Context) (string, error)
 	for k, v := range p.cfg.Properties {
 		props[k] = v
 	}
-	body, _ := json.Marshal(map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.room})
+	fields := map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.room}
+	if p.cfg.SessionID != "" {
+		fields["sessionId"] = p.cfg.SessionID
+	}
+	body, _ := json.Marshal(fields)
 	ce := &ConferenceError{Room: p.room}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

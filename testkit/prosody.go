@@ -122,6 +122,9 @@ func LaunchProsody(dir string, opts ...Option) (*Prosody, error) {
 			return fail(err)
 		}
 	}
+	if err := p.writeJitsiFiles(); err != nil {
+		return fail(err)
+	}
 
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {

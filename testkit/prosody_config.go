@@ -57,6 +57,15 @@ type settings struct {
 	logLevel          string
 	startTimeout      time.Duration
 	extraGlobal       []string
+
+	// Jitsi layouts (jitsi_layout.go).
+	mainAuth    string   // authentication of Domain: "" (anonymous), "internal_hashed", "test_token"
+	guestHost   bool     // an anonymous GuestDomain
+	plugins     []string // files of prosody-plugins/ to install
+	mucModules  []string // extra modules on the conference MUC
+	proxyRoster bool     // ComponentDomain subscribed to the focus's presence
+	// jitsiComponents: identities on Domain and the breakout MUC.
+	jitsiComponents bool
 }
 
 func defaultSettings() settings {
@@ -178,24 +187,62 @@ func renderConfig(dir string, p ports, s settings) string {
 	for _, extra := range s.extraGlobal {
 		w("%s", extra)
 	}
+	if len(s.plugins) > 0 {
+		w("plugin_paths = { %s }", luaString(dir+"/plugins"))
+	}
 	w("")
 	w("VirtualHost %s", luaString(Domain))
-	w(`    authentication = "anonymous"`)
-	w("    modules_enabled = %s", luaList(meet))
+	w("    authentication = %s", luaString(orAnonymous(s.mainAuth)))
+	if s.mainAuth == "test_token" {
+		w("    app_id = %s", luaString(TokenAppID))
+		w("    app_secret = %s", luaString(TokenSecret))
+	}
+	mainModules := meet
+	if s.jitsiComponents {
+		mainModules = append(slices.Clone(meet), "test_jitsi_components")
+	}
+	w("    modules_enabled = %s", luaList(mainModules))
 	w("    external_services = { }")
+	if s.jitsiComponents {
+		w("    test_jitsi_components = %s", luaList([]string{
+			"av_moderation=" + AVModerationDomain, "room_metadata=" + MetadataDomain, "breakout_rooms=" + BreakoutMUCDomain}))
+	}
 	w("")
-	writeMUC(w, MUCDomain)
+	if s.guestHost {
+		w("VirtualHost %s", luaString(GuestDomain))
+		w(`    authentication = "anonymous"`)
+		w("    modules_enabled = %s", luaList(meet))
+		w("")
+	}
+	writeMUC(w, MUCDomain, s.mucModules...)
 	w("VirtualHost %s", luaString(AuthDomain))
 	w(`    authentication = "internal_hashed"`)
 	w("")
 	writeMUC(w, InternalMUCDomain)
-	w("Component %s", luaString(ComponentDomain))
-	w("    component_secret = %s", luaString(s.componentSecret))
+	if s.jitsiComponents {
+		writeMUC(w, BreakoutMUCDomain, "test_breakout_rooms")
+		w("    main_muc = %s", luaString(MUCDomain))
+		w("")
+	}
+	for _, c := range []string{ComponentDomain, AVModerationDomain, MetadataDomain} {
+		w("Component %s", luaString(c))
+		w("    component_secret = %s", luaString(s.componentSecret))
+	}
 	return b.String()
 }
 
-func writeMUC(w func(string, ...any), host string) {
+func orAnonymous(auth string) string {
+	if auth == "" {
+		return "anonymous"
+	}
+	return auth
+}
+
+func writeMUC(w func(string, ...any), host string, modules ...string) {
 	w("Component %s \"muc\"", luaString(host))
+	if len(modules) > 0 {
+		w("    modules_enabled = %s", luaList(modules))
+	}
 	w(`    storage = "memory"`)
 	w("    restrict_room_creation = true")
 	w("    muc_room_locking = false")
