@@ -960,7 +960,13 @@ func (c *Conference) onIQ(iq *Element) {
 func (c *Conference) onJingle(m *Participant, iq *Element) {
 	req, err := ParseJingle(iq)
 	if err != nil {
-		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		// ParseJingle's errors are the answers Jicofo gives (an unknown
+		// action is feature-not-implemented, not bad-request).
+		se, ok := err.(*StanzaError)
+		if !ok {
+			se = Errorf("bad-request", "%v", err)
+		}
+		c.send(ErrorIQ(iq, se))
 		return
 	}
 	if req.SID == "" || req.SID != m.sid {
