@@ -830,6 +830,10 @@ func (c *Conference) retryInvite(m *Participant, failedBridge string) {
 
 // sendSessionInitiate offers m the bridge's transport and everyone's sources.
 func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc ColibriAllocation) {
+	if _, n := sanitizeTransport(alloc.Transport); n > 0 {
+		c.log.Warn("bridge transport cut down to the limits", "endpoint", m.Nick, "bridge", s.jid,
+			"dropped", n, "max_candidates", maxCandidates)
+	}
 	media, data, err := BridgeTransport(alloc.Transport, alloc.SCTPPort)
 	if err != nil {
 		c.log.Warn("bridge transport unusable", "endpoint", m.Nick, "bridge", s.jid, "err", err)
@@ -853,7 +857,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	m.initiated = true
 	muted[0] = muted[0] || m.forceMuted[0]
 	muted[1] = muted[1] || m.forceMuted[1]
-	iq := BuildSessionInitiate(SessionInitiateParams{
+	params := SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,
 		SID:             m.sid,
@@ -870,7 +874,23 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		Features:        f,
 		StripSimulcast:  strip,
 		Remote:          m.signaled,
-	})
+	}
+	iq := BuildSessionInitiate(params)
+	// sizeHint leaves out escaping (at most six bytes per byte): only a
+	// stanza that might be too big is serialised to be measured.
+	if n := iq.sizeHint(); 6*n > initiateBytes && len(iq.Bytes()) > initiateBytes {
+		n = len(iq.Bytes())
+		// Too big for one stanza: the offer with as many owners' sources as
+		// fit; the others follow as source-add once the session is accepted
+		// (m.signaled is what m has been told).
+		params.Remote = SourceSet{}
+		base := len(BuildSessionInitiate(params).Bytes())
+		params.Remote = fitRemoteSources(m.signaled, f, base)
+		m.signaled = params.Remote
+		iq = BuildSessionInitiate(params)
+		c.log.Info("session-initiate split: remaining sources follow as source-add", "endpoint", m.Nick,
+			"bytes_whole", n, "bytes", len(iq.Bytes()), "owners_in_initiate", len(params.Remote))
+	}
 	m.offer = nil // rebuilt for the next invite; not kept per participant
 	c.f.metrics.JingleSent("session-initiate")
 	c.f.metrics.ParticipantsTotal.Inc()
@@ -968,6 +988,9 @@ func (c *Conference) onJingle(m *Participant, iq *Element) {
 		}
 		c.send(ErrorIQ(iq, se))
 		return
+	}
+	if req.TransportDropped > 0 {
+		c.log.Info("participant's transport cut down to the limits", "endpoint", m.Nick, "dropped", req.TransportDropped)
 	}
 	if req.SID == "" || req.SID != m.sid {
 		if c.knownSID(req.SID) {
@@ -1532,14 +1555,8 @@ func (c *Conference) signal(owners []string, skip *Participant) {
 			v = newSourceView(f, self, strip, cur, r.signaled, owners)
 			classes = append(classes, v)
 		}
-		if iq := BuildRenderedSources("source-remove", from, r.Occupant, r.sid, v.remove); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-remove")
-		}
-		if iq := BuildRenderedSources("source-add", from, r.Occupant, r.sid, v.add); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-add")
-		}
+		c.sendPayloads("source-remove", from, r, v.remove)
+		c.sendPayloads("source-add", from, r, v.add)
 		for _, o := range owners {
 			if o == self {
 				continue
@@ -1560,7 +1577,7 @@ type sourceView struct {
 	self        string    // the owner these receivers are (left out), or ""
 	old         SourceSet // what they had been told about the owners
 	want        SourceSet // what they are told now (shared, read-only)
-	remove, add []byte    // rendered payloads; nil when there is nothing to send
+	remove, add [][]byte  // rendered payloads, one per stanza; none when there is nothing to send
 }
 
 func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet, owners []string) *sourceView {
@@ -1572,8 +1589,8 @@ func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet,
 		}
 	}
 	removed, added := DiffSourceSets(v.old, v.want)
-	v.remove = RenderSources(removed, f, strip)
-	v.add = RenderSources(added, f, strip)
+	v.remove = sourcePayloads(RenderSources(removed, f, strip), removed, f, strip)
+	v.add = sourcePayloads(RenderSources(added, f, strip), added, f, strip)
 	return v
 }
 
@@ -1601,13 +1618,17 @@ func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners
 // from old to want.
 func (c *Conference) sendSourceChanges(r *Participant, from string, f Features, strip bool, old, want SourceSet) {
 	removed, added := DiffSourceSets(old, want)
-	if iq := BuildSourceRemove(from, r.Occupant, r.sid, removed, f, strip); iq != nil {
-		c.send(iq)
-		c.f.metrics.JingleSent("source-remove")
-	}
-	if iq := BuildSourceAdd(from, r.Occupant, r.sid, added, f, strip); iq != nil {
-		c.send(iq)
-		c.f.metrics.JingleSent("source-add")
+	c.sendPayloads("source-remove", from, r, sourcePayloads(RenderSources(removed, f, strip), removed, f, strip))
+	c.sendPayloads("source-add", from, r, sourcePayloads(RenderSources(added, f, strip), added, f, strip))
+}
+
+// sendPayloads sends r one source-add or source-remove per payload.
+func (c *Conference) sendPayloads(action, from string, r *Participant, payloads [][]byte) {
+	for _, p := range payloads {
+		if iq := BuildRenderedSources(action, from, r.Occupant, r.sid, p); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent(action)
+		}
 	}
 }
 

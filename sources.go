@@ -284,6 +284,9 @@ func parseSourceElement(el *Element, media, owner string) (Source, error) {
 			break
 		}
 	}
+	if err := checkSourceStrings(s); err != nil {
+		return Source{}, err
+	}
 	return s, nil
 }
 
@@ -546,6 +549,9 @@ func (cs *ConferenceSources) TryAdd(owner string, add EndpointSources, limits So
 	}
 	if err := validateEndpointSources(result); err != nil {
 		return EndpointSources{}, err
+	}
+	if n := result.sizeBound(owner); n > maxEndpointSourceBytes {
+		return EndpointSources{}, sourceErrorf("Sources too large: up to %d bytes when signalled (limit %d).", n, maxEndpointSourceBytes)
 	}
 
 	if !result.IsEmpty() {
@@ -1131,7 +1137,7 @@ func ParseFeedbackSources(sources *Element) (EndpointSources, error) {
 					s.MSID = msidJVBAudio
 				}
 			}
-			if !slices.Contains(es.Sources, s) {
+			if !slices.Contains(es.Sources, s) && len(es.Sources) < maxFeedbackSources {
 				es.Sources = append(es.Sources, s)
 			}
 		}
@@ -1140,7 +1146,7 @@ func ParseFeedbackSources(sources *Element) (EndpointSources, error) {
 			if err != nil {
 				return EndpointSources{}, err
 			}
-			if len(g.SSRCs) > 0 && !containsGroup(es.Groups, g) {
+			if len(g.SSRCs) > 0 && len(g.SSRCs) <= maxFeedbackSources && len(es.Groups) < maxFeedbackSources && !containsGroup(es.Groups, g) {
 				es.Groups = append(es.Groups, g)
 			}
 		}
