@@ -77,6 +77,7 @@ type Participant struct {
 	Nick, Occupant, RealJID string
 	Role, Affiliation       string
 	CapsKey                 string
+	capsVer, capsHash       string // of CapsKey, as advertised (not yet verified)
 	Features                Features
 	featuresKnown           bool
 	discoPending            bool
@@ -331,7 +332,7 @@ func (c *Conference) join() {
 // (jicofo.md §3.3).
 func (c *Conference) focusPresence() *Element {
 	p := NewElement(nsClient, "presence", "to", c.self)
-	p.Add(NewElement(nsCaps, "c", "hash", "sha-1", "node", "https://github.com/minifocus", "ver", "minifocus-"+version))
+	p.Add(NewElement(nsCaps, "c", "hash", capsHashSHA1, "node", capsNode, "ver", c.f.x.capsVer()))
 	p.Add(NewElement(nsJitmeet, "versions").Add(NewElement(nsJitmeet, "component", "name", "focus").SetText("minifocus-" + version)))
 	props := NewElement(nsFocus, "conference-properties")
 	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
@@ -415,6 +416,7 @@ func (c *Conference) onPresence(p *Element) {
 	}
 	if caps := p.Child(nsCaps, "c"); caps != nil && caps.Attr("ver") != "" {
 		m.CapsKey = caps.Attr("node") + "#" + caps.Attr("ver")
+		m.capsVer, m.capsHash = caps.Attr("ver"), caps.Attr("hash")
 	}
 	if r := p.Child("", "jitsi_participant_region"); r != nil {
 		m.Region = strings.TrimSpace(r.Text)
@@ -597,7 +599,9 @@ func isJoined(c *Conference) bool {
 // discover learns a member's features: from the caps cache, else by
 // disco#info to its occupant JID, else the default set.
 func (c *Conference) discover(m *Participant) {
-	if m.CapsKey != "" {
+	// Only answers verified against a sha-1 ver are in the cache.
+	cacheable := m.CapsKey != "" && m.capsHash == capsHashSHA1
+	if cacheable {
 		if feats, ok := c.f.caps.get(m.CapsKey); ok {
 			m.Features = ParseFeatures(feats)
 			m.featuresKnown = true
@@ -610,18 +614,26 @@ func (c *Conference) discover(m *Participant) {
 		q.Set("node", m.CapsKey)
 	}
 	iq := NewIQ("get", m.Occupant, "", q)
-	key, nick, x := m.CapsKey, m.Nick, c.f.x
+	key, ver, nick, x := m.CapsKey, m.capsVer, m.Nick, c.f.x
 	c.async(func() func() {
 		ctx, cancel := context.WithTimeout(context.Background(), discoTimeout)
 		defer cancel()
 		resp, err := x.SendIQ(ctx, iq)
 		var feats []string
 		if err == nil {
-			for _, f := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "feature") {
+			query := resp.Child(nsDiscoInfo, "query")
+			for _, f := range query.All(nsDiscoInfo, "feature") {
 				feats = append(feats, f.Attr("var"))
 			}
-			if key != "" && len(feats) > 0 {
-				c.f.caps.put(key, feats)
+			if cacheable && len(feats) > 0 {
+				// Trusted for others only when the answer hashes to the
+				// advertised ver; otherwise it is this member's alone.
+				if got, verr := capsVerification(query); verr == nil && got == ver {
+					c.f.caps.put(key, feats)
+				} else {
+					c.log.Info("caps ver does not match the disco#info answer; not cached",
+						"endpoint", nick, "ver", truncate(ver, 64), "computed", got, "err", verr)
+				}
 			}
 		}
 		return func() {

@@ -576,35 +576,6 @@ func (f *Focus) Snapshots(ctx context.Context) []*ConferenceSnapshot {
 	return out
 }
 
-// capsCache remembers disco#info features by caps node#ver, so each client
-// version is asked once (XEP-0115).
-type capsCache struct {
-	mu    sync.Mutex
-	max   int
-	items map[string][]string
-}
-
-func newCapsCache(max int) *capsCache { return &capsCache{max: max, items: map[string][]string{}} }
-
-func (c *capsCache) get(key string) ([]string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.items[key]
-	return v, ok
-}
-
-func (c *capsCache) put(key string, v []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.items) >= c.max {
-		for k := range c.items { // drop an arbitrary entry: bounded memory
-			delete(c.items, k)
-			break
-		}
-	}
-	c.items[key] = v
-}
-
 // Authentication ------------------------------------------------------------
 
 // authority is Jicofo's XMPP-domain (and JWT) authentication: users logged

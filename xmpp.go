@@ -108,6 +108,9 @@ type XMPPClient struct {
 
 	sm streamMgmt // XEP-0198 state, kept across connections for resumption
 
+	capsOnce sync.Once
+	ownCaps  string // XEP-0115 ver of discoInfo (capsVer)
+
 	connects    atomic.Int64
 	disconnects atomic.Int64
 	resumes     atomic.Int64
