@@ -16,8 +16,6 @@ package main
 //   - and the XMPP writer refuses anything over maxStanzaBytes (xmpp.go), a
 //     last line that is never reached when the above holds.
 
-
-
 // Limits on what a participant may signal. Jicofo bounds the number of
 // sources and groups (max-ssrcs-per-user, max-ssrc-groups-per-user) but not
 // the length of their strings; these bounds are ours.
@@ -190,7 +188,6 @@ func sanitizeTransport(t *Element) (out *Element, dropped int) {
 	}
 	return out, dropped
 }
-
 
 // maxFeedbackSources bounds the bridge's own sources (and their groups)
 // kept from its answer: a bridge has one audio and one video source.
