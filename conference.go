@@ -493,7 +493,7 @@ func (c *Conference) onSelfPresence(p *Element) {
 		fields := form.Child(nsMUCOwner, "query").Child(nsDataForms, "x")
 		meetingID := formValue(fields, "muc#roominfo_meetingId")
 		if main := formValue(fields, "muc#roominfo_breakout_main_room"); main != "" {
-			c.mainRoom.Store(strings.ToLower(main))
+			c.mainRoom.Store(roomKey(main))
 		}
 		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
 			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
@@ -1659,7 +1659,7 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 	}
 	tnick := target[strings.IndexByte(target, '/')+1:]
 	t := c.members[tnick]
-	if !strings.HasPrefix(strings.ToLower(target), c.room+"/") || t == nil {
+	if slash := strings.IndexByte(target, '/'); slash < 0 || roomKey(target[:slash]) != c.room || t == nil {
 		c.send(ErrorIQ(iq, Errorf("item-not-found", "no participant %s", target)))
 		return
 	}

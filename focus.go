@@ -295,7 +295,7 @@ func (f *Focus) PinVersion(room, version string, d time.Duration) error {
 func (f *Focus) Unpin(room string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	room = strings.ToLower(room)
+	room = roomKey(room)
 	_, ok := f.pins[room]
 	delete(f.pins, room)
 	return ok
@@ -345,7 +345,8 @@ func (f *Focus) offerFor(feat Features) (offer, media []*Element) {
 }
 
 // validateRoom checks the room JID: a bare JID in the conference MUC domain,
-// of sane length and characters. It returns the canonical (lower-case) form.
+// of sane length and characters. It returns the canonical form: the node
+// folded as Prosody folds it (nodeprep), the domain lower-cased.
 func (f *Focus) validateRoom(room string) (string, error) {
 	if room == "" {
 		return "", Errorf("bad-request", "no 'room' specified")
@@ -364,7 +365,12 @@ func (f *Focus) validateRoom(room string) (string, error) {
 	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.isBreakoutDomain(j.Domainpart()) {
 		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
 	}
-	return strings.ToLower(j.Bare().String()), nil
+	// One conference per room as Prosody names it, whatever the spelling.
+	canon, err := canonicalRoom(room[:at] + "@" + j.Domainpart())
+	if err != nil {
+		return "", Errorf("bad-request", "invalid room name %q: %v", room, err)
+	}
+	return canon, nil
 }
 
 // isBreakoutDomain: breakout rooms live on their own MUC (Jitsi's
@@ -474,7 +480,7 @@ func (f *Focus) releaseIfIdle() {
 func (f *Focus) lookup(room string) *Conference {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.confs[strings.ToLower(room)]
+	return f.confs[roomKey(room)]
 }
 
 // HandlePresence routes room presence to its conference. It returns false
