@@ -887,21 +887,11 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		StripSimulcast:  strip,
 		Remote:          m.signaled,
 	}
-	iq := BuildSessionInitiate(params)
-	// sizeHint leaves out escaping (at most six bytes per byte): only a
-	// stanza that might be too big is serialised to be measured.
-	if n := iq.sizeHint(); 6*n > initiateBytes && len(iq.Bytes()) > initiateBytes {
-		n = len(iq.Bytes())
-		// Too big for one stanza: the offer with as many owners' sources as
-		// fit; the others follow as source-add once the session is accepted
-		// (m.signaled is what m has been told).
-		params.Remote = SourceSet{}
-		base := len(BuildSessionInitiate(params).Bytes())
-		params.Remote = fitRemoteSources(m.signaled, f, base)
-		m.signaled = params.Remote
-		iq = BuildSessionInitiate(params)
+	iq, told, whole := BuildFittedSessionInitiate(params)
+	if whole > 0 {
+		m.signaled = told // the rest follows as source-add once accepted
 		c.log.Info("session-initiate split: remaining sources follow as source-add", "endpoint", m.Nick,
-			"bytes_whole", n, "bytes", len(iq.Bytes()), "owners_in_initiate", len(params.Remote))
+			"bytes_whole", whole, "bytes", len(iq.Bytes()), "owners_in_initiate", len(told))
 	}
 	m.offer = nil // rebuilt for the next invite; not kept per participant
 	c.f.metrics.JingleSent("session-initiate")

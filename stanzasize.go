@@ -192,3 +192,28 @@ func sanitizeTransport(t *Element) (out *Element, dropped int) {
 // maxFeedbackSources bounds the bridge's own sources (and their groups)
 // kept from its answer: a bridge has one audio and one video source.
 const maxFeedbackSources = 20
+
+// BuildFittedSessionInitiate is BuildSessionInitiate kept within initiateBytes: when the whole would be bigger, the offer
+// carries the bridge's feedback sources and as many owners as fit, and
+// whole is the size the whole would have had (0 when it fitted). told is
+// what the receiver is told by it; the rest must follow as source-add after
+// the session-accept.
+func BuildFittedSessionInitiate(p SessionInitiateParams) (iq *Element, told SourceSet, whole int) {
+	if p.Remote == nil {
+		p.Remote = RemoteSources(p.Conference, p.Receiver, p.Feedback, p.Features, p.StripSimulcast)
+	}
+	iq = BuildSessionInitiate(p)
+	// sizeHint leaves out escaping (at most six bytes per byte): only a
+	// stanza that might be too big is serialised to be measured.
+	if 6*iq.sizeHint() <= initiateBytes {
+		return iq, p.Remote, 0
+	}
+	if whole = len(iq.Bytes()); whole <= initiateBytes {
+		return iq, p.Remote, 0
+	}
+	remote := p.Remote
+	p.Remote = SourceSet{}
+	base := len(BuildSessionInitiate(p).Bytes())
+	p.Remote = fitRemoteSources(remote, p.Features, base)
+	return BuildSessionInitiate(p), p.Remote, whole
+}
