@@ -106,6 +106,9 @@ type ParticipantConfig struct {
 	// (an authenticated user of a secure-domain deployment).
 	User, Password string
 	Room           string // room JID (default "room1@conference.meet.test")
+	// RequestRoom, when set, is the room named in the conference request
+	// instead of Room (another spelling of the room Prosody folds to Room).
+	RequestRoom string
 	FocusJID       string // where the conference IQ goes (default "focus@auth.meet.test/focus")
 
 	// Nick is the MUC nickname, i.e. the endpoint id. Default: 8 random
@@ -123,6 +126,9 @@ type ParticipantConfig struct {
 	// Features answered to disco#info and hashed into the caps ver; nil means
 	// ClientFeatures().
 	Features []string
+	// CapsVer, when set, is advertised instead of the hash of Features (a
+	// client lying about its capabilities).
+	CapsVer string
 	// Sources are the local sources put in session-accept. nil means one
 	// audio source and one camera video source with an RTX (FID) partner;
 	// an empty non-nil slice means none (receive only). Empty Name/MSID/
@@ -356,6 +362,9 @@ func JoinConference(ctx context.Context, cfg ParticipantConfig) (*Participant, e
 		p.features = ClientFeatures()
 	}
 	p.capsVer = ClientCapsVer(p.features)
+	if cfg.CapsVer != "" {
+		p.capsVer = cfg.CapsVer
+	}
 	p.nick = cfg.Nick
 	if p.nick == "" {
 		p.nick = ptHex(4)
@@ -501,7 +510,7 @@ func (p *Participant) conferenceRequest(ctx context.Context) (string, error) {
 }
 
 func (p *Participant) conferenceRequestIQ(ctx context.Context) (string, error) {
-	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.room).Add(
+	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.requestRoom()).Add(
 		NewElem("", "property", "name", "rtcstatsEnabled", "value", "false"),
 		NewElem("", "property", "name", "visitors-version", "value", "1"))
 	for _, k := range ptSortedKeys(p.cfg.Properties) {
@@ -549,7 +558,7 @@ func (p *Participant) conferenceRequestHTTP(ctx context.Context) (string, error)
 	for k, v := range p.cfg.Properties {
 		props[k] = v
 	}
-	body, _ := json.Marshal(map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.room})
+	body, _ := json.Marshal(map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.requestRoom()})
 	ce := &ConferenceError{Room: p.room}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -1796,6 +1805,14 @@ func (p *Participant) Nick() string { return p.nick }
 
 // Room is the room's bare JID.
 func (p *Participant) Room() string { return p.room }
+
+// requestRoom is the room named in the conference request.
+func (p *Participant) requestRoom() string {
+	if p.cfg.RequestRoom != "" {
+		return p.cfg.RequestRoom
+	}
+	return p.room
+}
 
 // OccupantJID is room/nick.
 func (p *Participant) OccupantJID() string { return p.occupantJID }
