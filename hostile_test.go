@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -255,4 +256,81 @@ func TestStreamErrorTextKept(t *testing.T) {
 	if want := "stream error from the server: policy-violation: XML stanza is too big"; err.Error() != want {
 		t.Fatalf("got %q, want %q", err, want)
 	}
+}
+
+// An honest conference too big for one session-initiate: nine endpoints
+// with long (legal) names and msids. The newcomer's offer stays under the
+// limit, the rest follows as source-add once it accepts, and it ends up
+// knowing every source.
+func TestBigConferenceSessionInitiateIsSplit(t *testing.T) {
+	s := startStack(t, 1)
+	room := "big@conference.meet.test"
+	var big []*testkit.Participant
+	for i := range 9 {
+		big = append(big, s.join(room, func(c *testkit.ParticipantConfig) {
+			c.Nick = fmt.Sprintf("big%d", i)
+			c.Sources = []testkit.Source{}
+			for k := range 12 {
+				c.Sources = append(c.Sources, testkit.Source{Media: "video",
+					Name: fmt.Sprintf("big%d-v%d-%s", i, k, strings.Repeat("&", 110)),
+					MSID: fmt.Sprintf("s%d-%d-%s t", i, k, strings.Repeat("&", 240))})
+			}
+		}))
+	}
+	s.wait("the big ones know each other", func() bool {
+		for i, p := range big {
+			if !knowsExactly(p, slices.Delete(slices.Clone(big), i, i+1)...) {
+				return false
+			}
+		}
+		return true
+	})
+	newcomer := s.join(room)
+	s.wait("the newcomer knows every source", func() bool {
+		rs := newcomer.RemoteSources()
+		for _, p := range big {
+			if len(rs[p.Nick()]) != 12 {
+				return false
+			}
+		}
+		return true
+	})
+	offer := newcomer.Offers()[0]
+	size := len(offer.String())
+	if size > maxStanzaBytes {
+		t.Fatalf("session-initiate of %d bytes", size)
+	}
+	adds := newcomer.Received("source-add")
+	if len(adds) == 0 {
+		t.Fatalf("expected the sources that did not fit to follow as source-add (session-initiate of %d bytes)", size)
+	}
+	for _, a := range adds {
+		if n := len(a.String()); n > maxStanzaBytes {
+			t.Fatalf("source-add of %d bytes", n)
+		}
+	}
+	if s.focusDisconnects() != 0 {
+		t.Fatal("the focus lost its XMPP stream")
+	}
+	t.Logf("newcomer: session-initiate %d bytes with %d owners' sources, then %d source-add(s)",
+		size, len(ownersOfInitiate(offer)), len(adds))
+}
+
+func ownersOfInitiate(iq *testkit.Elem) map[string]bool {
+	out := map[string]bool{}
+	el, err := ParseElement(iq.String())
+	if err != nil {
+		return out
+	}
+	j := el.Child(nsJingle, "jingle")
+	if jm := j.Child(nsJitmeet, "json-message"); jm != nil {
+		var m struct {
+			Sources map[string]any `json:"sources"`
+		}
+		_ = json.Unmarshal([]byte(jm.Text), &m)
+		for o := range m.Sources {
+			out[o] = true
+		}
+	}
+	return out
 }
