@@ -904,7 +904,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	c.async(func() func() {
 		_, err := wait(context.Background())
 		var se *StanzaError
-		if err == nil || !errors.As(err, &se) {
+		if err == nil || (!errors.As(err, &se) && !errors.Is(err, ErrStanzaTooLarge)) {
 			return nil // a result, or a timeout: both count as success (jicofo.md §4.1)
 		}
 		return func() {
