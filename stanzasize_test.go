@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,5 +163,24 @@ func TestBridgeTransportBounded(t *testing.T) {
 	big.Add(NewElement(nsDTLS, "fingerprint", "hash", "sha-256").SetText("AB"))
 	if _, _, err := BridgeTransport(big, 0); err != errNoICE {
 		t.Fatalf("an oversized ufrag: %v, want errNoICE", err)
+	}
+}
+
+// The writer's last line: a stanza over maxStanzaBytes is refused, never
+// queued, connected or not.
+func TestSendRefusesOversizedStanza(t *testing.T) {
+	x := NewXMPPClient(XMPPOptions{})
+	huge := NewElement(nsClient, "message", "to", "someone@meet.test").Add(
+		NewElement(nsClient, "body").SetText(strings.Repeat(">", maxStanzaBytes/4+1)))
+	if err := x.Send(huge); !errors.Is(err, ErrStanzaTooLarge) {
+		t.Fatalf("Send: %v, want ErrStanzaTooLarge", err)
+	}
+	_, err := x.SendIQ(context.Background(), NewIQ("set", "someone@meet.test", "", NewElement(nsJingle, "jingle").SetText(strings.Repeat("&", maxStanzaBytes/5+1))))
+	if !errors.Is(err, ErrStanzaTooLarge) {
+		t.Fatalf("SendIQ: %v, want ErrStanzaTooLarge", err)
+	}
+	small := NewElement(nsClient, "message", "to", "someone@meet.test")
+	if err := x.Send(small); errors.Is(err, ErrStanzaTooLarge) {
+		t.Fatal("a small stanza refused as too large")
 	}
 }
