@@ -334,3 +334,39 @@ func ownersOfInitiate(iq *testkit.Elem) map[string]bool {
 	}
 	return out
 }
+
+// Attack 1b: two participants each put ~60 KB of '>' into the sources of
+// their session-accept. Each alone stays under every limit on the way in,
+// but a newcomer's session-initiate carrying both, escaped, was far over
+// Prosody's limit. Now the session-accepts are refused and the newcomer
+// gets its offer.
+func TestHostileSessionAcceptSourcesRefused(t *testing.T) {
+	s := startStack(t, 1)
+	b1, b2 := s.pair("bystanders@conference.meet.test")
+	room := "victims@conference.meet.test"
+	gt := strings.Repeat(">", 2400)
+	var attackers []*testkit.Participant
+	for i := range 2 {
+		attackers = append(attackers, s.join(room, func(c *testkit.ParticipantConfig) {
+			c.Sources = []testkit.Source{}
+			for k := range 12 {
+				c.Sources = append(c.Sources, testkit.Source{Media: "video",
+					Name: fmt.Sprintf("a%d-%d%s", i, k, gt), MSID: fmt.Sprintf("a%d-%d %s", i, k, gt)})
+			}
+		}))
+	}
+	s.wait("both attackers answered", func() bool {
+		return len(attackers[0].Sent("session-accept")) > 0 && len(attackers[1].Sent("session-accept")) > 0
+	})
+	newcomer := s.join(room)
+	s.wait("the newcomer's session", func() bool { return len(newcomer.Offers()) > 0 })
+	for _, o := range owners(newcomer) {
+		if o != "jvb" {
+			t.Fatalf("the newcomer was told about %s's refused sources", o)
+		}
+	}
+	if d := s.focusDisconnects(); d != 0 {
+		t.Fatalf("the focus lost its XMPP stream %d time(s)", d)
+	}
+	s.otherConferenceGoesOn("bystanders@conference.meet.test", b1, b2)
+}
