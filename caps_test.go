@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"minifocus/testkit"
 )
@@ -114,4 +116,31 @@ func TestCapsCacheBoundedBytes(t *testing.T) {
 		t.Fatal("an entry over capsEntryMaxBytes must not be cached")
 	}
 	t.Logf("cache after 200 puts of %d-byte entries: %d entries, %d bytes", capsEntrySize("node#0", big), entries, bytes)
+}
+
+// On the wire: the ver in the focus's room presence is the hash of what
+// the focus answers to disco#info.
+func TestFocusCapsVerOnTheWire(t *testing.T) {
+	s := startStack(t, 1)
+	p := s.join("capsver@conference.meet.test")
+	var caps *testkit.Elem
+	s.wait("the focus presence", func() bool {
+		caps = p.FocusPresence().Child(nsCaps, "c")
+		return caps != nil
+	})
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	q := testkit.NewElem(nsDiscoInfo, "query", "node", caps.Attr("node")+"#"+caps.Attr("ver"))
+	resp, err := p.Client().SendIQ(ctx, testkit.NewElem("", "iq", "type", "get", "to", s.focus.XMPP.JID()).Add(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := ParseElement(resp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := capsVerification(el.Child(nsDiscoInfo, "query"))
+	if err != nil || caps.Attr("hash") != "sha-1" || got != caps.Attr("ver") {
+		t.Fatalf("presence advertises %s %q; its disco#info hashes to %q (%v)", caps.Attr("hash"), caps.Attr("ver"), got, err)
+	}
 }
