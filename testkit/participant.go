@@ -106,10 +106,11 @@ type ParticipantConfig struct {
 	// (an authenticated user of a secure-domain deployment).
 	User, Password string
 	Room           string // room JID (default "room1@conference.meet.test")
+	FocusJID       string // where the conference IQ goes (default "focus@auth.meet.test/focus")
+
 	// RequestRoom, when set, is the room named in the conference request
 	// instead of Room (another spelling of the room Prosody folds to Room).
 	RequestRoom string
-	FocusJID    string // where the conference IQ goes (default "focus@auth.meet.test/focus")
 
 	// Nick is the MUC nickname, i.e. the endpoint id. Default: 8 random
 	// lower-case hex digits, which is what the captured lib-jitsi-meet used
