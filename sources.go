@@ -343,11 +343,17 @@ func ParseJingleSources(jingle *Element, owner string) (EndpointSources, error) 
 					seen[s] = true
 					es.Sources = append(es.Sources, s)
 				}
+				if len(es.Sources) > maxSourcesPerRequest {
+					return EndpointSources{}, sourceErrorf("Too many sources in one request (limit %d).", maxSourcesPerRequest)
+				}
 			}
 			for _, el := range parent.All(nsSSMA, "ssrc-group") {
 				g, err := parseGroupElement(el, media)
 				if err != nil {
 					return EndpointSources{}, err
+				}
+				if len(es.Groups) >= maxSourcesPerRequest || len(g.SSRCs) > maxSourcesPerRequest {
+					return EndpointSources{}, sourceErrorf("Too many ssrc-groups in one request (limit %d).", maxSourcesPerRequest)
 				}
 				if !containsGroup(es.Groups, g) {
 					es.Groups = append(es.Groups, g)

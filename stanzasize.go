@@ -217,3 +217,8 @@ func BuildFittedSessionInitiate(p SessionInitiateParams) (iq *Element, told Sour
 	p.Remote = fitRemoteSources(remote, p.Features, base)
 	return BuildSessionInitiate(p), p.Remote, whole
 }
+
+// maxSourcesPerRequest bounds the sources and the ssrc-groups one Jingle
+// request may list before validation (which then applies the per-endpoint
+// limits), so that checking a hostile request for duplicates stays cheap.
+const maxSourcesPerRequest = 256
