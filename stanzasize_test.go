@@ -114,6 +114,14 @@ func TestSourceStringsBounded(t *testing.T) {
 	if _, err := ParseJingleSources(j, "a"); err == nil || !strings.Contains(err.Error(), "name too long") {
 		t.Fatalf("long name: %v", err)
 	}
+	many := NewElement(nsRTP, "description", "media", "audio")
+	for i := range maxSourcesPerRequest + 1 {
+		many.Add(NewElement(nsSSMA, "source", "ssrc", fmt.Sprint(i+1)))
+	}
+	j = NewElement(nsJingle, "jingle").Add(NewElement(nsJingle, "content", "name", "audio").Add(many))
+	if _, err := ParseJingleSources(j, "a"); err == nil || !strings.Contains(err.Error(), "Too many sources") {
+		t.Fatalf("%d sources in one request: %v", maxSourcesPerRequest+1, err)
+	}
 	cs := NewConferenceSources()
 	var es EndpointSources
 	for i := range 20 {
