@@ -77,6 +77,7 @@ type Participant struct {
 	Nick, Occupant, RealJID string
 	Role, Affiliation       string
 	CapsKey                 string
+	capsVer, capsHash       string // of CapsKey, as advertised (not yet verified)
 	Features                Features
 	featuresKnown           bool
 	discoPending            bool
@@ -350,7 +351,7 @@ func (c *Conference) join() {
 // (jicofo.md §3.3).
 func (c *Conference) focusPresence() *Element {
 	p := NewElement(nsClient, "presence", "to", c.self)
-	p.Add(NewElement(nsCaps, "c", "hash", "sha-1", "node", "https://github.com/minifocus", "ver", "minifocus-"+version))
+	p.Add(NewElement(nsCaps, "c", "hash", capsHashSHA1, "node", capsNode, "ver", c.f.x.capsVer()))
 	p.Add(NewElement(nsJitmeet, "versions").Add(NewElement(nsJitmeet, "component", "name", "focus").SetText("minifocus-" + version)))
 	props := NewElement(nsFocus, "conference-properties")
 	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
@@ -434,6 +435,7 @@ func (c *Conference) onPresence(p *Element) {
 	}
 	if caps := p.Child(nsCaps, "c"); caps != nil && caps.Attr("ver") != "" {
 		m.CapsKey = caps.Attr("node") + "#" + caps.Attr("ver")
+		m.capsVer, m.capsHash = caps.Attr("ver"), caps.Attr("hash")
 	}
 	if r := p.Child("", "jitsi_participant_region"); r != nil {
 		m.Region = strings.TrimSpace(r.Text)
@@ -510,7 +512,7 @@ func (c *Conference) onSelfPresence(p *Element) {
 		fields := form.Child(nsMUCOwner, "query").Child(nsDataForms, "x")
 		meetingID := formValue(fields, "muc#roominfo_meetingId")
 		if main := formValue(fields, "muc#roominfo_breakout_main_room"); main != "" {
-			c.mainRoom.Store(strings.ToLower(main))
+			c.mainRoom.Store(roomKey(main))
 		}
 		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
 			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
@@ -619,7 +621,9 @@ func isJoined(c *Conference) bool {
 // discover learns a member's features: from the caps cache, else by
 // disco#info to its occupant JID, else the default set.
 func (c *Conference) discover(m *Participant) {
-	if m.CapsKey != "" {
+	// Only answers verified against a sha-1 ver are in the cache.
+	cacheable := m.CapsKey != "" && m.capsHash == capsHashSHA1
+	if cacheable {
 		if feats, ok := c.f.caps.get(m.CapsKey); ok {
 			m.Features = ParseFeatures(feats)
 			m.featuresKnown = true
@@ -632,18 +636,26 @@ func (c *Conference) discover(m *Participant) {
 		q.Set("node", m.CapsKey)
 	}
 	iq := NewIQ("get", m.Occupant, "", q)
-	key, nick, x := m.CapsKey, m.Nick, c.f.x
+	key, ver, nick, x := m.CapsKey, m.capsVer, m.Nick, c.f.x
 	c.async(func() func() {
 		ctx, cancel := context.WithTimeout(context.Background(), discoTimeout)
 		defer cancel()
 		resp, err := x.SendIQ(ctx, iq)
 		var feats []string
 		if err == nil {
-			for _, f := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "feature") {
+			query := resp.Child(nsDiscoInfo, "query")
+			for _, f := range query.All(nsDiscoInfo, "feature") {
 				feats = append(feats, f.Attr("var"))
 			}
-			if key != "" && len(feats) > 0 {
-				c.f.caps.put(key, feats)
+			if cacheable && len(feats) > 0 {
+				// Trusted for others only when the answer hashes to the
+				// advertised ver; otherwise it is this member's alone.
+				if got, verr := capsVerification(query); verr == nil && got == ver {
+					c.f.caps.put(key, feats)
+				} else {
+					c.log.Info("caps ver does not match the disco#info answer; not cached",
+						"endpoint", nick, "ver", truncate(ver, 64), "computed", got, "err", verr)
+				}
 			}
 		}
 		return func() {
@@ -855,6 +867,10 @@ func (c *Conference) retryInvite(m *Participant, failedBridge string) {
 
 // sendSessionInitiate offers m the bridge's transport and everyone's sources.
 func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc ColibriAllocation) {
+	if _, n := sanitizeTransport(alloc.Transport); n > 0 {
+		c.log.Warn("bridge transport cut down to the limits", "endpoint", m.Nick, "bridge", s.jid,
+			"dropped", n, "max_candidates", maxCandidates)
+	}
 	media, data, err := BridgeTransport(alloc.Transport, alloc.SCTPPort)
 	if err != nil {
 		c.log.Warn("bridge transport unusable", "endpoint", m.Nick, "bridge", s.jid, "err", err)
@@ -878,7 +894,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	m.initiated = true
 	muted[0] = muted[0] || m.forceMuted[0]
 	muted[1] = muted[1] || m.forceMuted[1]
-	iq := BuildSessionInitiate(SessionInitiateParams{
+	params := SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,
 		SID:             m.sid,
@@ -895,7 +911,13 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		Features:        f,
 		StripSimulcast:  strip,
 		Remote:          m.signaled,
-	})
+	}
+	iq, told, whole := BuildFittedSessionInitiate(params)
+	if whole > 0 {
+		m.signaled = told // the rest follows as source-add once accepted
+		c.log.Info("session-initiate split: remaining sources follow as source-add", "endpoint", m.Nick,
+			"bytes_whole", whole, "bytes", len(iq.Bytes()), "owners_in_initiate", len(told))
+	}
 	m.offer = nil // rebuilt for the next invite; not kept per participant
 	c.f.metrics.JingleSent("session-initiate")
 	c.f.metrics.ParticipantsTotal.Inc()
@@ -907,7 +929,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	c.async(func() func() {
 		_, err := wait(context.Background())
 		var se *StanzaError
-		if err == nil || !errors.As(err, &se) {
+		if err == nil || (!errors.As(err, &se) && !errors.Is(err, ErrStanzaTooLarge)) {
 			return nil // a result, or a timeout: both count as success (jicofo.md §4.1)
 		}
 		return func() {
@@ -985,8 +1007,17 @@ func (c *Conference) onIQ(iq *Element) {
 func (c *Conference) onJingle(m *Participant, iq *Element) {
 	req, err := ParseJingle(iq)
 	if err != nil {
-		c.send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
+		// ParseJingle's errors are the answers Jicofo gives (an unknown
+		// action is feature-not-implemented, not bad-request).
+		se, ok := err.(*StanzaError)
+		if !ok {
+			se = Errorf("bad-request", "%v", err)
+		}
+		c.send(ErrorIQ(iq, se))
 		return
+	}
+	if req.TransportDropped > 0 {
+		c.log.Info("participant's transport cut down to the limits", "endpoint", m.Nick, "dropped", req.TransportDropped)
 	}
 	if req.SID == "" || req.SID != m.sid {
 		if c.knownSID(req.SID) {
@@ -1573,14 +1604,8 @@ func (c *Conference) signal(owners []string, skip *Participant) {
 			v = newSourceView(f, self, strip, cur, r.signaled, owners)
 			classes = append(classes, v)
 		}
-		if iq := BuildRenderedSources("source-remove", from, r.Occupant, r.sid, v.remove); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-remove")
-		}
-		if iq := BuildRenderedSources("source-add", from, r.Occupant, r.sid, v.add); iq != nil {
-			c.send(iq)
-			c.f.metrics.JingleSent("source-add")
-		}
+		c.sendPayloads("source-remove", from, r, v.remove)
+		c.sendPayloads("source-add", from, r, v.add)
 		for _, o := range owners {
 			if o == self {
 				continue
@@ -1601,7 +1626,7 @@ type sourceView struct {
 	self        string    // the owner these receivers are (left out), or ""
 	old         SourceSet // what they had been told about the owners
 	want        SourceSet // what they are told now (shared, read-only)
-	remove, add []byte    // rendered payloads; nil when there is nothing to send
+	remove, add [][]byte  // rendered payloads, one per stanza; none when there is nothing to send
 }
 
 func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet, owners []string) *sourceView {
@@ -1613,8 +1638,8 @@ func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet,
 		}
 	}
 	removed, added := DiffSourceSets(v.old, v.want)
-	v.remove = RenderSources(removed, f, strip)
-	v.add = RenderSources(added, f, strip)
+	v.remove = sourcePayloads(RenderSources(removed, f, strip), removed, f, strip)
+	v.add = sourcePayloads(RenderSources(added, f, strip), added, f, strip)
 	return v
 }
 
@@ -1642,13 +1667,17 @@ func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners
 // from old to want.
 func (c *Conference) sendSourceChanges(r *Participant, from string, f Features, strip bool, old, want SourceSet) {
 	removed, added := DiffSourceSets(old, want)
-	if iq := BuildSourceRemove(from, r.Occupant, r.sid, removed, f, strip); iq != nil {
-		c.send(iq)
-		c.f.metrics.JingleSent("source-remove")
-	}
-	if iq := BuildSourceAdd(from, r.Occupant, r.sid, added, f, strip); iq != nil {
-		c.send(iq)
-		c.f.metrics.JingleSent("source-add")
+	c.sendPayloads("source-remove", from, r, sourcePayloads(RenderSources(removed, f, strip), removed, f, strip))
+	c.sendPayloads("source-add", from, r, sourcePayloads(RenderSources(added, f, strip), added, f, strip))
+}
+
+// sendPayloads sends r one source-add or source-remove per payload.
+func (c *Conference) sendPayloads(action, from string, r *Participant, payloads [][]byte) {
+	for _, p := range payloads {
+		if iq := BuildRenderedSources(action, from, r.Occupant, r.sid, p); iq != nil {
+			c.send(iq)
+			c.f.metrics.JingleSent(action)
+		}
 	}
 }
 
@@ -1667,7 +1696,7 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 	}
 	tnick := target[strings.IndexByte(target, '/')+1:]
 	t := c.members[tnick]
-	if !strings.HasPrefix(strings.ToLower(target), c.room+"/") || t == nil {
+	if slash := strings.IndexByte(target, '/'); slash < 0 || roomKey(target[:slash]) != c.room || t == nil {
 		c.send(ErrorIQ(iq, Errorf("item-not-found", "no participant %s", target)))
 		return
 	}

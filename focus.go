@@ -328,7 +328,7 @@ func (f *Focus) PinVersion(room, version string, d time.Duration) error {
 func (f *Focus) Unpin(room string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	room = strings.ToLower(room)
+	room = roomKey(room)
 	_, ok := f.pins[room]
 	delete(f.pins, room)
 	return ok
@@ -378,7 +378,8 @@ func (f *Focus) offerFor(feat Features) (offer, media []*Element) {
 }
 
 // validateRoom checks the room JID: a bare JID in the conference MUC domain,
-// of sane length and characters. It returns the canonical (lower-case) form.
+// of sane length and characters. It returns the canonical form: the node
+// folded as Prosody folds it (nodeprep), the domain lower-cased.
 func (f *Focus) validateRoom(room string) (string, error) {
 	if room == "" {
 		return "", Errorf("bad-request", "no 'room' specified")
@@ -397,7 +398,12 @@ func (f *Focus) validateRoom(room string) (string, error) {
 	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.isBreakoutDomain(j.Domainpart()) {
 		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
 	}
-	return strings.ToLower(j.Bare().String()), nil
+	// One conference per room as Prosody names it, whatever the spelling.
+	canon, err := canonicalRoom(room[:at] + "@" + j.Domainpart())
+	if err != nil {
+		return "", Errorf("bad-request", "invalid room name %q: %v", room, err)
+	}
+	return canon, nil
 }
 
 // isBreakoutDomain: breakout rooms live on their own MUC (Jitsi's
@@ -507,7 +513,7 @@ func (f *Focus) releaseIfIdle() {
 func (f *Focus) lookup(room string) *Conference {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.confs[strings.ToLower(room)]
+	return f.confs[roomKey(room)]
 }
 
 // HandlePresence routes room presence to its conference. It returns false
@@ -626,35 +632,6 @@ func (f *Focus) Snapshots(ctx context.Context) []*ConferenceSnapshot {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
 	return out
-}
-
-// capsCache remembers disco#info features by caps node#ver, so each client
-// version is asked once (XEP-0115).
-type capsCache struct {
-	mu    sync.Mutex
-	max   int
-	items map[string][]string
-}
-
-func newCapsCache(max int) *capsCache { return &capsCache{max: max, items: map[string][]string{}} }
-
-func (c *capsCache) get(key string) ([]string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.items[key]
-	return v, ok
-}
-
-func (c *capsCache) put(key string, v []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.items) >= c.max {
-		for k := range c.items { // drop an arbitrary entry: bounded memory
-			delete(c.items, k)
-			break
-		}
-	}
-	c.items[key] = v
 }
 
 // Authentication ------------------------------------------------------------

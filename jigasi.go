@@ -151,7 +151,7 @@ func (c *Conference) onDial(m *Participant, iq *Element) {
 		return
 	}
 	for _, h := range dial.All(nsRayo, "header") {
-		if h.Attr("name") == "JvbRoomName" && !strings.EqualFold(h.Attr("value"), c.room) {
+		if h.Attr("name") == "JvbRoomName" && roomKey(h.Attr("value")) != c.room {
 			c.send(ErrorIQ(iq, Errorf("forbidden", "JvbRoomName does not match the room")))
 			return
 		}

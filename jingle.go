@@ -354,6 +354,8 @@ func BridgeTransport(iceUDP *Element, sctpPort int) (media, data *Element, err e
 	if iceUDP == nil || iceUDP.Local != "transport" || iceUDP.Space != nsICEUDP {
 		return nil, nil, errNoTransport
 	}
+	// Bounded first: it is copied into every content of the offer.
+	iceUDP, _ = sanitizeTransport(iceUDP)
 	if iceUDP.Attr("ufrag") == "" || iceUDP.Attr("pwd") == "" {
 		return nil, nil, errNoICE
 	}
@@ -586,6 +588,8 @@ type JingleRequest struct {
 	// Transport is a copy of the first ICE-UDP transport found in the
 	// contents, with <rtcp-mux/> added if missing (ready for colibri2).
 	Transport *Element
+	// TransportDropped counts what sanitizeTransport left out of Transport.
+	TransportDropped int
 	// From <bridge-session xmlns="http://jitsi.org/protocol/focus">.
 	BridgeSessionID string
 	Restart         bool // restart="true" (session-terminate)
@@ -629,7 +633,8 @@ func ParseJingle(iq *Element) (JingleRequest, error) {
 	for _, c := range j.All(nsJingle, "content") {
 		if r.Transport == nil {
 			if t := c.Child(nsICEUDP, "transport"); t != nil {
-				r.Transport = t.Copy()
+				// Bounded: it is forwarded to the bridge.
+				r.Transport, r.TransportDropped = sanitizeTransport(t)
 				if r.Transport.Child(nsICEUDP, "rtcp-mux") == nil {
 					r.Transport.Add(NewElement(nsICEUDP, "rtcp-mux"))
 				}

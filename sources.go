@@ -284,6 +284,9 @@ func parseSourceElement(el *Element, media, owner string) (Source, error) {
 			break
 		}
 	}
+	if err := checkSourceStrings(s); err != nil {
+		return Source{}, err
+	}
 	return s, nil
 }
 
@@ -340,11 +343,17 @@ func ParseJingleSources(jingle *Element, owner string) (EndpointSources, error) 
 					seen[s] = true
 					es.Sources = append(es.Sources, s)
 				}
+				if len(es.Sources) > maxSourcesPerRequest {
+					return EndpointSources{}, sourceErrorf("Too many sources in one request (limit %d).", maxSourcesPerRequest)
+				}
 			}
 			for _, el := range parent.All(nsSSMA, "ssrc-group") {
 				g, err := parseGroupElement(el, media)
 				if err != nil {
 					return EndpointSources{}, err
+				}
+				if len(es.Groups) >= maxSourcesPerRequest || len(g.SSRCs) > maxSourcesPerRequest {
+					return EndpointSources{}, sourceErrorf("Too many ssrc-groups in one request (limit %d).", maxSourcesPerRequest)
 				}
 				if !containsGroup(es.Groups, g) {
 					es.Groups = append(es.Groups, g)
@@ -546,6 +555,9 @@ func (cs *ConferenceSources) TryAdd(owner string, add EndpointSources, limits So
 	}
 	if err := validateEndpointSources(result); err != nil {
 		return EndpointSources{}, err
+	}
+	if n := result.sizeBound(owner); n > maxEndpointSourceBytes {
+		return EndpointSources{}, sourceErrorf("Sources too large: up to %d bytes when signalled (limit %d).", n, maxEndpointSourceBytes)
 	}
 
 	if !result.IsEmpty() {
@@ -1131,7 +1143,7 @@ func ParseFeedbackSources(sources *Element) (EndpointSources, error) {
 					s.MSID = msidJVBAudio
 				}
 			}
-			if !slices.Contains(es.Sources, s) {
+			if !slices.Contains(es.Sources, s) && len(es.Sources) < maxFeedbackSources {
 				es.Sources = append(es.Sources, s)
 			}
 		}
@@ -1140,7 +1152,7 @@ func ParseFeedbackSources(sources *Element) (EndpointSources, error) {
 			if err != nil {
 				return EndpointSources{}, err
 			}
-			if len(g.SSRCs) > 0 && !containsGroup(es.Groups, g) {
+			if len(g.SSRCs) > 0 && len(g.SSRCs) <= maxFeedbackSources && len(es.Groups) < maxFeedbackSources && !containsGroup(es.Groups, g) {
 				es.Groups = append(es.Groups, g)
 			}
 		}

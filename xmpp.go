@@ -37,6 +37,7 @@ import (
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
 )
 
 // Timeouts and sizes of the XMPP connection.
@@ -54,10 +55,21 @@ const (
 	// writeTimeout is how long one write may block before the connection is
 	// considered dead.
 	writeTimeout = 10 * time.Second
+	// maxStanzaBytes bounds every stanza the focus writes, as serialised.
+	// Prosody closes a client stream that sends a stanza over its
+	// c2s_stanza_size_limit (256 KiB by default), and with it every
+	// conference: a stanza over this bound is never written (the caller gets
+	// ErrStanzaTooLarge). The margin covers a deployment that lowered the
+	// limit somewhat.
+	maxStanzaBytes = 200 << 10
 )
 
 // ErrNotConnected is returned by Send and SendIQ while there is no session.
 var ErrNotConnected = errors.New("xmpp: not connected")
+
+// ErrStanzaTooLarge is returned for a stanza over maxStanzaBytes; it was
+// not sent.
+var ErrStanzaTooLarge = errors.New("xmpp: stanza over the size limit, not sent")
 
 // XMPPOptions configures an XMPPClient.
 type XMPPOptions struct {
@@ -106,6 +118,9 @@ type XMPPClient struct {
 	onRefused func() // the adopted stream was not resumed (set before Run)
 	// beforeAdopt runs before the adopted stream is resumed (set before Run).
 	beforeAdopt func()
+
+	capsOnce sync.Once
+	ownCaps  string // XEP-0115 ver of discoInfo (capsVer)
 
 	connects    atomic.Int64
 	disconnects atomic.Int64
@@ -624,10 +639,7 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 	for {
 		tok, err := r.Token()
 		if err != nil {
-			if err == io.EOF {
-				return errors.New("server closed the stream")
-			}
-			return fmt.Errorf("read: %w", err)
+			return readError(err)
 		}
 		conn.alive.heard(time.Now())
 		start, ok := tok.(xml.StartElement)
@@ -638,11 +650,11 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 		conn.alive.heard(time.Now())
 		if errors.Is(err, errTooDeep) {
 			c.sm.received() // it was a stanza all the same: acknowledge it
-			c.log.Warn("dropped an oversized or too deeply nested stanza", "name", start.Name.Local)
+			c.refuseOversized(conn, start)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("read: %w", err)
+			return readError(err)
 		}
 		if el.Space == "http://etherx.jabber.org/streams" && el.Local == "error" {
 			return fmt.Errorf("stream error: %s", streamErrorText(el))
@@ -657,6 +669,43 @@ func (c *XMPPClient) readLoop(conn *xmppConn) error {
 		}
 		c.dispatch(conn, el)
 	}
+}
+
+// readError describes why reading the stream stopped. A stream error from
+// the server (mellium hands it over as the read error) is spelled out with
+// its condition and text, so the log says why Prosody closed the stream.
+func readError(err error) error {
+	if err == io.EOF {
+		return errors.New("server closed the stream")
+	}
+	var se stream.Error
+	if errors.As(err, &se) {
+		msg := se.Err
+		if msg == "" {
+			msg = "undefined-condition"
+		}
+		for _, t := range se.Text {
+			if t.Value != "" {
+				msg += ": " + t.Value
+			}
+		}
+		return fmt.Errorf("stream error from the server: %s", msg)
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// refuseOversized answers a stanza that was too deep or too large to read:
+// a get or set IQ gets an error (its sender would otherwise wait for an
+// answer that never comes); anything else is dropped, with a log line.
+func (c *XMPPClient) refuseOversized(conn *xmppConn, start xml.StartElement) {
+	st := fromStart(start)
+	c.log.Warn("refused an oversized or too deeply nested stanza", "stanza", start.Name.Local,
+		"type", st.Attr("type"), "from", st.Attr("from"), "id", st.Attr("id"))
+	if start.Name.Local != "iq" || (st.Attr("type") != "get" && st.Attr("type") != "set") {
+		return
+	}
+	_ = c.sendOn(conn, ErrorIQ(st, Errorf("policy-violation",
+		"stanza nested deeper than %d or with more than %d elements", maxDepth, maxElements)))
 }
 
 func streamErrorText(el *Element) string {
@@ -733,10 +782,14 @@ func (c *XMPPClient) discoInfo(node string) *Element {
 // Send queues a stanza for the writer. It fails when there is no session or
 // the queue stays full (a stuck connection) for writeTimeout.
 func (c *XMPPClient) Send(el *Element) error {
+	b, err := c.encode(el)
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	conn := c.conn
 	if conn == nil {
-		ok := c.sm.queueWhileDown(el.Bytes())
+		ok := c.sm.queueWhileDown(b)
 		c.mu.Unlock()
 		if ok {
 			return nil // sent after the stream is resumed
@@ -744,19 +797,38 @@ func (c *XMPPClient) Send(el *Element) error {
 		return ErrNotConnected
 	}
 	c.mu.Unlock()
-	err := c.sendOn(conn, el)
-	if errors.Is(err, ErrNotConnected) && c.sm.queueWhileDown(el.Bytes()) {
+	err = c.sendBytes(conn, b)
+	if errors.Is(err, ErrNotConnected) && c.sm.queueWhileDown(b) {
 		return nil // the connection died just now: kept for the resumption
 	}
 	return err
 }
 
 func (c *XMPPClient) sendOn(conn *xmppConn, el *Element) error {
-	b := el.Bytes()
+	b, err := c.encode(el)
+	if err != nil {
+		return err
+	}
+	return c.sendBytes(conn, b)
+}
+
+func (c *XMPPClient) sendBytes(conn *xmppConn, b []byte) error {
 	if c.opt.Trace {
 		c.log.Debug("xmpp out", "xml", string(b))
 	}
 	return c.enqueue(conn, outItem{b: b, stanza: true})
+}
+
+// encode serialises a stanza and checks its size: everything written goes
+// through here, so no stanza over maxStanzaBytes reaches Prosody.
+func (c *XMPPClient) encode(el *Element) ([]byte, error) {
+	b := el.Bytes()
+	if len(b) <= maxStanzaBytes {
+		return b, nil
+	}
+	c.log.Error("stanza over the size limit not sent", "stanza", el.Local, "type", el.Attr("type"),
+		"to", el.Attr("to"), "bytes", len(b), "limit", maxStanzaBytes, "start", truncate(string(b[:300]), 300))
+	return nil, fmt.Errorf("%w: %s to %s is %d bytes (limit %d)", ErrStanzaTooLarge, el.Local, el.Attr("to"), len(b), maxStanzaBytes)
 }
 
 func (c *XMPPClient) enqueue(conn *xmppConn, it outItem) error {
@@ -807,7 +879,11 @@ func (c *XMPPClient) StartIQ(iq *Element) func(ctx context.Context) (*Element, e
 // possible) and waits for its answer as usual. Called with c.mu held.
 func (c *XMPPClient) startIQWhileDown(iq *Element) func(ctx context.Context) (*Element, error) {
 	return c.startIQWith(iq, func() error {
-		if !c.sm.queueWhileDown(iq.Bytes()) {
+		b, err := c.encode(iq)
+		if err != nil {
+			return err
+		}
+		if !c.sm.queueWhileDown(b) {
 			return ErrNotConnected
 		}
 		return nil

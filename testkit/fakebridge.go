@@ -167,6 +167,7 @@ type FakeBridge struct {
 	failNext      []fbFailure
 	dropResponses bool
 	omitSCTP      bool
+	extraCands    int
 	fingerprint   string
 	epTimeout     time.Duration
 	confTimeout   time.Duration
@@ -631,9 +632,19 @@ func (b *FakeBridge) addCandidateAndFingerprint(t *Elem) {
 	t.Add(NewElem("", "candidate", "component", "1", "foundation", "1", "generation", "0",
 		"id", fbRandom(16, "0123456789abcdef"), "network", "0", "port", strconv.Itoa(b.cfg.Port),
 		"priority", "2130706431", "protocol", "udp", "type", "host", "ip", b.cfg.IP))
+	for i := 0; i < b.extraCands; i++ { // a hostile or broken bridge (SetExtraCandidates)
+		t.Add(NewElem("", "candidate", "component", "1", "foundation", strconv.Itoa(i+2), "generation", "0",
+			"id", fbRandom(16, "0123456789abcdef"), "network", "0", "port", strconv.Itoa(20000+i),
+			"priority", "1", "protocol", "udp", "type", "host", "ip", b.cfg.IP))
+	}
 	t.Add(NewElem("", "rtcp-mux"))
 	t.Add(NewElem(nsDTLS, "fingerprint", "hash", "sha-256", "setup", "actpass").SetText(b.fingerprint))
 }
+
+// SetExtraCandidates makes every transport the bridge describes carry n
+// more host candidates after its real one (a bridge answering with a huge
+// candidate list).
+func (b *FakeBridge) SetExtraCandidates(n int) { b.mu.Lock(); b.extraCands = n; b.mu.Unlock() }
 
 func (b *FakeBridge) handleRelay(conf *fbConference, r *Elem, ignoreUnknown bool) (*Elem, *fbStanzaErr) {
 	id := r.Attr("id")

@@ -108,6 +108,10 @@ type ParticipantConfig struct {
 	Room           string // room JID (default "room1@conference.meet.test")
 	FocusJID       string // where the conference IQ goes (default "focus@auth.meet.test/focus")
 
+	// RequestRoom, when set, is the room named in the conference request
+	// instead of Room (another spelling of the room Prosody folds to Room).
+	RequestRoom string
+
 	// Nick is the MUC nickname, i.e. the endpoint id. Default: 8 random
 	// lower-case hex digits, which is what the captured lib-jitsi-meet used
 	// (both captures show a hex nick unrelated to the JID's localpart).
@@ -127,6 +131,9 @@ type ParticipantConfig struct {
 	// Features answered to disco#info and hashed into the caps ver; nil means
 	// ClientFeatures().
 	Features []string
+	// CapsVer, when set, is advertised instead of the hash of Features (a
+	// client lying about its capabilities).
+	CapsVer string
 	// Sources are the local sources put in session-accept. nil means one
 	// audio source and one camera video source with an RTX (FID) partner;
 	// an empty non-nil slice means none (receive only). Empty Name/MSID/
@@ -360,6 +367,9 @@ func JoinConference(ctx context.Context, cfg ParticipantConfig) (*Participant, e
 		p.features = ClientFeatures()
 	}
 	p.capsVer = ClientCapsVer(p.features)
+	if cfg.CapsVer != "" {
+		p.capsVer = cfg.CapsVer
+	}
 	p.nick = cfg.Nick
 	if p.nick == "" {
 		p.nick = ptHex(4)
@@ -505,7 +515,7 @@ func (p *Participant) conferenceRequest(ctx context.Context) (string, error) {
 }
 
 func (p *Participant) conferenceRequestIQ(ctx context.Context) (string, error) {
-	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.room)
+	conf := NewElem(pnsFocus, "conference", "machine-uid", p.machineUID, "room", p.requestRoom())
 	if p.cfg.SessionID != "" {
 		conf.Set("session-id", p.cfg.SessionID)
 	}
@@ -557,7 +567,7 @@ func (p *Participant) conferenceRequestHTTP(ctx context.Context) (string, error)
 	for k, v := range p.cfg.Properties {
 		props[k] = v
 	}
-	fields := map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.room}
+	fields := map[string]any{"machineUid": p.machineUID, "properties": props, "room": p.requestRoom()}
 	if p.cfg.SessionID != "" {
 		fields["sessionId"] = p.cfg.SessionID
 	}
@@ -1808,6 +1818,14 @@ func (p *Participant) Nick() string { return p.nick }
 
 // Room is the room's bare JID.
 func (p *Participant) Room() string { return p.room }
+
+// requestRoom is the room named in the conference request.
+func (p *Participant) requestRoom() string {
+	if p.cfg.RequestRoom != "" {
+		return p.cfg.RequestRoom
+	}
+	return p.room
+}
 
 // OccupantJID is room/nick.
 func (p *Participant) OccupantJID() string { return p.occupantJID }

@@ -339,6 +339,42 @@ func (c *Client) SendIQ(ctx context.Context, iq *Elem) (*Elem, error) {
 	}
 }
 
+// SendRawIQ writes raw (an IQ whose id attribute is id, serialised by the
+// caller, e.g. with characters Send would escape) and waits for the answer
+// as SendIQ does.
+func (c *Client) SendRawIQ(ctx context.Context, id, raw string) (*Elem, error) {
+	ch := make(chan *Elem, 1)
+	c.pendMu.Lock()
+	if c.pending == nil {
+		c.pendMu.Unlock()
+		return nil, c.deadErr()
+	}
+	c.pending[id] = ch
+	c.pendMu.Unlock()
+	defer func() {
+		c.pendMu.Lock()
+		if c.pending != nil {
+			delete(c.pending, id)
+		}
+		c.pendMu.Unlock()
+	}()
+	if err := c.SendRaw(raw); err != nil {
+		return nil, err
+	}
+	select {
+	case resp := <-ch:
+		if resp == nil {
+			return nil, c.deadErr()
+		}
+		if se := StanzaErrorOf(resp); se != nil {
+			return resp, se
+		}
+		return resp, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("testkit: waiting for iq %s: %w", id, ctx.Err())
+	}
+}
+
 // readLoop owns the session's token reader until the stream ends.
 func (c *Client) readLoop() {
 	r := c.sess.TokenReader()
