@@ -1,6 +1,6 @@
 package main
 
-// avmoderation.go: audio/video moderation (jicofo.md §7.3).
+// avmoderation.go: audio/video moderation (docs/conference-features.md#audio-and-video-moderation).
 //
 // Jitsi's av_moderation Prosody component tells the focus when a moderator
 // turns moderation on or off for a media type and who may unmute anyway
@@ -238,7 +238,7 @@ type roomMetadata struct {
 }
 
 // asyncTranscription: the bridge transcribes the conference (Jitsi's
-// "async" transcription, jicofo.md §7.6).
+// "async" transcription, docs/conference-features.md#transcription).
 func (m roomMetadata) asyncTranscription() bool {
 	return m.Recording.IsTranscribingEnabled && m.AsyncTranscription
 }

@@ -9,7 +9,7 @@ package main
 // no lock is held while an IQ is in flight. Events go to subscribers after
 // the lock is released.
 //
-// Bridge state rules (see shared/reference/bridge.md §1.4, jicofo.md §6):
+// Bridge state rules (see docs/bridges.md#bridges-in-the-brewery and the rest of docs/bridges.md):
 //   - a bridge is a brewery occupant whose presence carries colibri <stats>;
 //     it is identified by its occupant JID (room@muc/nick), and every IQ to it
 //     goes to that JID;
@@ -98,7 +98,7 @@ type SelectRequest struct {
 	Exclude    []string       // bridges not to use (for example one that just failed for this participant)
 	// Version is the room's pinned bridge version ("version-release" or
 	// "version"; "" for any). It decides while the conference has no live
-	// bridge; after that the live bridges' version does (jicofo.md §6.3).
+	// bridge; after that the live bridges' version does (docs/bridges.md#versions-and-pinning).
 	Version string
 }
 
@@ -813,7 +813,7 @@ const maxRestartsKept = 10000
 
 // RestartRequested counts an accepted restart request (a session-terminate
 // with restart, or ICE failed) of an endpoint on the bridge, for ICE-failure
-// detection (jicofo.md §6.4): when the bridge has at least min-endpoints
+// detection (docs/bridges.md#ice-failure-detection): when the bridge has at least min-endpoints
 // endpoints and more than threshold × endpoints restarts within interval,
 // its clients cannot reach it (a firewall, a wrong public address), so it
 // reads as overloaded for timeout: new participants go elsewhere while any

@@ -3,8 +3,8 @@ package main
 // colibri.go: Colibri2 requests to a videobridge and the reading of its
 // answers, as pure functions over *Element (no networking here).
 //
-// The shapes follow what Jicofo puts on the wire (reference jicofo.md §5 and
-// bridge.md §2): requests are <iq type="get"> carrying
+// The shapes follow what Jicofo puts on the wire (docs/colibri2.md):
+// requests are <iq type="get"> carrying
 // <conference-modify xmlns="jitsi:colibri2">, attributes are written only when
 // they differ from the bridge's default, and endpoint children come in the
 // order media, transport, sources, force-mute, capability*, initial-last-n.
@@ -15,7 +15,7 @@ import (
 	"strconv"
 )
 
-// Colibri2 capability names (bridge.md §2.3).
+// Colibri2 capability names (docs/colibri2.md#capabilities).
 const (
 	CapSourceNames         = "source-names" // mandatory on endpoint create
 	CapSSRCRewriting       = "ssrc-rewriting"
@@ -25,7 +25,7 @@ const (
 )
 
 // Colibri2 error reasons: the reason attribute of <error xmlns="jitsi:colibri2"/>
-// inside a stanza error (bridge.md §2.6).
+// inside a stanza error (docs/colibri2.md#errors).
 const (
 	ReasonConferenceNotFound      = "conference_not_found"
 	ReasonConferenceAlreadyExists = "conference_already_exists"
@@ -246,7 +246,7 @@ func ParseAllocation(resp *Element, endpointID string, wantSCTP bool) (ColibriAl
 }
 
 // ColibriFailure says what the focus does after a failed Colibri2 request
-// (jicofo.md §5.6, bridge.md §2.6). The zero value means "only log it".
+// (docs/colibri2.md#what-the-focus-does-on-an-error). The zero value means "only log it".
 type ColibriFailure struct {
 	// FailParticipantOnly: fail this participant's allocation; the session
 	// and the other participants on the bridge stay.
@@ -395,7 +395,7 @@ func ColibriError(condition, reason, text, endpoint string) *StanzaError {
 }
 
 // Relays (Octo): bridges of one conference are linked in a full mesh so that
-// participants on different bridges hear and see each other (jicofo.md §5.5).
+// participants on different bridges hear and see each other (docs/colibri2.md#relays-between-bridges).
 
 // RelayEndpoint is a participant behind the other end of a relay.
 type RelayEndpoint struct {

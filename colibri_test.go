@@ -158,7 +158,7 @@ func TestColibriBuildGolden(t *testing.T) {
 	}
 }
 
-// TestColibriBuildRules checks the attribute rules of jicofo.md §5.2/§5.4
+// TestColibriBuildRules checks the attribute rules of docs/colibri2.md#conference-attributes and #later-requests
 // independently of the golden text.
 func TestColibriBuildRules(t *testing.T) {
 	// name and rtcstats-enabled only with create; rtcstats-enabled only when false.
@@ -215,7 +215,7 @@ func TestColibriBuildRules(t *testing.T) {
 	}
 }
 
-// The example response of bridge.md §2.5 (as the focus receives it).
+// The example response of docs/colibri2.md#the-answer (as the focus receives it).
 const colibriExampleResponse = `<iq xmlns="jabber:client" type="result" id="a1" from="jvbbrewery@internal-muc.meet.jitsi/jvb-1" to="jvbbrewery@internal-muc.meet.jitsi/focus">
   <conference-modified xmlns="jitsi:colibri2">
     <endpoint xmlns="jitsi:colibri2" id="ab12cd34">
@@ -317,8 +317,8 @@ func colibriErrIQ(t *testing.T, se *StanzaError) error {
 	return fmt.Errorf("colibri: %w", ParseStanzaError(wire))
 }
 
-// TestColibriClassifyError has one row per line of jicofo.md §5.6 (allocation)
-// and of the bridge.md §2.6 error table.
+// TestColibriClassifyError has one row per line of docs/colibri2.md#what-the-focus-does-on-an-error (allocation)
+// and of the docs/colibri2.md#errors table.
 func TestColibriClassifyError(t *testing.T) {
 	fail := ColibriFailure{FailParticipantOnly: true}
 	reinvite := ColibriFailure{RemoveSessionReinvite: true}

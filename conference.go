@@ -28,7 +28,7 @@ import (
 	"time"
 )
 
-// Mute IQ namespaces (jicofo.md §7.2).
+// Mute IQ namespaces (docs/conference-features.md#mute-requests).
 const (
 	nsMuteAudio   = "http://jitsi.org/jitmeet/audio"
 	nsMuteVideo   = "http://jitsi.org/jitmeet/video"
@@ -348,7 +348,7 @@ func (c *Conference) join() {
 }
 
 // focusPresence is the focus's presence in the room with its extensions
-// (jicofo.md §3.3).
+// (docs/conference-room.md#presence-the-focus-publishes).
 func (c *Conference) focusPresence() *Element {
 	p := NewElement(nsClient, "presence", "to", c.self)
 	p.Add(NewElement(nsCaps, "c", "hash", capsHashSHA1, "node", capsNode, "ver", c.f.x.capsVer()))
@@ -558,7 +558,7 @@ func formField(v, value string) *Element {
 }
 
 // electOwner makes the first ordinary member owner when no member has
-// moderator rights (auto-owner, jicofo.md §3.4).
+// moderator rights (auto-owner, docs/conference-room.md#who-becomes-moderator).
 func (c *Conference) electOwner() {
 	if !isJoined(c) {
 		return
@@ -810,7 +810,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 	alloc, perr := ParseAllocation(resp, nick, wantSCTP)
 	if perr != nil {
 		// A response of the wrong kind means a broken bridge; a missing
-		// transport or SCTP port fails only this participant (jicofo.md §5.6).
+		// transport or SCTP port fails only this participant (docs/colibri2.md#what-the-focus-does-on-an-error).
 		c.log.Warn("bridge answered without a usable transport", "endpoint", nick, "bridge", s.jid, "err", perr)
 		if errors.Is(perr, ErrColibriNotModified) {
 			c.f.bridges.MarkNonOperational(s.jid, perr.Error())
@@ -930,7 +930,7 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 		_, err := wait(context.Background())
 		var se *StanzaError
 		if err == nil || (!errors.As(err, &se) && !errors.Is(err, ErrStanzaTooLarge)) {
-			return nil // a result, or a timeout: both count as success (jicofo.md §4.1)
+			return nil // a result, or a timeout: both count as success (docs/jingle-and-sources.md#the-invite-step-by-step)
 		}
 		return func() {
 			m := c.members[nick]
@@ -953,7 +953,7 @@ func (m *Participant) features() Features { return m.Features.Effective(m.conf) 
 func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] }
 
 // startMuted applies the conference request's startAudioMuted /
-// startVideoMuted thresholds (counting the invitee, jicofo.md §4.3). The
+// startVideoMuted thresholds (counting the invitee, docs/jingle-and-sources.md#start-muted). The
 // count is the invitee's place in the room's join order: invitations wait
 // for each member's disco#info, whose answers come back in any order, and
 // "the first N start unmuted" must mean the first N to join.
@@ -1197,7 +1197,7 @@ func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleReques
 	}
 }
 
-// iceRestart is the in-place ICE restart (jicofo.md §4.9): the bridge gets
+// iceRestart is the in-place ICE restart (docs/jingle-and-sources.md#ice-restart-in-place): the bridge gets
 // fresh ICE credentials for the endpoint and the client gets them in a
 // transport-info tagged with the ICE generation; the session stays.
 func (c *Conference) iceRestart(m *Participant, iq *Element, req JingleRequest) {
@@ -1385,7 +1385,7 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 }
 
 // colibriUpdate sends a non-allocating request; errors are handled as
-// jicofo.md §5.6 says (unknown endpoint → re-invite it; else the session).
+// docs/colibri2.md#what-the-focus-does-on-an-error says (unknown endpoint → re-invite it; else the session).
 func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 	wait := c.f.bx.StartIQ(ColibriIQ(s.jid, BuildConferenceModify(req)))
 	c.async(func() func() {
@@ -1681,7 +1681,7 @@ func (c *Conference) sendPayloads(action, from string, r *Participant, payloads 
 	}
 }
 
-// onMute handles a mute request (jicofo.md §7.2).
+// onMute handles a mute request (docs/conference-features.md#mute-requests).
 func (c *Conference) onMute(m *Participant, iq *Element) {
 	p := iq.Payload()
 	target := p.Attr("jid")

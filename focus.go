@@ -288,7 +288,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 }
 
 // Pin keeps a room's new conferences on bridges of one version (Jicofo's
-// /pin, jicofo.md §7.12), for trying a bridge release on one meeting.
+// /pin, docs/bridges.md#versions-and-pinning), for trying a bridge release on one meeting.
 type Pin struct {
 	Room    string    `json:"conferenceId"`
 	Version string    `json:"jvbVersion"`
@@ -860,7 +860,7 @@ func (f *Focus) resolveBridge(b string) string {
 }
 
 // RunLoadRedistribution moves participants off overloaded bridges (Jicofo's
-// bridge.load-redistribution, jicofo.md §6.5): every interval, unless every
+// bridge.load-redistribution, docs/bridges.md#load-redistribution): every interval, unless every
 // bridge is overloaded, each bridge whose corrected stress is at or above
 // the redistribution threshold gives up `endpoints` participants, largest
 // conferences first, and is then left alone for the timeout so that its

@@ -1,6 +1,6 @@
 package main
 
-// jibri.go: recording and live streaming with Jibri (jicofo.md §7.4).
+// jibri.go: recording and live streaming with Jibri (docs/conference-features.md#jibri).
 //
 // Jibris wait in their own brewery room and say in presence whether they are
 // idle and healthy. A moderator asks the focus to start; the focus picks an
@@ -377,7 +377,7 @@ func (c *Conference) askJibri(r *recording) error {
 			}
 			why := fmt.Sprint(err)
 			if errors.Is(err, ErrIQTimeout) {
-				// It may start late: tell it not to (jicofo.md §7.4).
+				// It may start late: tell it not to (docs/conference-features.md#jibri).
 				c.send(NewIQ("set", jid, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
 			}
 			if err == nil {
@@ -502,7 +502,7 @@ func (f *Focus) routeJibriIQ(iq *Element) {
 }
 
 // jibriGone fails the recording a Jibri was doing when it left the brewery
-// (it crashed or was stopped): another Jibri is tried (jicofo.md §7.4).
+// (it crashed or was stopped): another Jibri is tried (docs/conference-features.md#jibri).
 func (f *Focus) jibriGone(jid string) {
 	f.recordings.Range(func(_, v any) bool {
 		c := v.(*Conference)

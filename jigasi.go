@@ -1,6 +1,6 @@
 package main
 
-// jigasi.go: SIP dial-out and transcription with Jigasi (jicofo.md §7.5).
+// jigasi.go: SIP dial-out and transcription with Jigasi (docs/conference-features.md#jigasi).
 //
 // Jigasis wait in their brewery and publish <stats> like bridges do (whether
 // they do SIP or transcription, and their load). A moderator's dial request

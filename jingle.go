@@ -20,7 +20,7 @@ import (
 	"strings"
 )
 
-// Disco#info feature vars a participant may advertise (jicofo.md §3.6).
+// Disco#info feature vars a participant may advertise (docs/conference-room.md#participant-features).
 const (
 	featureAudio         = "urn:xmpp:jingle:apps:rtp:audio"
 	featureVideo         = "urn:xmpp:jingle:apps:rtp:video"
@@ -48,7 +48,7 @@ type Features struct {
 	JSONSources   bool // remote sources go as compact JSON (see Effective)
 	AudioMute     bool // a Jigasi that can be force-muted
 	// Jibri and Jigasi only mean something when the member's real JID is in
-	// a trusted domain; the caller checks that (jicofo.md §3.5).
+	// a trusted domain; the caller checks that (docs/conference-room.md#what-the-focus-reads-from-member-presence).
 	Jibri, Jigasi bool
 }
 
@@ -107,7 +107,7 @@ func (f Features) Effective(c ConferenceConfig) Features {
 
 // The offer ----------------------------------------------------------------
 
-// Payload type numbers of the offer (jicofo.md §4.2). They are what the
+// Payload type numbers of the offer (docs/jingle-and-sources.md#the-offer). They are what the
 // bridge expects; changing one needs the same change on every bridge.
 const (
 	ptAV1            = 41
@@ -219,7 +219,7 @@ func audioDescription(codec CodecConfig, f Features) *Element {
 	}
 	opus := payloadType(ptOpus, "opus", "48000", "channels", "2")
 	opus.Add(parameter("minptime", "10"))
-	if !codec.OpusRED { // config only, not per participant (jicofo.md §14.27)
+	if !codec.OpusRED { // config only, not per participant (docs/jingle-and-sources.md#the-offer)
 		opus.Add(parameter("useinbandfec", "1"))
 	}
 	if f.TCC {
@@ -310,7 +310,7 @@ func OfferHasData(offer []*Element) bool {
 
 // ColibriMedia returns the colibri2 <media type="audio|video"> elements for
 // the endpoint allocation: the payload types, header extensions and
-// extmap-allow-mixed of that participant's offer (jicofo.md §5.3).
+// extmap-allow-mixed of that participant's offer (docs/colibri2.md#endpoint-allocation).
 func ColibriMedia(offer []*Element) []*Element {
 	var out []*Element
 	for _, c := range offer {
@@ -434,7 +434,7 @@ type SessionInitiateParams struct {
 }
 
 // RemoteSources is what a receiver is told about in its session-initiate
-// (jicofo.md §4.1 step 5): every other endpoint's sources plus the bridge's
+// (docs/jingle-and-sources.md#the-invite-step-by-step, step 5): every other endpoint's sources plus the bridge's
 // feedback sources, or only the feedback sources for a receiver that uses
 // SSRC rewriting; then only the media types it supports, with simulcast
 // stripped when stripSimulcast. cs may be nil.
@@ -493,7 +493,7 @@ func BuildSessionInitiate(p SessionInitiateParams) *Element {
 		group.Add(NewElement(nsGrouping, "content", "name", name))
 	}
 	if !p.Features.JSONSources {
-		// Into the descriptions, after <rtcp-mux/> (jicofo.md §4.2).
+		// Into the descriptions, after <rtcp-mux/> (docs/jingle-and-sources.md#the-offer).
 		AppendSourcesToContents(j.Children, remote, p.Features, false)
 	}
 	j.Add(group)
@@ -564,7 +564,7 @@ func BuildRenderedSources(action, from, to, sid string, payload []byte) *Element
 
 // BuildSessionTerminate builds a session-terminate (no initiator attribute)
 // with a reason such as "expired", "success" or "general-error" and an
-// optional text (jicofo.md §4.10).
+// optional text (docs/jingle-and-sources.md#ending-a-session).
 func BuildSessionTerminate(from, to, sid, reason, text string) *Element {
 	j := NewElement(nsJingle, "jingle", "action", "session-terminate", "sid", sid)
 	if reason != "" {
@@ -603,7 +603,7 @@ type JingleRequest struct {
 	Reason, ReasonText string
 }
 
-// Actions the focus handles (jicofo.md §4.6).
+// Actions the focus handles (docs/jingle-and-sources.md#requests-from-the-participant).
 var jingleActions = map[string]bool{
 	"session-accept": true, "transport-accept": true, "transport-info": true,
 	"transport-reject": true, "source-add": true, "source-remove": true,

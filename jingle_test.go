@@ -316,7 +316,7 @@ func TestColibriMediaMirrorsOffer(t *testing.T) {
 	}
 }
 
-// A bridge's colibri2 ICE-UDP transport as bridge.md §2 describes it.
+// A bridge's colibri2 ICE-UDP transport as docs/colibri2.md#the-answer describes it.
 const bridgeICE = `<transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='2ivqh1fvtf0l3h' pwd='1a5ejbent91k6io6a3fauikg22'>
   <candidate component='1' foundation='1' generation='0' id='653aa1ba1' network='0' port='10000' priority='2130706431' protocol='udp' type='host' ip='10.0.0.5'/>
   <candidate component='1' foundation='2' generation='0' id='56f8f8982' network='0' port='10000' priority='1694498815' protocol='udp' type='srflx' ip='203.0.113.10' rel-addr='10.0.0.5' rel-port='10000'/>
@@ -415,7 +415,7 @@ func jingleTestdata(t testing.TB, name string) *Element {
 	return jingleParse(t, string(raw))
 }
 
-// The real client's session-accept and transport-info (captures/p2p-two-clients).
+// The real client's session-accept and transport-info (recorded from a real client, docs/prosody-and-clients.md#what-a-simulated-participant-imitates).
 func TestParseJingleClientCapture(t *testing.T) {
 	r, err := ParseJingle(jingleTestdata(t, "client-session-accept.xml"))
 	if err != nil {

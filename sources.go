@@ -5,13 +5,13 @@ package main
 // Clients signal their sources (SSRCs with a name, an msid and for video a
 // videoType, plus SIM/FID ssrc-groups) in session-accept, source-add and
 // source-remove. The focus validates them per owner endpoint with Jicofo's
-// rules and error texts (jicofo.md §4.7), keeps one set per endpoint, and
+// rules and error texts (docs/jingle-and-sources.md#source-validation), keeps one set per endpoint, and
 // re-encodes them for three audiences:
 //   - other participants: <source>/<ssrc-group> XML inside <description>s
-//     (jicofo.md §4.4) or the compact JSON of <json-message> (§4.5), per
-//     receiver filtered by media type and with simulcast stripped (§4.11);
-//   - the bridge: colibri2 <sources><media-source> (§5.4);
-//   - and back from the bridge: its feedback sources (owner "jvb", §5.3).
+//     (docs/jingle-and-sources.md#sources-in-xml) or the compact JSON of <json-message> (docs/jingle-and-sources.md#sources-in-json), per
+//     receiver filtered by media type and with simulcast stripped (docs/jingle-and-sources.md#telling-participants-about-sources);
+//   - the bridge: colibri2 <sources><media-source> (docs/colibri2.md#later-requests);
+//   - and back from the bridge: its feedback sources (owner "jvb", docs/colibri2.md#the-answer).
 // Everything here is deterministic (insertion order within an endpoint,
 // sorted owners across endpoints) so encodings can be golden-tested.
 // Nothing here is safe for concurrent use; the conference serialises access.
@@ -71,7 +71,7 @@ type EndpointSources struct {
 	Groups  []SSRCGroup
 }
 
-// SourceLimits are the per-endpoint limits of jicofo.md §4.7. The zero value
+// SourceLimits are the per-endpoint limits of docs/jingle-and-sources.md#source-validation. The zero value
 // means the defaults (20 sources, 20 groups).
 type SourceLimits struct {
 	MaxSSRCs, MaxGroups int
@@ -197,7 +197,7 @@ func (es EndpointSources) Filter(audio, video bool) EndpointSources {
 
 // StripSimulcast keeps only the first SSRC of each SIM group and its FID
 // (RTX) partner, and drops the SIM groups and the FID groups of the dropped
-// layers (jicofo.md §4.1 step 5). Malformed FID groups are left alone.
+// layers (docs/jingle-and-sources.md#the-invite-step-by-step, step 5). Malformed FID groups are left alone.
 func (es EndpointSources) StripSimulcast() EndpointSources {
 	if !slices.ContainsFunc(es.Groups, SSRCGroup.isSIM) {
 		return es
@@ -456,7 +456,7 @@ func (cs *ConferenceSources) Snapshot() SourceSet {
 
 // ForReceiver returns what receiver should be told about before per-receiver
 // filtering: every other endpoint's sources plus the bridge's feedback
-// sources (owner "jvb") when there are any (jicofo.md §4.1 step 5).
+// sources (owner "jvb") when there are any (docs/jingle-and-sources.md#the-invite-step-by-step, step 5).
 func (cs *ConferenceSources) ForReceiver(receiver string, feedback EndpointSources) SourceSet {
 	return cs.forReceiver(receiver, feedback, false)
 }
@@ -481,7 +481,7 @@ func (cs *ConferenceSources) forReceiver(receiver string, feedback EndpointSourc
 }
 
 // TryAdd validates add as new sources of owner and, if every check passes,
-// adds them (jicofo.md §4.7; all or nothing). It returns what was accepted:
+// adds them (docs/jingle-and-sources.md#source-validation; all or nothing). It returns what was accepted:
 // add without exact duplicates, empty groups and groups owner already has,
 // with Owner set on every source. On error cs is unchanged and the error is
 // a *SourceError carrying Jicofo's message.
@@ -667,7 +667,7 @@ func (cs *ConferenceSources) unindex(sources []Source) {
 	}
 }
 
-// validateEndpointSources checks one endpoint's resulting set (jicofo.md §4.7
+// validateEndpointSources checks one endpoint's resulting set (docs/jingle-and-sources.md#source-validation
 // rule 6): FID groups have exactly two SSRCs, grouped sources have an msid,
 // a group's sources share one msid, and per media type every extended group
 // (a SIM group with its FID partners, a lone FID group, a lone source) has
@@ -774,7 +774,7 @@ func (ss SourceSet) IsEmpty() bool {
 	return true
 }
 
-// Filter applies a receiver's view (jicofo.md §4.11): only the media types it
+// Filter applies a receiver's view (docs/jingle-and-sources.md#telling-participants-about-sources): only the media types it
 // supports, and simulcast stripped when stripSimulcast. Owners left with
 // nothing are dropped.
 func (ss SourceSet) Filter(audio, video, stripSimulcast bool) SourceSet {
@@ -793,7 +793,7 @@ func (ss SourceSet) Filter(audio, video, stripSimulcast bool) SourceSet {
 
 // DiffSourceSets returns what a receiver that was told old must be told to
 // end up at new: first removed (for a source-remove), then added (for a
-// source-add) (jicofo.md §4.11). Sources and groups compare by value.
+// source-add) (docs/jingle-and-sources.md#telling-participants-about-sources). Sources and groups compare by value.
 func DiffSourceSets(old, new SourceSet) (removed, added SourceSet) {
 	removed, added = SourceSet{}, SourceSet{}
 	minus := func(a, b EndpointSources) EndpointSources {
@@ -831,7 +831,7 @@ func DiffSourceSets(old, new SourceSet) (removed, added SourceSet) {
 
 // AppendXML appends the sources and groups of one media type to a
 // <description>: <source ssrc name videoType> with <ssrc-info owner> and the
-// msid <parameter>, then the <ssrc-group>s (jicofo.md §4.4). owner is written
+// msid <parameter>, then the <ssrc-group>s (docs/jingle-and-sources.md#sources-in-xml). owner is written
 // into <ssrc-info>; when "" each source's own Owner is used.
 func (es EndpointSources) AppendXML(desc *Element, media, owner string) {
 	for _, s := range es.Sources {
@@ -941,7 +941,7 @@ func SourcesPayload(ss SourceSet, f Features, stripSimulcast bool) []*Element {
 // JSON toward participants -----------------------------------------------------------------
 
 // SourcesJSON encodes the receiver's view of ss in the compact form of
-// jicofo.md §4.5: {"sources":{"<owner>":[videoSources,videoGroups,
+// docs/jingle-and-sources.md#sources-in-json: {"sources":{"<owner>":[videoSources,videoGroups,
 // audioSources(,audioGroups)]}}, owners sorted.
 func SourcesJSON(ss SourceSet, f Features, stripSimulcast bool) string {
 	ss = ss.Filter(f.Audio, f.Video, stripSimulcast)
@@ -1081,7 +1081,7 @@ func writeJSONString(b *strings.Builder, s string) {
 // Colibri2 toward and from the bridge ---------------------------------------------------------
 
 // Colibri2Sources encodes one endpoint's complete source set for a colibri2
-// endpoint (jicofo.md §5.4): <sources xmlns="jitsi:colibri2"> with one
+// endpoint (docs/colibri2.md#later-requests): <sources xmlns="jitsi:colibri2"> with one
 // <media-source type id> per source name (id = the name, or
 // "<endpointID>-a0"/"-v0" for unnamed sources) holding its <source ssrc name
 // videoType/> (no msid, no ssrc-info) and the ssrc-groups whose first SSRC is
@@ -1163,7 +1163,7 @@ func ParseFeedbackSources(sources *Element) (EndpointSources, error) {
 // Presence -------------------------------------------------------------------------------------
 
 // ParseSourceInfo reads the JSON of a member's <SourceInfo> presence element
-// (jicofo.md §3.5): {"<sourceName>":{"muted":bool,"videoType":…,"mediaType":…}}.
+// (docs/conference-room.md#what-the-focus-reads-from-member-presence): {"<sourceName>":{"muted":bool,"videoType":…,"mediaType":…}}.
 // "muted" defaults to true; without mediaType the media comes from the
 // character after the first '-' of the name ('a' or 'v'). The member is
 // audio-muted unless some audio source has muted:false (same for video).

@@ -425,7 +425,7 @@ func (c *XMPPClient) negotiate(ctx context.Context, origin jid.JID, useTLS bool)
 		}))
 	} else {
 		// Without TLS the negotiator must be told the stream counts as
-		// secure, or it refuses to offer SASL (see shared/reference/libraries.md).
+		// secure, or it refuses to offer SASL (see docs/prosody-and-clients.md#logging-in-without-tls).
 		state = xmpp.Secure
 	}
 	features = append(features,

@@ -1,7 +1,7 @@
 package testkit
 
 // fakebridge.go: a fake Jitsi Videobridge for focus tests, faithful on the
-// wire to what a real JVB does (shared/reference/bridge.md §9): it logs in as
+// wire to what a real JVB does (docs/bridges.md#what-the-fake-bridge-imitates): it logs in as
 // a c2s client, joins the brewery MUC, publishes <stats> presence, answers
 // health checks and jabber:iq:version, and runs the Colibri2 conference
 // state machine with JVB's exact error conditions, reasons and texts. It has
@@ -718,7 +718,7 @@ func fbFeedbackSource(typ, name string, ssrc uint32) *Elem {
 		NewElem(nsSSMA, "source", "ssrc", strconv.FormatUint(uint64(ssrc), 10), "name", name))
 }
 
-// expireSilently applies the silent-expiry knob (bridge.md §2.9).
+// expireSilently applies the silent-expiry knob (docs/colibri2.md#expiry-by-the-bridge-itself).
 func (b *FakeBridge) expireSilently() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

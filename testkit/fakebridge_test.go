@@ -688,7 +688,7 @@ func fbTestFaults(t *testing.T, p *Prosody, focus *fbPeer) {
 	}
 	b.DropResponses(false)
 
-	// Silent expiry (bridge.md §2.9): endpoint then empty conference vanish.
+	// Silent expiry (docs/colibri2.md#expiry-by-the-bridge-itself): endpoint then empty conference vanish.
 	b.SetSilentExpiry(100*time.Millisecond, 100*time.Millisecond)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(b.Conferences()) > 0 && time.Now().Before(deadline) {

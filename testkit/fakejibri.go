@@ -1,7 +1,7 @@
 package testkit
 
 // fakejibri.go: a fake Jitsi Jibri (recorder / live streamer / SIP gateway)
-// for focus tests (shared/reference/jicofo.md §7.4). It logs in as a c2s
+// for focus tests (docs/conference-features.md#jibri). It logs in as a c2s
 // client, joins the Jibri brewery MUC publishing <jibri-status>, and answers
 // the focus's <jibri action="start|stop"/> IQs the way Jibri does: a
 // "pending" result, then a status IQ "on" sent to the requester a little

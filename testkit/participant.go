@@ -3,8 +3,8 @@ package testkit
 // A simulated browser participant: it speaks to the focus the way
 // lib-jitsi-meet does on the wire (conference request, MUC presence, caps and
 // disco, Jingle with the focus), without any media. What "the way the client
-// does" means is taken from shared/reference/client.md and the two captures
-// in shared/reference/captures.
+// does" means is described in docs/prosody-and-clients.md#what-a-simulated-participant-imitates
+// (taken from two recordings of a real client).
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ const ClientCapsNode = "https://jitsi.org/jitsi-meet"
 // clientFeatures is what the captured client (default options, Chromium)
 // answers to disco#info, in the order it adds them. With no identity, the
 // XEP-0115 hash of this list is "dtzK/3xhISaXUMVg59IpXxdvKyQ=", exactly the
-// ver of both captures.
+// ver of both recordings (docs/prosody-and-clients.md#what-a-simulated-participant-imitates).
 var clientFeatures = []string{
 	"http://jabber.org/protocol/caps",
 	"urn:xmpp:jingle:1",
@@ -114,7 +114,7 @@ type ParticipantConfig struct {
 
 	// Nick is the MUC nickname, i.e. the endpoint id. Default: 8 random
 	// lower-case hex digits, which is what the captured lib-jitsi-meet used
-	// (both captures show a hex nick unrelated to the JID's localpart).
+	// (both recordings show a hex nick unrelated to the JID's localpart).
 	Nick        string
 	DisplayName string // <nick xmlns=…/nick> text (default: Nick)
 	StatsID     string // <stats-id> (default "Participant-xxxx")

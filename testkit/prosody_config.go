@@ -8,7 +8,7 @@ import (
 )
 
 // The XMPP layout every test Prosody serves. It mirrors a Jitsi Meet deployment
-// (see shared/reference/prosody-layout.cfg.lua) so that code under test sees
+// (see docs/prosody-and-clients.md#the-prosody-layout) so that code under test sees
 // the same hosts, auth types and MUC settings as in production.
 const (
 	// Domain is the anonymous virtual host browsers (simulated participants) log into.
@@ -144,7 +144,7 @@ func WithGlobalConfig(lua string) Option {
 type ports struct{ c2s, http, component int }
 
 // renderConfig writes the Prosody configuration for base directory dir.
-// The layout follows shared/reference/prosody-layout.cfg.lua; the template is
+// The layout follows docs/prosody-and-clients.md#the-prosody-layout; the template is
 // built in Go so that every value is Lua-quoted.
 func renderConfig(dir string, p ports, s settings) string {
 	var b strings.Builder

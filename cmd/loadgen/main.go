@@ -1,5 +1,5 @@
 // Command loadgen measures minifocus under load and prints the figures next
-// to the performance targets (shared/reference/anchors.md §A.3). It never
+// to the performance targets (docs/prosody-and-clients.md#performance-targets). It never
 // asserts anything about timing: it reports.
 //
 // It starts a real Prosody (testkit.LaunchProsody), fake videobridges, and

@@ -255,7 +255,7 @@ func (rep *report) print(w io.Writer) {
 		rep.Generated.Format(time.RFC3339), rep.GoVersion, rep.CPUs, rep.Bridges, rep.FocusLog, rep.DurationS)
 	fmt.Fprintln(w, "CPU from /proc/<pid>/task/*/schedstat (nanoseconds on CPU, all threads) of the minifocus child and of Prosody; memory from /proc/<pid>/status.")
 
-	fmt.Fprintln(w, "\nTargets (anchors §A.3)")
+	fmt.Fprintln(w, "\nTargets (docs/prosody-and-clients.md#performance-targets)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIGURE\tVALUE\tTARGET\tMET")
 	for _, t := range rep.Targets {
