@@ -257,3 +257,50 @@ func (c *Conference) admit(m *Participant) bool {
 	})
 	return false
 }
+
+// allowRequest is a per-sender sliding-window rate limit.
+func (f *Focus) allowRequest(sender string) bool {
+	limit := f.cfg.Conference.MaxConferenceRequests
+	if limit <= 0 {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	w := f.limiter[sender]
+	if w == nil {
+		if len(f.limiter) > 10000 { // bounded: forget idle senders
+			for k, v := range f.limiter {
+				if now.Sub(v.last) > time.Minute {
+					delete(f.limiter, k)
+				}
+			}
+		}
+		w = &rateWindow{}
+		f.limiter[sender] = w
+	}
+	return w.allow(now, time.Minute, limit, 0)
+}
+
+// rateWindow counts events in a sliding window, optionally with a minimum
+// gap between two accepted events.
+type rateWindow struct {
+	times []time.Time
+	last  time.Time
+}
+
+func (w *rateWindow) allow(now time.Time, window time.Duration, max int, minGap time.Duration) bool {
+	kept := w.times[:0]
+	for _, t := range w.times {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	w.times = kept
+	if len(w.times) >= max || (minGap > 0 && !w.last.IsZero() && now.Sub(w.last) < minGap) {
+		return false
+	}
+	w.times = append(w.times, now)
+	w.last = now
+	return true
+}

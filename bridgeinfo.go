@@ -1,0 +1,134 @@
+package main
+
+// bridgeinfo.go: core, off the two-person path: bridge introspection (Snapshot, Info, /debug/bridges).
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// BridgeInfo is one bridge as /debug/bridges shows it.
+type BridgeInfo struct {
+	JID              string    `json:"jid"`
+	Nick             string    `json:"nick"`
+	Stress           float64   `json:"stress"`
+	CorrectedStress  float64   `json:"corrected_stress"`
+	AvgPartStress    float64   `json:"average_participant_stress"`
+	Region           string    `json:"region"`
+	RelayID          string    `json:"relay_id"`
+	Version          string    `json:"version"`
+	Drain            bool      `json:"drain"`
+	GracefulShutdown bool      `json:"graceful_shutdown"`
+	ShuttingDown     bool      `json:"shutting_down"`
+	Healthy          *bool     `json:"healthy,omitempty"` // as the bridge reports it in presence
+	Conferences      int       `json:"conferences"`
+	Participants     int       `json:"participants"`
+	Operational      bool      `json:"operational"`
+	NonOpReason      string    `json:"non_operational_reason,omitempty"`
+	BenchedUntil     time.Time `json:"benched_until,omitzero"`
+	LastHealth       time.Time `json:"last_health,omitzero"` // last health check that passed
+	LastHealthResult string    `json:"last_health_result,omitempty"`
+	HealthFailures   int       `json:"health_failures"` // consecutive
+	Endpoints        int       `json:"endpoints"`       // placed by this focus (Select/NoteAllocated − NoteReleased)
+	RecentEndpoints  int       `json:"recent_endpoints"`
+	LastPresence     time.Time `json:"last_presence"`
+	ICEFailingUntil  time.Time `json:"ice_failing_until,omitzero"`
+	WhyNot           string    `json:"why_not"` // why a new conference would not get it now, or "eligible"
+}
+
+// Snapshot describes every bridge, sorted by JID, with why a new
+// conference would not get it now.
+func (b *Bridges) Snapshot() []BridgeInfo {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keys := make([]string, 0, len(b.bridges))
+	for k := range b.bridges {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	// What a new conference could choose from, for why_not.
+	usable := func(br *bridge) bool { return br.isOperational(now) && !br.shuttingDown }
+	var anyNoDrain, anyNoGraceful, anyRoom bool
+	for _, k := range keys {
+		if br := b.bridges[k]; usable(br) && !br.drain {
+			anyNoDrain = true
+		}
+	}
+	for _, k := range keys {
+		br := b.bridges[k]
+		if usable(br) && (!br.drain || !anyNoDrain) && !br.graceful {
+			anyNoGraceful = true
+		}
+	}
+	for _, k := range keys {
+		br := b.bridges[k]
+		if usable(br) && (!br.drain || !anyNoDrain) && (!br.graceful || !anyNoGraceful) && b.correctedLocked(br, now) < b.cfg.StressThreshold {
+			anyRoom = true
+		}
+	}
+	out := make([]BridgeInfo, 0, len(keys))
+	for _, k := range keys {
+		br := b.bridges[k]
+		corr := b.correctedLocked(br, now)
+		info := BridgeInfo{
+			JID: br.jid, Nick: br.nick, Stress: br.stress, CorrectedStress: corr,
+			AvgPartStress: b.avgStress(br), Region: br.region, RelayID: br.relayID,
+			Version: br.fullVersion(), Drain: br.drain, GracefulShutdown: br.graceful,
+			ShuttingDown: br.shuttingDown, Conferences: br.conferences, Participants: br.participants,
+			Operational: br.isOperational(now), NonOpReason: br.nonOpReason,
+			LastHealth: br.lastHealth, LastHealthResult: br.lastResult, HealthFailures: br.healthFailures,
+			Endpoints: br.endpoints, RecentEndpoints: len(br.recent), LastPresence: br.lastPresence,
+		}
+		if now.Before(br.iceFailingUntil) {
+			info.ICEFailingUntil = br.iceFailingUntil
+		}
+		if br.healthy != nil {
+			h := *br.healthy
+			info.Healthy = &h
+		}
+		if now.Before(br.benchedUntil) {
+			info.BenchedUntil = br.benchedUntil
+		}
+		switch {
+		case br.shuttingDown:
+			info.WhyNot = "shutting down: never selected"
+		case !br.operational && now.Before(br.benchedUntil):
+			info.WhyNot = fmt.Sprintf("non-operational (%s); benched until %s and needs a passing health check", br.nonOpReason, br.benchedUntil.UTC().Format(time.RFC3339))
+		case !br.operational:
+			info.WhyNot = fmt.Sprintf("non-operational (%s) until a health check passes", br.nonOpReason)
+		case now.Before(br.benchedUntil):
+			info.WhyNot = fmt.Sprintf("benched after a failure until %s", br.benchedUntil.UTC().Format(time.RFC3339))
+		case br.drain && anyNoDrain:
+			info.WhyNot = "draining: non-draining bridges are preferred"
+		case br.graceful && anyNoGraceful:
+			info.WhyNot = "graceful shutdown: other bridges are preferred"
+		case now.Before(br.iceFailingUntil) && anyRoom:
+			info.WhyNot = fmt.Sprintf("failing ICE (many clients restarting) until %s: reads as overloaded", br.iceFailingUntil.UTC().Format(time.RFC3339))
+		case corr >= b.cfg.StressThreshold && anyRoom:
+			info.WhyNot = fmt.Sprintf("overloaded: corrected stress %.4f ≥ threshold %.2f", corr, b.cfg.StressThreshold)
+		default:
+			info.WhyNot = "eligible"
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Info returns one bridge's snapshot.
+func (b *Bridges) Info(jid string) (BridgeInfo, bool) {
+	k := bridgeKey(jid)
+	for _, in := range b.Snapshot() {
+		if bridgeKey(in.JID) == k {
+			return in, true
+		}
+	}
+	return BridgeInfo{}, false
+}
+
+// DebugHandler serves GET /debug/bridges: the Snapshot as JSON.
+func (b *Bridges) DebugHandler(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, b.Snapshot())
+}

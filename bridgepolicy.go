@@ -1,0 +1,92 @@
+package main
+
+// bridgepolicy.go: optional feature: bridge version pinning (/pin) and region groups.
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pin keeps a room's new conferences on bridges of one version (Jicofo's
+// /pin, docs/bridges.md#versions-and-pinning), for trying a bridge release on one meeting.
+type Pin struct {
+	Room    string    `json:"conferenceId"`
+	Version string    `json:"jvbVersion"`
+	Expires time.Time `json:"expiresAt"`
+}
+
+// PinVersion pins room to bridge version for d (replacing an earlier pin).
+// While it is in force, a conference of the room that has no bridge yet (or
+// lost them all) starts on a bridge of that version; once it has bridges,
+// their version rules, as for any conference.
+func (f *Focus) PinVersion(room, version string, d time.Duration) error {
+	room, err := f.validateRoom(room)
+	if err != nil {
+		return err
+	}
+	version = strings.TrimSpace(version)
+	if version == "" || len(version) > 128 {
+		return Errorf("bad-request", "jvbVersion must be a bridge version such as 2.3-61-g814bffd6")
+	}
+	if d <= 0 || d > maxPinDuration {
+		return Errorf("bad-request", "durationMinutes must be between 1 and %d", int(maxPinDuration.Minutes()))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pins == nil {
+		f.pins = map[string]Pin{}
+	}
+	f.pins[room] = Pin{Room: room, Version: version, Expires: time.Now().Add(d)}
+	f.log.Info("room pinned to a bridge version", "room", room, "version", version, "for", d)
+	return nil
+}
+
+// Unpin removes room's pin; false when there was none.
+func (f *Focus) Unpin(room string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	room = roomKey(room)
+	_, ok := f.pins[room]
+	delete(f.pins, room)
+	return ok
+}
+
+// Pins lists the pins in force, by room.
+func (f *Focus) Pins() []Pin {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []Pin{}
+	now := time.Now()
+	for room, p := range f.pins {
+		if now.After(p.Expires) {
+			delete(f.pins, room)
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// pinnedVersion is the version room is pinned to now, or "": looked up at
+// every bridge selection, so expiry and removal reach running conferences.
+func (f *Focus) pinnedVersion(room string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.pins[room]; ok && time.Now().Before(p.Expires) {
+		return p.Version
+	}
+	return ""
+}
+
+// regionGroup is the configured group of region r (without r), or nil.
+func (b *Bridges) regionGroup(r string) []string {
+	for _, g := range b.cfg.RegionGroups {
+		if slices.Contains(g, r) {
+			return slices.DeleteFunc(slices.Clone(g), func(x string) bool { return x == r })
+		}
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package main
+
+// bridgestats.go: core, off the two-person path: parsing the <stats> a bridge publishes in its brewery presence.
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// bridgeStats is what one <stats> element says; has* flags mark the stats
+// present and valid.
+type bridgeStats struct {
+	stress, avgStress                      float64
+	hasStress, hasAvgStress                bool
+	region, relayID, version, release      string
+	hasRegion, hasRelay, hasVer, hasRel    bool
+	drain, graceful, shutting, healthy     bool
+	hasDrain, hasGraceful, hasShut, hasHlt bool
+	conferences, participants              int
+	hasConfs, hasParts                     bool
+}
+
+// parseBridgeStats reads the stats the focus uses from <stats>. Values that
+// do not parse or are out of range are skipped and described in problems.
+func parseBridgeStats(stats *Element) (s bridgeStats, problems []string) {
+	bad := func(name, value, why string) {
+		if len(problems) < 8 {
+			problems = append(problems, fmt.Sprintf("%s=%q: %s", truncate(name, 40), truncate(value, 40), why))
+		}
+	}
+	for _, st := range stats.Children {
+		if st.Local != "stat" {
+			continue
+		}
+		name := st.Attr("name")
+		value := st.Attr("value")
+		if !st.HasAttr("value") {
+			value = st.Text
+		}
+		value = strings.TrimSpace(value)
+		switch name {
+		case "stress_level":
+			if v, ok := parseStatFloat(value); ok {
+				s.stress, s.hasStress = v, true
+			} else {
+				bad(name, value, "not a number in [0, 1e6]")
+			}
+		case "average_participant_stress":
+			if v, ok := parseStatFloat(value); ok {
+				s.avgStress, s.hasAvgStress = v, true
+			} else {
+				bad(name, value, "not a number in [0, 1e6]")
+			}
+		case "region", "relay_id", "version", "release":
+			if len(value) > maxStatString {
+				bad(name, value, "longer than "+strconv.Itoa(maxStatString)+" bytes")
+				continue
+			}
+			switch name {
+			case "region":
+				s.region, s.hasRegion = value, true
+			case "relay_id":
+				s.relayID, s.hasRelay = value, true
+			case "version":
+				s.version, s.hasVer = value, true
+			case "release":
+				s.release, s.hasRel = value, true
+			}
+		case "drain", "graceful_shutdown", "shutting_down", "healthy":
+			v, ok := parseStatBool(value)
+			if !ok {
+				bad(name, value, "not true/false")
+				continue
+			}
+			switch name {
+			case "drain":
+				s.drain, s.hasDrain = v, true
+			case "graceful_shutdown":
+				s.graceful, s.hasGraceful = v, true
+			case "shutting_down":
+				s.shutting, s.hasShut = v, true
+			case "healthy":
+				s.healthy, s.hasHlt = v, true
+			}
+		case "conferences", "participants":
+			v, ok := parseStatCount(value)
+			if !ok {
+				bad(name, value, "not a count")
+				continue
+			}
+			if name == "conferences" {
+				s.conferences, s.hasConfs = v, true
+			} else {
+				s.participants, s.hasParts = v, true
+			}
+		}
+	}
+	return s, problems
+}
+
+// parseStatFloat accepts Java's Double.toString output ("0.0", "1.0E-4")
+// and plain decimals; NaN, infinities, negatives and absurd values fail.
+func parseStatFloat(s string) (float64, bool) {
+	if s == "" || len(s) > 64 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > maxStatNumber {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseStatBool is Java's Boolean.parseBoolean made strict: anything other
+// than true/false (any case) is garbage rather than false.
+func parseStatBool(s string) (bool, bool) {
+	switch {
+	case strings.EqualFold(s, "true"):
+		return true, true
+	case strings.EqualFold(s, "false"):
+		return false, true
+	}
+	return false, false
+}
+
+func parseStatCount(s string) (int, bool) {
+	if s == "" || len(s) > 32 {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > maxStatCount {
+			return 0, false
+		}
+		return int(n), true
+	}
+	// "3.0" from a double-valued gauge.
+	v, ok := parseStatFloat(s)
+	if !ok || v != math.Trunc(v) || v > maxStatCount {
+		return 0, false
+	}
+	return int(v), true
+}
