@@ -7,9 +7,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -581,65 +579,6 @@ func TestConferenceSourceAddFlood(t *testing.T) {
 	s.wait("p2 knows exactly the accepted sources", func() bool { return len(p2.RemoteSources()[p1.Nick()]) == 20 })
 }
 
-// A conference that outgrows one bridge cascades: the bridges are linked by
-// a relay in both directions, each relay knows the endpoints behind it, and
-// everyone still receives everyone's sources.
-func TestConferenceCascadesAcrossBridges(t *testing.T) {
-	s := startStack(t, 2, func(c *Config, _ *testkit.Prosody) { c.Bridges.MaxParticipantsPerBridge = 2 })
-	room := "big@conference.meet.test"
-	p1 := s.join(room)
-	p2 := s.join(room)
-	s.wait("first two on one bridge", func() bool { return p1.Accepted() && p2.Accepted() })
-	first := s.bridgeOf(p1)
-	p3 := s.join(room)
-	s.wait("everyone knows everyone", func() bool {
-		return p3.Accepted() && knowsExactly(p1, p2, p3) && knowsExactly(p2, p1, p3) && knowsExactly(p3, p1, p2)
-	})
-	second := s.bridgeOf(p3)
-	if second == "" || second == first || s.bridgeOf(p2) != first {
-		t.Fatalf("bridges: p1 %s p2 %s p3 %s; want p3 alone on the other bridge", first, s.bridgeOf(p2), second)
-	}
-	a, b := s.bridgeByNick(first), s.bridgeByNick(second)
-	relayOf := func(fb *testkit.FakeBridge, id string) (testkit.RelayState, bool) {
-		for _, c := range fb.Conferences() {
-			if r, ok := c.Relays[id]; ok {
-				return r, true
-			}
-		}
-		return testkit.RelayState{}, false
-	}
-	s.wait("relays linked with each other's transport and endpoints", func() bool {
-		ra, okA := relayOf(a, second)
-		rb, okB := relayOf(b, first)
-		if !okA || !okB || ra.Transport == nil || rb.Transport == nil {
-			return false
-		}
-		sort.Strings(ra.Endpoints)
-		sort.Strings(rb.Endpoints)
-		want := nicks(p1, p2)
-		sort.Strings(want)
-		return slices.Equal(ra.Endpoints, []string{p3.Nick()}) && slices.Equal(rb.Endpoints, want)
-	})
-	ra, _ := relayOf(a, second)
-	rb, _ := relayOf(b, first)
-	if !ra.ICEControlling || ra.SCTPRole != "server" && ra.SCTPRole != "client" {
-		t.Errorf("initiator relay: %+v", ra)
-	}
-	if fa, fb := ra.Transport.Child(nsDTLS, "fingerprint"), rb.Transport.Child(nsDTLS, "fingerprint"); fa.Attr("setup") != "active" || fb.Attr("setup") != "passive" {
-		t.Errorf("DTLS roles: initiator got %q, other got %q; want active/passive", fa.Attr("setup"), fb.Attr("setup"))
-	}
-	// The lone participant on the second bridge leaves: that bridge is
-	// released and the relay towards it closed.
-	if err := p3.Leave(); err != nil {
-		t.Fatal(err)
-	}
-	s.wait("second bridge released, relay closed", func() bool {
-		_, still := relayOf(a, second)
-		return len(b.Conferences()) == 0 && !still
-	})
-	noViolations(t, p1, p2, p3)
-}
-
 // With the region strategy each participant gets a bridge in its own region
 // and the regions are cascaded.
 func TestConferenceMultiRegion(t *testing.T) {
@@ -813,72 +752,5 @@ func TestConferenceInPlaceICERestart(t *testing.T) {
 	}
 	if resp, err := restart(bsid); err == nil || !strings.Contains(resp.String(), "resource-constraint") {
 		t.Errorf("second restart within the minimum interval: %v %v, want resource-constraint", resp, err)
-	}
-}
-
-// A room pinned to a bridge version (POST /pin) starts its conferences on
-// bridges of that version only; bad pins are refused; GET /pin lists pins
-// and /pin/remove lifts them.
-func TestConferencePinnedBridgeVersion(t *testing.T) {
-	s := startStack(t, 0)
-	s.addBridge("old", "").SetVersion("2.3.100")
-	newer := s.addBridge("new", "")
-	newer.SetVersion("2.3.200")
-	newer.SetStress(0.5) // least-load alone would never pick it
-	s.wait("bridges with their versions", func() bool {
-		in, ok := s.focus.Bridges.Info(newer.JID())
-		return s.focus.Bridges.OperationalCount() == 2 && ok && in.Version == "2.3.200" && in.Stress == 0.5
-	})
-	base := "http://" + s.focus.HTTP.PrivateAddr()
-	post := func(path, body string) int {
-		t.Helper()
-		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	room := "pinned@conference.meet.test"
-	for body, why := range map[string]string{
-		`{"conferenceId":"pinned@elsewhere.test","jvbVersion":"2.3.200","durationMinutes":5}`:       "room outside the MUC",
-		`{"conferenceId":"pinned@conference.meet.test","jvbVersion":"","durationMinutes":5}`:        "no version",
-		`{"conferenceId":"pinned@conference.meet.test","jvbVersion":"2.3.200","durationMinutes":0}`: "no duration",
-		`not json`: "not JSON",
-	} {
-		if code := post("/pin", body); code != http.StatusBadRequest {
-			t.Errorf("%s: status %d, want 400", why, code)
-		}
-	}
-	if code := post("/pin", `{"conferenceId":"Pinned@conference.meet.test","jvbVersion":"2.3.200","durationMinutes":5}`); code != http.StatusOK {
-		t.Fatalf("pin: status %d", code)
-	}
-	resp, err := http.Get(base + "/pin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pins []Pin
-	if err := json.NewDecoder(resp.Body).Decode(&pins); err != nil || len(pins) != 1 || pins[0].Room != room || pins[0].Version != "2.3.200" {
-		t.Errorf("GET /pin: %+v %v", pins, err)
-	}
-	resp.Body.Close()
-	p1 := s.join(room)
-	p2 := s.join(room)
-	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() })
-	if s.bridgeOf(p1) != "new" || s.bridgeOf(p2) != "new" {
-		t.Errorf("pinned room on %s and %s, want new", s.bridgeOf(p1), s.bridgeOf(p2))
-	}
-	// Another room is not affected.
-	q1 := s.join("free@conference.meet.test")
-	q2 := s.join("free@conference.meet.test")
-	s.wait("free sessions", func() bool { return q1.Accepted() && q2.Accepted() })
-	if s.bridgeOf(q1) != "old" {
-		t.Errorf("an unpinned room went to %s, want the least loaded (old)", s.bridgeOf(q1))
-	}
-	if code := post("/pin/remove", `{"conferenceId":"pinned@conference.meet.test"}`); code != http.StatusOK {
-		t.Errorf("unpin: status %d", code)
-	}
-	if pins := s.focus.Focus.Pins(); len(pins) != 0 {
-		t.Errorf("pins after removal: %+v", pins)
 	}
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
-
-	"minifocus/testkit"
 )
 
 func testFocus() *Focus {
@@ -155,139 +151,5 @@ func TestConferenceRequestRateLimitPerSender(t *testing.T) {
 	}
 	if !f.allowRequest("b@meet.test/y") {
 		t.Error("another sender was limited too")
-	}
-}
-
-// Secure domain: only authenticated users start conferences and become
-// moderators; guests join running ones; sessions are checked.
-func TestAuthenticationSecureDomain(t *testing.T) {
-	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
-		c.Auth = AuthConfig{Type: "xmpp", LoginDomain: "auth.meet.test", Lifetime: dur(time.Hour)}
-		if err := p.Register("alice", "auth.meet.test", "alicepass"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	room := "secure@conference.meet.test"
-	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
-	defer cancel()
-	_, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: room})
-	var ce *testkit.ConferenceError
-	if !errors.As(err, &ce) || ce.Condition != "not-authorized" {
-		t.Fatalf("a guest starting a conference: %v, want not-authorized", err)
-	}
-	if s.focus.Focus.lookup(room) != nil {
-		t.Error("a guest's refused request created the conference")
-	}
-	alice := s.join(room, func(c *testkit.ParticipantConfig) {
-		c.Domain, c.User, c.Password, c.MachineUID = "auth.meet.test", "alice", "alicepass", "alice-machine"
-	})
-	resp := alice.ConferenceResponse().Child(nsFocus, "conference")
-	sid := resp.Attr("session-id")
-	if sid == "" || resp.Attr("identity") != "alice@auth.meet.test" {
-		t.Errorf("authenticated response: %s", resp)
-	}
-	props := map[string]string{}
-	for _, p := range resp.All(nsFocus, "property") {
-		props[p.Attr("name")] = p.Attr("value")
-	}
-	if props["authentication"] != "true" || props["externalAuth"] != "false" {
-		t.Errorf("properties %v", props)
-	}
-	guest := s.join(room)
-	s.wait("sessions, alice moderator", func() bool {
-		return alice.Accepted() && guest.Accepted() && alice.Affiliation() == "owner"
-	})
-	time.Sleep(200 * time.Millisecond)
-	if guest.Affiliation() == "owner" {
-		t.Error("a guest was made moderator")
-	}
-	// A session id from another machine, or an unknown one, is refused.
-	ask := func(session, machine string) (*testkit.Elem, error) {
-		return guest.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", "focus@auth.meet.test/focus").Add(
-			testkit.NewElem(nsFocus, "conference", "room", room, "machine-uid", machine, "session-id", session)))
-	}
-	if r, err := ask(sid, "other-machine"); err == nil || !strings.Contains(r.String(), "session-invalid") || !strings.Contains(r.String(), "machine UID mismatch") {
-		t.Errorf("stolen session id: %v %v", r, err)
-	}
-	if r, err := ask("made-up", "m"); err == nil || !strings.Contains(r.String(), "not-acceptable") {
-		t.Errorf("unknown session id: %v %v", r, err)
-	}
-	// "I am the host": the guest connection presents the session its user
-	// got by logging in elsewhere, and becomes a moderator.
-	if r, err := ask(sid, "alice-machine"); err != nil || r.Child(nsFocus, "conference").Attr("identity") != "alice@auth.meet.test" {
-		t.Fatalf("guest presenting a valid session: %v %v", r, err)
-	}
-	s.wait("the guest made moderator", func() bool { return guest.Affiliation() == "owner" })
-	r, err := guest.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "get", "to", "focus@auth.meet.test/focus").Add(
-		testkit.NewElem(nsFocus, "login-url", "room", room, "machine-uid", "m")))
-	if err != nil || r.Child(nsFocus, "login-url").Attr("url") != "./secure?login=true" {
-		t.Errorf("login-url: %v %v", r, err)
-	}
-}
-
-// Breakout rooms: the breakout MUC is found where Jitsi's breakout module
-// announces it, requests for rooms there are accepted (also from guests
-// when authentication is on), the focus makes nobody owner there (the
-// module gives the main room's moderators their rights), and a main room
-// whose members all switch to breakout rooms waits for them.
-func TestBreakoutRooms(t *testing.T) {
-	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()}, func(c *Config, p *testkit.Prosody) {
-		c.Conference.InitialTimeout = dur(5 * time.Second)
-	})
-	main := "main@conference.meet.test"
-	p1 := s.join(main)
-	p2 := s.join(main)
-	s.wait("main conference", func() bool { return p1.Accepted() && p2.Accepted() })
-	conf := s.focus.Focus.lookup(main)
-
-	s.wait("the breakout MUC discovered", func() bool { return s.focus.Focus.isBreakoutDomain(testkit.BreakoutMUCDomain) })
-	breakout := "main_1@" + testkit.BreakoutMUCDomain
-	b1 := s.join(breakout)
-	b2 := s.join(breakout)
-	s.wait("breakout conference", func() bool { return b1.Accepted() && b2.Accepted() && knowsExactly(b1, b2) })
-	if m, _ := s.focus.Focus.lookup(breakout).mainRoom.Load().(string); m != main {
-		t.Errorf("the breakout conference's main room is %q, want %q (from the room configuration)", m, main)
-	}
-	// A breakout room without its main room cannot be created in Prosody.
-	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
-	defer cancel()
-	if _, err := testkit.JoinConference(ctx, testkit.ParticipantConfig{Addr: s.prosody.C2SAddr(), Room: "nomain_1@" + testkit.BreakoutMUCDomain}); err == nil {
-		t.Error("a breakout room of no main room was started")
-	}
-	time.Sleep(300 * time.Millisecond)
-	if b1.Affiliation() == "owner" || b2.Affiliation() == "owner" {
-		t.Error("the focus made someone owner of a breakout room (Prosody's breakout module does that)")
-	}
-
-	// Everyone in the main room moves to a breakout room.
-	for _, p := range []*testkit.Participant{p1, p2} {
-		if err := p.Client().Send(testkit.NewElem("jabber:client", "presence", "to", p.OccupantJID(), "type", "unavailable").Add(
-			testkit.NewElem("jabber:client", "status").SetText("switch_room"))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Wait until the focus has handled both departures (a fixed sleep could
-	// check before that on a slow machine, and so check nothing).
-	s.wait("the focus to see the main room empty", func() bool {
-		if s.focus.Focus.lookup(main) != conf {
-			return true // ended: reported below
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
-		defer cancel()
-		snap := conf.Snapshot(ctx)
-		return snap == nil || len(snap.Participants) == 0
-	})
-	if s.focus.Focus.lookup(main) != conf {
-		t.Fatal("the main conference ended while its members were in breakout rooms")
-	}
-	p3 := s.join(main)
-	p4 := s.join(main)
-	s.wait("back in the main conference", func() bool { return p3.Accepted() && p4.Accepted() })
-	if s.focus.Focus.lookup(main) != conf {
-		t.Error("a new conference was started instead of the waiting one")
-	}
-	// A room on another domain is still refused.
-	if _, err := s.focus.Focus.validateRoom("x@elsewhere.test"); err == nil {
-		t.Error("a room outside the conference and breakout domains was accepted")
 	}
 }
