@@ -1085,15 +1085,18 @@ func TestHandoverKeepsAVModeration(t *testing.T) {
 		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner" && s.focus.XMPP.resumable()
 	})
 	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	// The two shapes Jitsi's av_moderation component sends: the switch, and
+	// the whitelists in a message of their own.
 	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"AUDIO","actor":%q,"whitelists":{"audio":[%q]}}`,
-		room, p1.OccupantJID(), p3.OccupantJID()))
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"audio","actor":%q}`, room, p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"whitelists":{"audio":[%q]}}`, room, p3.OccupantJID()))
 	s.wait("p2 force-muted", func() bool { return len(p2.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] })
 
 	handOverMain(t, s.focus)
 	// In the gap: video moderation turned on too.
 	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q,"whitelists":{}}`, room, p1.OccupantJID()))
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q}`, room, p1.OccupantJID()))
 	s.focus = startMain(t, s.focus.Config)
 	s.wait("the gap's video moderation applied", func() bool { return len(p2.Mutes()) == 2 })
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
