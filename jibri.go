@@ -220,7 +220,7 @@ func (c *Conference) onJibriRequest(m *Participant, iq *Element) {
 			return
 		}
 		c.send(ResultIQ(iq, nil))
-		c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+		c.send(jibriStopIQ(r.jibri, r.id))
 		c.recordingOff(r, "", m.Occupant)
 	default:
 		c.send(ErrorIQ(iq, Errorf("bad-request", "action must be start or stop")))
@@ -378,7 +378,7 @@ func (c *Conference) askJibri(r *recording) error {
 			why := fmt.Sprint(err)
 			if errors.Is(err, ErrIQTimeout) {
 				// It may start late: tell it not to (docs/conference-features.md#jibri).
-				c.send(NewIQ("set", jid, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+				c.send(jibriStopIQ(jid, r.id))
 			}
 			if err == nil {
 				why = "status " + st.Attr("status") + " " + st.Attr("failure_reason")
@@ -388,6 +388,11 @@ func (c *Conference) askJibri(r *recording) error {
 		}
 	})
 	return nil
+}
+
+// jibriStopIQ asks a Jibri to stop the session it runs for us.
+func jibriStopIQ(jibri, sessionID string) *Element {
+	return NewIQ("set", jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", sessionID))
 }
 
 // jibriFailed marks the Jibri and tries another, up to five in all.
@@ -411,7 +416,7 @@ func (c *Conference) armPending(r *recording) {
 	}
 	r.pending = c.later(c.cfg().Jibri.PendingTimeout.Duration, func() {
 		if c.current(r) && r.status == "pending" {
-			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+			c.send(jibriStopIQ(r.jibri, r.id))
 			c.jibriFailed(r, "no 'on' within the pending timeout")
 		}
 	})
