@@ -167,17 +167,11 @@ type Bridges struct {
 	iq      bridgeIQSender
 	out     bridgeStanzaSender
 
-	mu          sync.Mutex
-	bridges     map[string]*bridge // by key(occupant JID)
-	rrLast      string             // key of the last round-robin pick
-	sessionUp   bool
-	joinSent    bool
-	joined      bool
-	leaving     bool // Leave was called: the focus is shutting down
-	sessionGen  uint64
-	rejoinTimer *time.Timer
-	missing     map[string]bool // bridges known when the session was lost (reportMissing)
-	rejoinWait  time.Duration   // after a failed join or being removed from the brewery
+	mu      sync.Mutex
+	bridges map[string]*bridge // by key(occupant JID)
+	rrLast  string             // key of the last round-robin pick
+	missing map[string]bool    // bridges known when the session was lost (reportMissing)
+	member  *breweryMember     // the focus in the brewery room (brewery.go)
 
 	subMu sync.Mutex
 	subs  []func(BridgeEvent)
@@ -211,14 +205,19 @@ func NewBridges(cfg BridgesConfig, focusNick string, x *XMPPClient, log *slog.Lo
 		cfg.HealthInterval = Duration{10 * time.Second}
 	}
 	b := &Bridges{
-		cfg:        cfg,
-		brewery:    strings.ToLower(strings.TrimSpace(cfg.Brewery)),
-		nick:       focusNick,
-		log:        log.With("component", "bridges"),
-		now:        time.Now,
-		bridges:    map[string]*bridge{},
-		rejoinWait: breweryRejoinWait,
+		cfg:     cfg,
+		brewery: strings.ToLower(strings.TrimSpace(cfg.Brewery)),
+		nick:    focusNick,
+		log:     log.With("component", "bridges"),
+		now:     time.Now,
+		bridges: map[string]*bridge{},
 	}
+	b.member = newBreweryMember(b.brewery, b.nick, "bridge", func() breweryConn {
+		if b.out == nil {
+			return nil
+		}
+		return b.out
+	}, b.log, b.brewerySelfLost)
 	if x != nil {
 		b.iq = x
 		b.out = x
@@ -274,23 +273,12 @@ func (b *Bridges) callSub(f func(BridgeEvent), ev BridgeEvent) {
 // HandlePresence consumes presences from the brewery room and reports
 // whether it did (the presence router offers every presence here first).
 func (b *Bridges) HandlePresence(p *Element) bool {
-	if p == nil || p.Local != "presence" {
-		return false
+	from, ok := b.member.HandlePresence(p)
+	if from == "" {
+		return ok
 	}
-	from := p.Attr("from")
-	bare, nick, _ := strings.Cut(from, "/")
-	if b.brewery == "" || !strings.EqualFold(bare, b.brewery) {
-		return false
-	}
-	if nick == "" {
-		return true // from the room itself: nothing for us
-	}
-	typ := p.Attr("type")
-	if nick == b.nick {
-		b.handleSelfPresence(p, typ)
-		return true
-	}
-	switch typ {
+	_, nick, _ := strings.Cut(from, "/")
+	switch p.Attr("type") {
 	case "unavailable":
 		b.removeBridge(from, "left the brewery")
 		return true

@@ -56,8 +56,8 @@ type jibriInstance struct {
 // Jibris is the registry of the Jibri brewery.
 type Jibris struct {
 	brewery, nick string
-	x             *XMPPClient
 	log           *slog.Logger
+	member        *breweryMember // the focus in the brewery room (brewery.go)
 
 	mu        sync.Mutex
 	instances map[string]*jibriInstance
@@ -69,16 +69,32 @@ func NewJibris(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jibris {
 	if brewery == "" {
 		return nil
 	}
-	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, x: x, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
+	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
+	j.member = newBreweryMember(j.brewery, nick, "Jibri", func() breweryConn { return x }, j.log, func(string) { j.forgetAll() })
 	x.OnSession(func(up bool) {
-		j.mu.Lock()
-		j.instances = map[string]*jibriInstance{}
-		j.mu.Unlock()
-		if up {
-			_ = x.Send(NewElement(nsClient, "presence", "to", j.brewery+"/"+nick).Add(NewElement(nsMUC, "x")))
+		j.forgetAll()
+		if !up {
+			j.member.sessionDown()
+			return
+		}
+		if err := j.member.Join(); err != nil {
+			j.log.Warn("cannot join the Jibri brewery", "brewery", j.brewery, "err", err)
 		}
 	})
 	return j
+}
+
+func (j *Jibris) forgetAll() {
+	j.mu.Lock()
+	j.instances = map[string]*jibriInstance{}
+	j.mu.Unlock()
+}
+
+// Leave leaves the brewery for good (the focus is shutting down).
+func (j *Jibris) Leave() {
+	if j != nil {
+		j.member.Leave()
+	}
 }
 
 // HandlePresence consumes presence from the Jibri brewery.
@@ -86,12 +102,9 @@ func (j *Jibris) HandlePresence(p *Element) bool {
 	if j == nil {
 		return false
 	}
-	from := p.Attr("from")
-	if !strings.HasPrefix(strings.ToLower(from), j.brewery+"/") {
-		return false
-	}
-	if strings.HasSuffix(from, "/"+j.nick) {
-		return true // our own presence in the brewery
+	from, ok := j.member.HandlePresence(p)
+	if from == "" {
+		return ok
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
