@@ -86,6 +86,22 @@ func (m *breweryMember) sessionDown() {
 	m.mu.Unlock()
 }
 
+// follow joins after every login of x and forgets the occupants (onLost)
+// whenever the session changes: the Jibri and Jigasi registries. The
+// bridges follow the session themselves (missing grace).
+func (m *breweryMember) follow(x *XMPPClient) {
+	x.OnSession(func(up bool) {
+		m.onLost("XMPP session changed")
+		if !up {
+			m.sessionDown()
+			return
+		}
+		if err := m.Join(); err != nil {
+			m.log.Warn(fmt.Sprintf("cannot join the %s brewery", m.what), "brewery", m.room, "err", err)
+		}
+	})
+}
+
 // active: the session is up or the join was sent in it.
 func (m *breweryMember) active() bool {
 	m.mu.Lock()
@@ -170,9 +186,7 @@ func (m *breweryMember) handleSelfPresence(p *Element, typ string) {
 		m.scheduleRejoinLocked()
 		m.mu.Unlock()
 		m.log.Warn(fmt.Sprintf("the focus left or was removed from the %s brewery; forgetting its occupants and re-joining", m.what), "brewery", m.room)
-		if m.onLost != nil {
-			m.onLost("the focus is no longer in the brewery")
-		}
+		m.onLost("the focus is no longer in the brewery")
 	case "", "available":
 		created := false
 		for _, x := range p.All(nsMUCUser, "x") {

@@ -71,16 +71,7 @@ func NewJibris(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jibris {
 	}
 	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
 	j.member = newBreweryMember(j.brewery, nick, "Jibri", func() breweryConn { return x }, j.log, func(string) { j.forgetAll() })
-	x.OnSession(func(up bool) {
-		j.forgetAll()
-		if !up {
-			j.member.sessionDown()
-			return
-		}
-		if err := j.member.Join(); err != nil {
-			j.log.Warn("cannot join the Jibri brewery", "brewery", j.brewery, "err", err)
-		}
-	})
+	j.member.follow(x)
 	return j
 }
 

@@ -46,16 +46,7 @@ func NewJigasis(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jigasis 
 	}
 	g := &Jigasis{brewery: strings.ToLower(brewery), nick: nick, log: log.With("component", "jigasi"), instances: map[string]*jigasiInstance{}}
 	g.member = newBreweryMember(g.brewery, nick, "Jigasi", func() breweryConn { return x }, g.log, func(string) { g.forgetAll() })
-	x.OnSession(func(up bool) {
-		g.forgetAll()
-		if !up {
-			g.member.sessionDown()
-			return
-		}
-		if err := g.member.Join(); err != nil {
-			g.log.Warn("cannot join the Jigasi brewery", "brewery", g.brewery, "err", err)
-		}
-	})
+	g.member.follow(x)
 	return g
 }
 
