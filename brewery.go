@@ -1,14 +1,225 @@
 package main
 
-// brewery.go: core, off the two-person path: the focus's membership of the bridge brewery room (join, rejoin, leave, missing grace).
+// brewery.go: core, off the two-person path: the focus's membership of a brewery room, shared by
+// the bridges, the Jibris and the Jigasis (join, rejoin, leave), and the bridges' missing grace.
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 )
+
+// breweryConn is what a brewery member sends through.
+type breweryConn interface{ Send(*Element) error }
+
+// breweryMember is the focus's membership of one brewery room, where
+// services (bridges, Jibris, Jigasis) announce themselves in presence. It
+// joins when the XMPP session comes up, joins again after a refused join or
+// after being removed from the room, and leaves at shutdown. The registry
+// that owns it reads the other occupants' presences.
+type breweryMember struct {
+	room, nick string             // room: bare JID, lower-case; nick: the focus's own
+	what       string             // "bridge", "Jibri", … (for logs)
+	conn       func() breweryConn // nil: not connected
+	log        *slog.Logger
+	rejoinWait time.Duration       // after a refused join or a removal
+	onLost     func(reason string) // removed from the room: forget its occupants (runs outside the lock)
+
+	mu        sync.Mutex
+	sessionUp bool
+	joinSent  bool
+	joined    bool
+	leaving   bool // Leave was called: the focus is shutting down
+	gen       uint64
+	timer     *time.Timer
+}
+
+func newBreweryMember(room, nick, what string, conn func() breweryConn, log *slog.Logger, onLost func(string)) *breweryMember {
+	return &breweryMember{room: strings.ToLower(strings.TrimSpace(room)), nick: nick, what: what, conn: conn,
+		log: log, rejoinWait: breweryRejoinWait, onLost: onLost}
+}
+
+// Join sends the join presence, once per session.
+func (m *breweryMember) Join() error {
+	m.mu.Lock()
+	if m.joinSent {
+		m.mu.Unlock()
+		return nil
+	}
+	m.sessionUp = true
+	m.joinSent = true
+	m.mu.Unlock()
+	return m.sendJoin()
+}
+
+func (m *breweryMember) sendJoin() error {
+	x := m.conn()
+	if x == nil {
+		return ErrNotConnected
+	}
+	if m.room == "" {
+		return errors.New("no brewery configured")
+	}
+	p := NewElement(nsClient, "presence", "to", m.room+"/"+m.nick)
+	p.Add(NewElement(nsMUC, "x"))
+	m.log.Info(fmt.Sprintf("joining the %s brewery", m.what), "brewery", m.room, "nick", m.nick)
+	return x.Send(p)
+}
+
+// sessionDown: the XMPP session is gone, and the membership with it.
+func (m *breweryMember) sessionDown() {
+	m.mu.Lock()
+	m.sessionUp = false
+	m.joinSent = false
+	m.joined = false
+	m.gen++
+	if m.timer != nil {
+		m.timer.Stop()
+		m.timer = nil
+	}
+	m.mu.Unlock()
+}
+
+// follow joins after every login of x and forgets the occupants (onLost)
+// whenever the session changes: the Jibri and Jigasi registries. The
+// bridges follow the session themselves (missing grace).
+func (m *breweryMember) follow(x *XMPPClient) {
+	x.OnSession(func(up bool) {
+		m.onLost("XMPP session changed")
+		if !up {
+			m.sessionDown()
+			return
+		}
+		if err := m.Join(); err != nil {
+			m.log.Warn(fmt.Sprintf("cannot join the %s brewery", m.what), "brewery", m.room, "err", err)
+		}
+	})
+}
+
+// active: the session is up or the join was sent in it.
+func (m *breweryMember) active() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sessionUp || m.joinSent
+}
+
+// Leave leaves the room for good (the focus is shutting down): the
+// self-presence that follows is expected, not a removal to recover from.
+func (m *breweryMember) Leave() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.leaving = true
+	joined := m.joined
+	m.mu.Unlock()
+	if x := m.conn(); joined && x != nil {
+		_ = x.Send(NewElement(nsClient, "presence", "to", m.room+"/"+m.nick, "type", "unavailable"))
+	}
+}
+
+// HandlePresence takes p if it comes from the room. It handles the focus's
+// own presence itself; another occupant's full JID is returned for the
+// registry to read (occupant is "" when there is nothing more to do).
+func (m *breweryMember) HandlePresence(p *Element) (occupant string, ok bool) {
+	if p == nil || p.Local != "presence" || m.room == "" {
+		return "", false
+	}
+	from := p.Attr("from")
+	bare, nick, _ := strings.Cut(from, "/")
+	if !strings.EqualFold(bare, m.room) {
+		return "", false
+	}
+	switch nick {
+	case "":
+		return "", true // from the room itself: nothing for us
+	case m.nick:
+		m.handleSelfPresence(p, p.Attr("type"))
+		return "", true
+	}
+	return from, true
+}
+
+// scheduleRejoinLocked re-sends the join presence after a wait, unless the
+// session changed meanwhile.
+func (m *breweryMember) scheduleRejoinLocked() {
+	if !m.sessionUp || m.timer != nil {
+		return
+	}
+	gen := m.gen
+	m.timer = time.AfterFunc(m.rejoinWait, func() {
+		m.mu.Lock()
+		ok := m.sessionUp && m.gen == gen && !m.joined
+		m.timer = nil
+		m.mu.Unlock()
+		if ok {
+			if err := m.sendJoin(); err != nil {
+				m.log.Warn(fmt.Sprintf("cannot re-join the %s brewery", m.what), "err", err)
+			}
+		}
+	})
+}
+
+func (m *breweryMember) handleSelfPresence(p *Element, typ string) {
+	switch typ {
+	case "error":
+		se := ParseStanzaError(p)
+		m.log.Error(fmt.Sprintf("joining the %s brewery failed; retrying", m.what), "brewery", m.room, "err", se.Error(), "retry_in", m.rejoinWait)
+		m.mu.Lock()
+		m.joined = false
+		m.scheduleRejoinLocked()
+		m.mu.Unlock()
+	case "unavailable":
+		m.mu.Lock()
+		m.joined = false
+		if m.leaving {
+			m.mu.Unlock()
+			m.log.Info(fmt.Sprintf("left the %s brewery", m.what), "brewery", m.room)
+			return
+		}
+		m.scheduleRejoinLocked()
+		m.mu.Unlock()
+		m.log.Warn(fmt.Sprintf("the focus left or was removed from the %s brewery; forgetting its occupants and re-joining", m.what), "brewery", m.room)
+		m.onLost("the focus is no longer in the brewery")
+	case "", "available":
+		created := false
+		for _, x := range p.All(nsMUCUser, "x") {
+			for _, st := range x.All(nsMUCUser, "status") {
+				if st.Attr("code") == "201" {
+					created = true
+				}
+			}
+		}
+		m.mu.Lock()
+		first := !m.joined
+		m.joined = true
+		m.mu.Unlock()
+		if first {
+			m.log.Info(fmt.Sprintf("joined the %s brewery", m.what), "brewery", m.room)
+		}
+		if x := m.conn(); created && x != nil {
+			// We created the room: unlock it (instant room, whois=anyone)
+			// so the services can join. Fire and forget; a failure shows
+			// as services never appearing.
+			form := NewElement(nsDataForms, "x", "type", "submit").Add(
+				NewElement(nsDataForms, "field", "var", "FORM_TYPE").Add(NewElement(nsDataForms, "value").SetText("http://jabber.org/protocol/muc#roomconfig")),
+				NewElement(nsDataForms, "field", "var", "muc#roomconfig_whois").Add(NewElement(nsDataForms, "value").SetText("anyone")),
+			)
+			iq := NewIQ("set", m.room, randomID(), NewElement(nsMUCOwner, "query").Add(form))
+			if err := x.Send(iq); err != nil {
+				m.log.Warn("cannot configure the new brewery room", "brewery", m.room, "err", err)
+			}
+		}
+	}
+}
+
+// The bridges' brewery ----------------------------------------------------------------
 
 // onSession follows the XMPP session: join after login, forget on loss.
 func (b *Bridges) onSession(up bool) {
@@ -35,9 +246,10 @@ func (b *Bridges) missingGrace() time.Duration {
 // removal meant nothing (conferences keep their sessions through a blip);
 // now it does, and conferences move their participants.
 func (b *Bridges) reportMissing() {
+	active := b.member.active()
 	b.mu.Lock()
 	var evs []BridgeEvent
-	if b.sessionUp || b.joinSent {
+	if active {
 		for _, jid := range slices.Sorted(maps.Keys(b.missing)) {
 			if b.bridges[bridgeKey(jid)] == nil {
 				evs = append(evs, BridgeEvent{Kind: BridgeRemoved, JID: jid, Reason: "did not come back after the XMPP session was lost"})
@@ -54,55 +266,16 @@ func (b *Bridges) reportMissing() {
 
 // Join sends the brewery join presence (nick = the focus nick). It does
 // nothing if the join was already sent in this session.
-func (b *Bridges) Join() error {
-	b.mu.Lock()
-	if b.joinSent {
-		b.mu.Unlock()
-		return nil
-	}
-	b.sessionUp = true
-	b.joinSent = true
-	b.mu.Unlock()
-	return b.sendJoin()
-}
+func (b *Bridges) Join() error { return b.member.Join() }
 
-func (b *Bridges) sendJoin() error {
-	if b.out == nil {
-		return ErrNotConnected
-	}
-	if b.brewery == "" {
-		return errors.New("no brewery configured (bridges.brewery)")
-	}
-	p := NewElement(nsClient, "presence", "to", b.brewery+"/"+b.nick)
-	p.Add(NewElement(nsMUC, "x"))
-	b.log.Info("joining the bridge brewery", "brewery", b.brewery, "nick", b.nick)
-	return b.out.Send(p)
-}
-
-// Leave leaves the brewery for good (the focus is shutting down): the
-// self-presence that follows is expected, not a kick to recover from.
-func (b *Bridges) Leave() {
-	b.mu.Lock()
-	b.leaving = true
-	joined := b.joined
-	b.mu.Unlock()
-	if joined && b.out != nil {
-		_ = b.out.Send(NewElement(nsClient, "presence", "to", b.brewery+"/"+b.nick, "type", "unavailable"))
-	}
-}
+// Leave leaves the brewery for good (the focus is shutting down).
+func (b *Bridges) Leave() { b.member.Leave() }
 
 // sessionDown forgets every bridge (they come back with the brewery
 // presences after the next join).
 func (b *Bridges) sessionDown(reason string) {
+	b.member.sessionDown()
 	b.mu.Lock()
-	b.sessionUp = false
-	b.joinSent = false
-	b.joined = false
-	b.sessionGen++
-	if b.rejoinTimer != nil {
-		b.rejoinTimer.Stop()
-		b.rejoinTimer = nil
-	}
 	evs := b.forgetAllLocked(reason)
 	if b.missing == nil {
 		b.missing = map[string]bool{}
@@ -130,79 +303,11 @@ func (b *Bridges) forgetAllLocked(reason string) []BridgeEvent {
 	return evs
 }
 
-// scheduleRejoinLocked re-sends the join presence after a wait, unless the
-// session changed meanwhile.
-func (b *Bridges) scheduleRejoinLocked() {
-	if !b.sessionUp || b.rejoinTimer != nil {
-		return
-	}
-	gen := b.sessionGen
-	b.rejoinTimer = time.AfterFunc(b.rejoinWait, func() {
-		b.mu.Lock()
-		ok := b.sessionUp && b.sessionGen == gen && !b.joined
-		b.rejoinTimer = nil
-		b.mu.Unlock()
-		if ok {
-			if err := b.sendJoin(); err != nil {
-				b.log.Warn("cannot re-join the bridge brewery", "err", err)
-			}
-		}
-	})
-}
-
-func (b *Bridges) handleSelfPresence(p *Element, typ string) {
-	switch typ {
-	case "error":
-		se := ParseStanzaError(p)
-		b.log.Error("joining the bridge brewery failed; retrying", "brewery", b.brewery, "err", se.Error(), "retry_in", b.rejoinWait)
-		b.mu.Lock()
-		b.joined = false
-		b.scheduleRejoinLocked()
-		b.mu.Unlock()
-	case "unavailable":
-		b.mu.Lock()
-		if b.leaving {
-			b.joined = false
-			b.mu.Unlock()
-			b.log.Info("left the bridge brewery", "brewery", b.brewery)
-			return
-		}
-		b.mu.Unlock()
-		b.log.Warn("the focus left or was removed from the bridge brewery; forgetting its bridges and re-joining", "brewery", b.brewery)
-		b.mu.Lock()
-		b.joined = false
-		evs := b.forgetAllLocked("the focus is no longer in the brewery")
-		b.scheduleRejoinLocked()
-		b.mu.Unlock()
-		b.emit(evs)
-	case "", "available":
-		created := false
-		for _, x := range p.All(nsMUCUser, "x") {
-			for _, st := range x.All(nsMUCUser, "status") {
-				if st.Attr("code") == "201" {
-					created = true
-				}
-			}
-		}
-		b.mu.Lock()
-		first := !b.joined
-		b.joined = true
-		b.mu.Unlock()
-		if first {
-			b.log.Info("joined the bridge brewery", "brewery", b.brewery)
-		}
-		if created && b.out != nil {
-			// We created the room: unlock it (instant room, whois=anyone)
-			// so the bridges can join. Fire and forget; a failure shows
-			// as bridges never appearing, which /debug/bridges tells.
-			form := NewElement(nsDataForms, "x", "type", "submit").Add(
-				NewElement(nsDataForms, "field", "var", "FORM_TYPE").Add(NewElement(nsDataForms, "value").SetText("http://jabber.org/protocol/muc#roomconfig")),
-				NewElement(nsDataForms, "field", "var", "muc#roomconfig_whois").Add(NewElement(nsDataForms, "value").SetText("anyone")),
-			)
-			iq := NewIQ("set", b.brewery, randomID(), NewElement(nsMUCOwner, "query").Add(form))
-			if err := b.out.Send(iq); err != nil {
-				b.log.Warn("cannot configure the new brewery room", "err", err)
-			}
-		}
-	}
+// brewerySelfLost: the focus was removed from the brewery; the member
+// re-joins and the bridges come back with their presences.
+func (b *Bridges) brewerySelfLost(reason string) {
+	b.mu.Lock()
+	evs := b.forgetAllLocked(reason)
+	b.mu.Unlock()
+	b.emit(evs)
 }

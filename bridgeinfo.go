@@ -49,25 +49,14 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	// What a new conference could choose from, for why_not.
-	usable := func(br *bridge) bool { return br.isOperational(now) && !br.shuttingDown }
-	var anyNoDrain, anyNoGraceful, anyRoom bool
-	for _, k := range keys {
-		if br := b.bridges[k]; usable(br) && !br.drain {
-			anyNoDrain = true
-		}
-	}
-	for _, k := range keys {
-		br := b.bridges[k]
-		if usable(br) && (!br.drain || !anyNoDrain) && !br.graceful {
-			anyNoGraceful = true
-		}
-	}
-	for _, k := range keys {
-		br := b.bridges[k]
-		if usable(br) && (!br.drain || !anyNoDrain) && (!br.graceful || !anyNoGraceful) && b.correctedLocked(br, now) < b.cfg.StressThreshold {
-			anyRoom = true
-		}
+	// why_not uses selection's own filters, for a new conference.
+	sc := b.newSelectCtx(SelectRequest{}, now)
+	cands, _ := b.candidates(sc, now)
+	kept, _ := preferTiers(cands)
+	anyRoom := len(filterCands(kept, func(c *bridgeCand) bool { return !c.overloaded })) > 0
+	cand := map[string]*bridgeCand{}
+	for _, c := range cands {
+		cand[c.key] = c
 	}
 	out := make([]BridgeInfo, 0, len(keys))
 	for _, k := range keys {
@@ -92,22 +81,16 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 		if now.Before(br.benchedUntil) {
 			info.BenchedUntil = br.benchedUntil
 		}
+		c := cand[k]
+		_, notUsable := b.ineligible(k, br, sc, now)
 		switch {
-		case br.shuttingDown:
-			info.WhyNot = "shutting down: never selected"
-		case !br.operational && now.Before(br.benchedUntil):
-			info.WhyNot = fmt.Sprintf("non-operational (%s); benched until %s and needs a passing health check", br.nonOpReason, br.benchedUntil.UTC().Format(time.RFC3339))
-		case !br.operational:
-			info.WhyNot = fmt.Sprintf("non-operational (%s) until a health check passes", br.nonOpReason)
-		case now.Before(br.benchedUntil):
-			info.WhyNot = fmt.Sprintf("benched after a failure until %s", br.benchedUntil.UTC().Format(time.RFC3339))
-		case br.drain && anyNoDrain:
-			info.WhyNot = "draining: non-draining bridges are preferred"
-		case br.graceful && anyNoGraceful:
-			info.WhyNot = "graceful shutdown: other bridges are preferred"
+		case c == nil:
+			info.WhyNot = notUsable
+		case c.notPreferred != "":
+			info.WhyNot = c.notPreferred
 		case now.Before(br.iceFailingUntil) && anyRoom:
 			info.WhyNot = fmt.Sprintf("failing ICE (many clients restarting) until %s: reads as overloaded", br.iceFailingUntil.UTC().Format(time.RFC3339))
-		case corr >= b.cfg.StressThreshold && anyRoom:
+		case c.overloaded && anyRoom:
 			info.WhyNot = fmt.Sprintf("overloaded: corrected stress %.4f ≥ threshold %.2f", corr, b.cfg.StressThreshold)
 		default:
 			info.WhyNot = "eligible"

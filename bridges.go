@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,17 +167,11 @@ type Bridges struct {
 	iq      bridgeIQSender
 	out     bridgeStanzaSender
 
-	mu          sync.Mutex
-	bridges     map[string]*bridge // by key(occupant JID)
-	rrLast      string             // key of the last round-robin pick
-	sessionUp   bool
-	joinSent    bool
-	joined      bool
-	leaving     bool // Leave was called: the focus is shutting down
-	sessionGen  uint64
-	rejoinTimer *time.Timer
-	missing     map[string]bool // bridges known when the session was lost (reportMissing)
-	rejoinWait  time.Duration   // after a failed join or being removed from the brewery
+	mu      sync.Mutex
+	bridges map[string]*bridge // by key(occupant JID)
+	rrLast  string             // key of the last round-robin pick
+	missing map[string]bool    // bridges known when the session was lost (reportMissing)
+	member  *breweryMember     // the focus in the brewery room (brewery.go)
 
 	subMu sync.Mutex
 	subs  []func(BridgeEvent)
@@ -212,14 +205,19 @@ func NewBridges(cfg BridgesConfig, focusNick string, x *XMPPClient, log *slog.Lo
 		cfg.HealthInterval = Duration{10 * time.Second}
 	}
 	b := &Bridges{
-		cfg:        cfg,
-		brewery:    strings.ToLower(strings.TrimSpace(cfg.Brewery)),
-		nick:       focusNick,
-		log:        log.With("component", "bridges"),
-		now:        time.Now,
-		bridges:    map[string]*bridge{},
-		rejoinWait: breweryRejoinWait,
+		cfg:     cfg,
+		brewery: strings.ToLower(strings.TrimSpace(cfg.Brewery)),
+		nick:    focusNick,
+		log:     log.With("component", "bridges"),
+		now:     time.Now,
+		bridges: map[string]*bridge{},
 	}
+	b.member = newBreweryMember(b.brewery, b.nick, "bridge", func() breweryConn {
+		if b.out == nil {
+			return nil
+		}
+		return b.out
+	}, b.log, b.brewerySelfLost)
 	if x != nil {
 		b.iq = x
 		b.out = x
@@ -275,23 +273,12 @@ func (b *Bridges) callSub(f func(BridgeEvent), ev BridgeEvent) {
 // HandlePresence consumes presences from the brewery room and reports
 // whether it did (the presence router offers every presence here first).
 func (b *Bridges) HandlePresence(p *Element) bool {
-	if p == nil || p.Local != "presence" {
-		return false
+	from, ok := b.member.HandlePresence(p)
+	if from == "" {
+		return ok
 	}
-	from := p.Attr("from")
-	bare, nick, _ := strings.Cut(from, "/")
-	if b.brewery == "" || !strings.EqualFold(bare, b.brewery) {
-		return false
-	}
-	if nick == "" {
-		return true // from the room itself: nothing for us
-	}
-	typ := p.Attr("type")
-	if nick == b.nick {
-		b.handleSelfPresence(p, typ)
-		return true
-	}
-	switch typ {
+	_, nick, _ := strings.Cut(from, "/")
+	switch p.Attr("type") {
 	case "unavailable":
 		b.removeBridge(from, "left the brewery")
 		return true
@@ -485,6 +472,8 @@ type bridgeCand struct {
 	inConf     bool // the conference uses it
 	overloaded bool // corrected stress ≥ threshold
 	full       bool // conf ≥ MaxParticipantsPerBridge
+	// notPreferred: dropped by preferTiers (draining, graceful shutdown), and why.
+	notPreferred string
 }
 
 func (c *bridgeCand) good() bool { return !c.overloaded && !c.full }
@@ -523,45 +512,86 @@ func (b *Bridges) CanSelect(req SelectRequest) bool {
 	return err == nil
 }
 
-func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, string, error) {
-	exclude := map[string]bool{}
+// selectCtx is what a selection knows of the conference it chooses for.
+type selectCtx struct {
+	req       SelectRequest
+	exclude   map[string]bool
+	current   map[string]int // participants per bridge key
+	live      []*bridgeCand  // the conference's usable bridges, most participants first
+	inLive    map[string]bool
+	relayless string // a live bridge without relay_id: no second bridge can join it
+	// A conference keeps to one bridge version: that of its biggest live bridge.
+	wantVersion, versionFrom string
+}
+
+// newSelectCtx prepares a selection for req; SelectRequest{} is a new conference.
+func (b *Bridges) newSelectCtx(req SelectRequest, now time.Time) *selectCtx {
+	sc := &selectCtx{req: req, exclude: map[string]bool{}, current: map[string]int{}, inLive: map[string]bool{}}
 	for _, j := range req.Exclude {
-		exclude[bridgeKey(j)] = true
+		sc.exclude[bridgeKey(j)] = true
 	}
-	current := map[string]int{}
 	for j, n := range req.Current {
 		if n > 0 {
-			current[bridgeKey(j)] += n
+			sc.current[bridgeKey(j)] += n
 		}
 	}
 	// The conference's live bridges: known, operational, not shutting down.
-	var live []*bridgeCand
-	for k, n := range current {
+	for k, n := range sc.current {
 		br := b.bridges[k]
 		if br == nil || !br.isOperational(now) || br.shuttingDown {
 			continue
 		}
-		live = append(live, &bridgeCand{br: br, key: k, conf: n, inConf: true})
+		sc.live = append(sc.live, &bridgeCand{br: br, key: k, conf: n, inConf: true})
 	}
-	sort.Slice(live, func(i, j int) bool {
-		if live[i].conf != live[j].conf {
-			return live[i].conf > live[j].conf
+	sort.Slice(sc.live, func(i, j int) bool {
+		if sc.live[i].conf != sc.live[j].conf {
+			return sc.live[i].conf > sc.live[j].conf
 		}
-		return live[i].key < live[j].key
+		return sc.live[i].key < sc.live[j].key
 	})
-	inLive := map[string]bool{}
-	relayless := ""
-	for _, c := range live {
-		inLive[c.key] = true
-		if c.br.relayID == "" && relayless == "" {
-			relayless = c.br.jid
+	for _, c := range sc.live {
+		sc.inLive[c.key] = true
+		if c.br.relayID == "" && sc.relayless == "" {
+			sc.relayless = c.br.jid
 		}
 	}
-	wantVersion, versionFrom := "", ""
-	if len(live) > 0 {
-		wantVersion, versionFrom = live[0].br.fullVersion(), live[0].br.jid
+	if len(sc.live) > 0 {
+		sc.wantVersion, sc.versionFrom = sc.live[0].br.fullVersion(), sc.live[0].br.jid
 	}
+	return sc
+}
 
+// ineligible is the one test of whether the conference may use a bridge at
+// all: "" when it may, else a short reason (selection counts these in its
+// error) and a long one (why_not in /debug/bridges, with times).
+func (b *Bridges) ineligible(k string, br *bridge, sc *selectCtx, now time.Time) (skip, whyNot string) {
+	live := len(sc.live) > 0
+	switch {
+	case sc.exclude[k]:
+		skip = "excluded"
+	case br.shuttingDown:
+		return "shutting down", "shutting down: never selected"
+	case !br.operational && now.Before(br.benchedUntil):
+		return "non-operational or benched", fmt.Sprintf("non-operational (%s); benched until %s and needs a passing health check", br.nonOpReason, br.benchedUntil.UTC().Format(time.RFC3339))
+	case !br.operational:
+		return "non-operational or benched", fmt.Sprintf("non-operational (%s) until a health check passes", br.nonOpReason)
+	case now.Before(br.benchedUntil):
+		return "non-operational or benched", fmt.Sprintf("benched after a failure until %s", br.benchedUntil.UTC().Format(time.RFC3339))
+	case !live && sc.req.Version != "" && br.fullVersion() != sc.req.Version && br.version != sc.req.Version:
+		skip = fmt.Sprintf("version is not %q (the room is pinned to it)", sc.req.Version)
+	case live && br.fullVersion() != sc.wantVersion:
+		skip = fmt.Sprintf("version is not %q like %s", sc.wantVersion, sc.versionFrom)
+	case live && !sc.inLive[k] && sc.relayless != "":
+		skip = fmt.Sprintf("conference bridge %s has no relay_id", sc.relayless)
+	case live && !sc.inLive[k] && br.relayID == "":
+		skip = "no relay_id (the conference already uses another bridge)"
+	}
+	return skip, skip
+}
+
+// candidates returns the bridges the conference may use (JID order) and the
+// short reasons the others were skipped for.
+func (b *Bridges) candidates(sc *selectCtx, now time.Time) ([]*bridgeCand, map[string]int) {
 	keys := make([]string, 0, len(b.bridges))
 	for k := range b.bridges {
 		keys = append(keys, k)
@@ -571,41 +601,61 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 	var cands []*bridgeCand
 	for _, k := range keys {
 		br := b.bridges[k]
-		switch {
-		case exclude[k]:
-			skipped["excluded"]++
-			continue
-		case br.shuttingDown:
-			skipped["shutting down"]++
-			continue
-		case !br.isOperational(now):
-			skipped["non-operational or benched"]++
-			continue
-		case len(live) == 0 && req.Version != "" && br.fullVersion() != req.Version && br.version != req.Version:
-			skipped[fmt.Sprintf("version is not %q (the room is pinned to it)", req.Version)]++
-			continue
-		case len(live) > 0 && br.fullVersion() != wantVersion:
-			skipped[fmt.Sprintf("version is not %q like %s", wantVersion, versionFrom)]++
-			continue
-		case len(live) > 0 && !inLive[k] && relayless != "":
-			skipped[fmt.Sprintf("conference bridge %s has no relay_id", relayless)]++
-			continue
-		case len(live) > 0 && !inLive[k] && br.relayID == "":
-			skipped["no relay_id (the conference already uses another bridge)"]++
+		if skip, _ := b.ineligible(k, br, sc, now); skip != "" {
+			skipped[skip]++
 			continue
 		}
-		n := current[k]
+		n := sc.current[k]
 		corr := b.correctedLocked(br, now)
 		cands = append(cands, &bridgeCand{
-			br: br, key: k, corrected: corr, conf: n, inConf: inLive[k],
+			br: br, key: k, corrected: corr, conf: n, inConf: sc.inLive[k],
 			overloaded: corr >= b.cfg.StressThreshold,
 			full:       n >= b.cfg.MaxParticipantsPerBridge,
 		})
 	}
+	return cands, skipped
+}
+
+// preferTiers keeps the non-draining bridges, then of those the ones not in
+// graceful shutdown, unless that would leave none. It marks each dropped
+// candidate with why (notPreferred) and returns notes for the reason.
+func preferTiers(cands []*bridgeCand) (kept []*bridgeCand, notes []string) {
+	tiers := []struct {
+		out     func(*bridgeCand) bool
+		why     string
+		skipped string
+		all     string
+	}{
+		{func(c *bridgeCand) bool { return c.br.drain }, "draining: non-draining bridges are preferred", "%d draining skipped", "all usable bridges are draining"},
+		{func(c *bridgeCand) bool { return c.br.graceful }, "graceful shutdown: other bridges are preferred", "%d in graceful shutdown skipped", "all usable bridges are in graceful shutdown"},
+	}
+	for _, t := range tiers {
+		k := filterCands(cands, func(c *bridgeCand) bool { return !t.out(c) })
+		if len(k) == 0 {
+			notes = append(notes, t.all)
+			continue
+		}
+		if len(k) < len(cands) {
+			notes = append(notes, fmt.Sprintf(t.skipped, len(cands)-len(k)))
+			for _, c := range cands {
+				if t.out(c) {
+					c.notPreferred = t.why
+				}
+			}
+		}
+		cands = k
+	}
+	return cands, notes
+}
+
+func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, string, error) {
+	sc := b.newSelectCtx(req, now)
+	live := sc.live
+	cands, skipped := b.candidates(sc, now)
 	if len(cands) == 0 {
 		why := "no bridges in the brewery"
-		if len(keys) > 0 {
-			why = fmt.Sprintf("none of %d bridges is usable: %s", len(keys), describeSkips(skipped))
+		if len(b.bridges) > 0 {
+			why = fmt.Sprintf("none of %d bridges is usable: %s", len(b.bridges), describeSkips(skipped))
 		}
 		return nil, "", fmt.Errorf("%w: %s", ErrNoBridge, why)
 	}
@@ -621,23 +671,7 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 		}
 	}
 
-	var notes []string
-	if kept := filterCands(cands, func(c *bridgeCand) bool { return !c.br.drain }); len(kept) > 0 {
-		if len(kept) < len(cands) {
-			notes = append(notes, fmt.Sprintf("%d draining skipped", len(cands)-len(kept)))
-		}
-		cands = kept
-	} else {
-		notes = append(notes, "all usable bridges are draining")
-	}
-	if kept := filterCands(cands, func(c *bridgeCand) bool { return !c.br.graceful }); len(kept) > 0 {
-		if len(kept) < len(cands) {
-			notes = append(notes, fmt.Sprintf("%d in graceful shutdown skipped", len(cands)-len(kept)))
-		}
-		cands = kept
-	} else {
-		notes = append(notes, "all usable bridges are in graceful shutdown")
-	}
+	cands, notes := preferTiers(cands)
 	if len(skipped) > 0 {
 		notes = append(notes, "not usable: "+describeSkips(skipped))
 	}
@@ -657,39 +691,7 @@ func (b *Bridges) selectLocked(req SelectRequest, now time.Time) (*bridgeCand, s
 			why = fmt.Sprintf("next in rotation among %d bridges with room", len(good))
 		}
 	case "region", "single":
-		regions := []string{req.Region}
-		if strategy == "region" || req.Region == "" {
-			regions = append(regions, b.cfg.LocalRegion)
-		}
-		for i, r := range regions {
-			if r == "" || (i > 0 && r == regions[0]) {
-				continue
-			}
-			inRegion := filterCands(cands, func(c *bridgeCand) bool { return c.good() && c.br.region == r })
-			label := "participant's region"
-			if r != req.Region {
-				label = "local region"
-			}
-			if len(inRegion) == 0 {
-				// Nothing with room in the region itself: its region group
-				// (bridges.region-groups), e.g. another EU region for an EU
-				// participant.
-				group := b.regionGroup(r)
-				inRegion = filterCands(cands, func(c *bridgeCand) bool { return c.good() && slices.Contains(group, c.br.region) })
-				if len(inRegion) == 0 {
-					continue
-				}
-				label += " group of"
-			}
-			if conf := filterCands(inRegion, func(c *bridgeCand) bool { return c.inConf }); len(conf) > 0 {
-				pick = leastLoaded(conf)
-				why = fmt.Sprintf("in the %s %q, already used by the conference and not overloaded", label, r)
-			} else {
-				pick = leastLoaded(inRegion)
-				why = fmt.Sprintf("least loaded with room in the %s %q", label, r)
-			}
-			break
-		}
+		pick, why = b.pickInRegion(cands, req, strategy)
 	}
 	if pick == nil {
 		pick, why = b.leastLoadPick(cands)

@@ -405,7 +405,7 @@ func TestBridgeJoinAndSession(t *testing.T) {
 func TestBridgeBreweryRejoin(t *testing.T) {
 	h := newBridgeHarness(t, testBridgesConfig())
 	b := h.b
-	b.rejoinWait = 10 * time.Millisecond
+	b.member.rejoinWait = 10 * time.Millisecond
 	sentCount := func() int {
 		h.x.mu.Lock()
 		defer h.x.mu.Unlock()

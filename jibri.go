@@ -56,8 +56,8 @@ type jibriInstance struct {
 // Jibris is the registry of the Jibri brewery.
 type Jibris struct {
 	brewery, nick string
-	x             *XMPPClient
 	log           *slog.Logger
+	member        *breweryMember // the focus in the brewery room (brewery.go)
 
 	mu        sync.Mutex
 	instances map[string]*jibriInstance
@@ -69,16 +69,23 @@ func NewJibris(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jibris {
 	if brewery == "" {
 		return nil
 	}
-	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, x: x, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
-	x.OnSession(func(up bool) {
-		j.mu.Lock()
-		j.instances = map[string]*jibriInstance{}
-		j.mu.Unlock()
-		if up {
-			_ = x.Send(NewElement(nsClient, "presence", "to", j.brewery+"/"+nick).Add(NewElement(nsMUC, "x")))
-		}
-	})
+	j := &Jibris{brewery: strings.ToLower(brewery), nick: nick, log: log.With("component", "jibri"), instances: map[string]*jibriInstance{}}
+	j.member = newBreweryMember(j.brewery, nick, "Jibri", func() breweryConn { return x }, j.log, func(string) { j.forgetAll() })
+	j.member.follow(x)
 	return j
+}
+
+func (j *Jibris) forgetAll() {
+	j.mu.Lock()
+	j.instances = map[string]*jibriInstance{}
+	j.mu.Unlock()
+}
+
+// Leave leaves the brewery for good (the focus is shutting down).
+func (j *Jibris) Leave() {
+	if j != nil {
+		j.member.Leave()
+	}
 }
 
 // HandlePresence consumes presence from the Jibri brewery.
@@ -86,12 +93,9 @@ func (j *Jibris) HandlePresence(p *Element) bool {
 	if j == nil {
 		return false
 	}
-	from := p.Attr("from")
-	if !strings.HasPrefix(strings.ToLower(from), j.brewery+"/") {
-		return false
-	}
-	if strings.HasSuffix(from, "/"+j.nick) {
-		return true // our own presence in the brewery
+	from, ok := j.member.HandlePresence(p)
+	if from == "" {
+		return ok
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -220,7 +224,7 @@ func (c *Conference) onJibriRequest(m *Participant, iq *Element) {
 			return
 		}
 		c.send(ResultIQ(iq, nil))
-		c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+		c.send(jibriStopIQ(r.jibri, r.id))
 		c.recordingOff(r, "", m.Occupant)
 	default:
 		c.send(ErrorIQ(iq, Errorf("bad-request", "action must be start or stop")))
@@ -378,7 +382,7 @@ func (c *Conference) askJibri(r *recording) error {
 			why := fmt.Sprint(err)
 			if errors.Is(err, ErrIQTimeout) {
 				// It may start late: tell it not to (docs/conference-features.md#jibri).
-				c.send(NewIQ("set", jid, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+				c.send(jibriStopIQ(jid, r.id))
 			}
 			if err == nil {
 				why = "status " + st.Attr("status") + " " + st.Attr("failure_reason")
@@ -388,6 +392,11 @@ func (c *Conference) askJibri(r *recording) error {
 		}
 	})
 	return nil
+}
+
+// jibriStopIQ asks a Jibri to stop the session it runs for us.
+func jibriStopIQ(jibri, sessionID string) *Element {
+	return NewIQ("set", jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", sessionID))
 }
 
 // jibriFailed marks the Jibri and tries another, up to five in all.
@@ -411,7 +420,7 @@ func (c *Conference) armPending(r *recording) {
 	}
 	r.pending = c.later(c.cfg().Jibri.PendingTimeout.Duration, func() {
 		if c.current(r) && r.status == "pending" {
-			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+			c.send(jibriStopIQ(r.jibri, r.id))
 			c.jibriFailed(r, "no 'on' within the pending timeout")
 		}
 	})

@@ -33,6 +33,7 @@ type jigasiInstance struct {
 type Jigasis struct {
 	brewery, nick string
 	log           *slog.Logger
+	member        *breweryMember // the focus in the brewery room (brewery.go)
 
 	mu        sync.Mutex
 	instances map[string]*jigasiInstance
@@ -44,15 +45,22 @@ func NewJigasis(brewery, nick string, x *XMPPClient, log *slog.Logger) *Jigasis 
 		return nil
 	}
 	g := &Jigasis{brewery: strings.ToLower(brewery), nick: nick, log: log.With("component", "jigasi"), instances: map[string]*jigasiInstance{}}
-	x.OnSession(func(up bool) {
-		g.mu.Lock()
-		g.instances = map[string]*jigasiInstance{}
-		g.mu.Unlock()
-		if up {
-			_ = x.Send(NewElement(nsClient, "presence", "to", g.brewery+"/"+nick).Add(NewElement(nsMUC, "x")))
-		}
-	})
+	g.member = newBreweryMember(g.brewery, nick, "Jigasi", func() breweryConn { return x }, g.log, func(string) { g.forgetAll() })
+	g.member.follow(x)
 	return g
+}
+
+func (g *Jigasis) forgetAll() {
+	g.mu.Lock()
+	g.instances = map[string]*jigasiInstance{}
+	g.mu.Unlock()
+}
+
+// Leave leaves the brewery for good (the focus is shutting down).
+func (g *Jigasis) Leave() {
+	if g != nil {
+		g.member.Leave()
+	}
 }
 
 // HandlePresence consumes presence from the Jigasi brewery.
@@ -60,12 +68,9 @@ func (g *Jigasis) HandlePresence(p *Element) bool {
 	if g == nil {
 		return false
 	}
-	from := p.Attr("from")
-	if !strings.HasPrefix(strings.ToLower(from), g.brewery+"/") {
-		return false
-	}
-	if strings.HasSuffix(from, "/"+g.nick) {
-		return true
+	from, ok := g.member.HandlePresence(p)
+	if from == "" {
+		return ok
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -276,6 +276,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Focus.Shutdown(fctx)
 	fcancel()
 	m.Bridges.Leave()
+	m.Jibris.Leave() // nil-safe, as are the next two
+	m.SIPJibris.Leave()
+	m.Focus.jigasis.Leave()
 	xcancel()
 	<-bdone
 	select {
