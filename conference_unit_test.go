@@ -542,6 +542,18 @@ func TestConfSourceAddReachesOthersOnly(t *testing.T) {
 		t.Error("B's signaled view lacks A")
 	}
 
+	// A later source-add from A, too, goes to B only.
+	const ssrc2 = 3735928560
+	h.jingle("A", "source-add", h.c.members["A"].sid, audioSource(ssrc2, "A-a1"))
+	sent = h.link.take()
+	toB = sentTo(sent, h.occupant("B"), isAction("source-add"))
+	if len(toB) != 1 || !strings.Contains(toB[0].String(), fmt.Sprint(ssrc2)) {
+		t.Fatalf("B's second source-add:%s", dump(sent))
+	}
+	if got := sentTo(sent, h.occupant("A"), isAction("source-add")); len(got) != 0 {
+		t.Errorf("A was told its own new source:%s", dump(got))
+	}
+
 	before := h.c.sources.Get("A")
 	h.jingle("B", "source-add", h.c.members["B"].sid, audioSource(ssrc, "B-a0"))
 	sent = h.link.take()
@@ -568,6 +580,14 @@ func TestConfBridgeFailedMovesEveryoneElsewhere(t *testing.T) {
 			if h.c.members["B"].bridge != old {
 				t.Fatalf("A and B on different bridges: %s, %s", old, h.c.members["B"].bridge)
 			}
+			// The other bridge is busier, so only the exclusion of the lost
+			// one keeps the moves off it (the registry has not heard of
+			// the loss).
+			other := "a"
+			if nickOf(old) == "a" {
+				other = "b"
+			}
+			h.bridge.addBridge(t, other, "stress_level", "0.5")
 			h.handle(event{kind: evBridge, bridge: BridgeEvent{Kind: kind, JID: old}})
 			sent := h.link.take()
 			for _, n := range []string{"A", "B"} {
