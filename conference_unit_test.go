@@ -687,4 +687,3 @@ func TestConfJingleWrongSID(t *testing.T) {
 		t.Errorf("A's own transport-info:%s", dump(sent))
 	}
 }
-
