@@ -687,3 +687,79 @@ func TestConfJingleWrongSID(t *testing.T) {
 		t.Errorf("A's own transport-info:%s", dump(sent))
 	}
 }
+
+// U7: a participant the bridge forgot is moved: its session is
+// terminated ("moving"), its sources leave the conference (the others get a
+// source-remove), its old endpoint is expired, and it is invited afresh,
+// exactly as ending the session and inviting again would.
+func TestConfMoveEqualsEndSessionThenRetry(t *testing.T) {
+	h := newConfHarness(t, nil, nil, "a")
+	h.join("A", "a@meet.test/r")
+	h.join("B", "b@meet.test/r")
+	h.accept("B", "")
+	const ssrc = 3735928561
+	h.accept("A", audioSource(ssrc, "A-a0"))
+	h.link.take()
+	oldSID := h.c.members["A"].sid
+
+	forgot := false
+	h.answer(func(iq *Element) (*Element, error) {
+		cm := colibriModify(iq)
+		if cm != nil && !forgot && cm.Child(nsColibri2, "endpoint").Attr("id") == "A" && !isAllocation(iq) {
+			forgot = true
+			se := ColibriError("item-not-found", ReasonUnknownEndpoint, "no such endpoint", "A")
+			resp := NewElement(nsClient, "iq", "type", "error", "from", iq.Attr("to"), "id", iq.Attr("id")).Add(se.Element())
+			return resp, ParseStanzaError(resp)
+		}
+		return defaultAnswer(iq)
+	})
+	transport := `<content name='audio'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'/></content>`
+	h.jingle("A", "transport-info", oldSID, transport)
+	sent := h.link.take()
+	if !forgot {
+		t.Fatalf("the transport-info reached no bridge:%s", dump(sent))
+	}
+	terms := sentTo(sent, h.occupant("A"), isAction("session-terminate"))
+	if len(terms) != 1 || terms[0].Child(nsJingle, "jingle").Attr("sid") != oldSID || !strings.Contains(terms[0].String(), "moving") {
+		t.Errorf("A's session-terminate:%s", dump(sent))
+	}
+	removes := sentTo(sent, h.occupant("B"), isAction("source-remove"))
+	if len(removes) != 1 || !strings.Contains(removes[0].String(), fmt.Sprint(ssrc)) {
+		t.Errorf("B's source-remove of A's source:%s", dump(sent))
+	}
+	if !h.c.sources.Get("A").IsEmpty() {
+		t.Errorf("A's sources stayed: %+v", h.c.sources.Get("A"))
+	}
+	if _, ok := h.c.members["B"].signaled["A"]; ok {
+		t.Error("B is still recorded as told about A's sources")
+	}
+	expires := sentTo(sent, brewJID("a"), func(el *Element) bool {
+		ep := colibriModify(el).Child(nsColibri2, "endpoint")
+		return ep.Attr("id") == "A" && ep.Attr("expire") == "true"
+	})
+	if len(expires) != 1 {
+		t.Errorf("A's old endpoint was not expired once:%s", dump(sent))
+	}
+	allocs := sentTo(sent, brewJID("a"), isAllocation)
+	if len(allocs) != 1 || allocating(allocs[0])[0] != "A" {
+		t.Fatalf("A's new allocation:%s", dump(sent))
+	}
+	inits := sentTo(sent, h.occupant("A"), isAction("session-initiate"))
+	m := h.c.members["A"]
+	if len(inits) != 1 || m.sid == oldSID || inits[0].Child(nsJingle, "jingle").Attr("sid") != m.sid {
+		t.Fatalf("A's new session-initiate (old sid %s, now %s):%s", oldSID, m.sid, dump(inits))
+	}
+	if m.state != sessPending || m.bridge != brewJID("a") || m.attempts != 0 || m.failed || len(m.signaled) != 0 {
+		t.Errorf("A after the move: state %d bridge %q attempts %d failed %v signaled %v", m.state, m.bridge, m.attempts, m.failed, m.signaled)
+	}
+	if s := h.c.sessions[brewJID("a")]; s == nil || !s.endpoints["A"] || !s.endpoints["B"] {
+		t.Errorf("bridge session endpoints: %+v", s)
+	}
+
+	// The new session works as the first did: its sources reach B again.
+	h.accept("A", audioSource(ssrc, "A-a0"))
+	sent = h.link.take()
+	if adds := sentTo(sent, h.occupant("B"), isAction("source-add")); len(adds) != 1 || !strings.Contains(adds[0].String(), fmt.Sprint(ssrc)) {
+		t.Errorf("B's source-add after the move:%s", dump(sent))
+	}
+}
