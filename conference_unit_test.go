@@ -107,9 +107,18 @@ func allocating(el *Element) []string {
 }
 
 // bridgeAnswer answers a Colibri2 request as a bridge does: a transport
-// (with an SCTP port) for every endpoint it creates.
+// (with an SCTP port) for every endpoint it creates, and one for every relay
+// it opens (its ufrag names the answering bridge).
 func bridgeAnswer(iq *Element) (*Element, error) {
 	cm := NewElement(nsColibri2, "conference-modified")
+	for _, r := range colibriModify(iq).All(nsColibri2, "relay") {
+		if r.Attr("create") != "true" {
+			continue
+		}
+		tr := NewElement(nsICEUDP, "transport", "ufrag", "relay-uf-"+nickOf(iq.Attr("to")), "pwd", "relay-pwd-0123456789abcdef").Add(
+			NewElement(nsDTLS, "fingerprint", "hash", "sha-256", "setup", "actpass").SetText("AA:BB:CC:DD"))
+		cm.Add(NewElement(nsColibri2, "relay", "id", r.Attr("id")).Add(NewElement(nsColibri2, "transport").Add(tr)))
+	}
 	for _, id := range allocating(iq) {
 		tr := NewElement(nsICEUDP, "transport", "ufrag", "uf-"+id, "pwd", "pwd-of-"+id+"-0123456789").Add(
 			NewElement(nsICEUDP, "candidate", "component", "1", "foundation", "1", "generation", "0", "id", "c1",
@@ -124,7 +133,7 @@ func bridgeAnswer(iq *Element) (*Element, error) {
 
 // defaultAnswer: bridges allocate, everybody else answers with a result.
 func defaultAnswer(iq *Element) (*Element, error) {
-	if colibriModify(iq) != nil {
+	if cm := colibriModify(iq); cm != nil && cm.Attr("expire") != "true" {
 		return bridgeAnswer(iq)
 	}
 	return resultTo(iq), nil
@@ -149,8 +158,9 @@ func newConfHarness(t *testing.T, props map[string]string, tune func(*Config), b
 	if tune != nil {
 		tune(&cfg)
 	}
+	cfg.Bridges.Brewery = testBrewery
 	h := &confHarness{t: t, link: &fakeLink{answer: defaultAnswer}, logs: &bridgeLogBuf{},
-		bridge: newBridgeHarness(t, testBridgesConfig())}
+		bridge: newBridgeHarness(t, cfg.Bridges)}
 	for _, b := range bridges {
 		h.bridge.addBridge(t, b)
 	}
