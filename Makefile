@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Fuzz targets run briefly in `make test`, longer with `make fuzz`.
 FUZZTIME ?= 3s
 
-.PHONY: build build-arm64 test test-fresh deps deps-prosody deps-cc vet fuzz fuzz-short bench demo clean
+.PHONY: build build-arm64 test test-short test-fresh deps deps-prosody deps-cc vet fuzz fuzz-short bench demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus .
@@ -54,12 +54,26 @@ vet:
 # RACE=required (as in CI) fails instead of running without the race detector.
 RACE ?= auto
 
+# `make test` runs every test, wire tests with a real Prosody included. It
+# must never pass -short: under -short the tests that need Prosody skip
+# themselves (testkit.StartProsody), and CI treats a skip as a failure.
 test: deps vet build-arm64
 	@if $(CGO_WORKS); then race=-race; \
 	elif [ "$(RACE)" = required ]; then echo "error: RACE=required but cgo has no working C compiler (apt-get install gcc libc6-dev)" >&2; exit 1; \
 	else race=; echo "note: no working C compiler for cgo (apt-get install gcc libc6-dev), so the tests run without -race"; fi; \
 	echo "$(GO) test $$race -count=1 ./..."; $(GO) test $$race -count=1 ./...
 	$(MAKE) fuzz-short
+
+# test-short runs the tests that need no Prosody (unit tests, fakes), on any
+# machine with Go; it installs nothing. It is a developer mode, not CI: it
+# prints how many tests were left out because they need a real Prosody.
+test-short:
+	@out=$$(mktemp); \
+	if $(GO) test -short -count=1 -v ./... >$$out 2>&1; then \
+	  grep -e '^ok' -e '^?' $$out; \
+	  echo "test-short: passed; $$(grep -c -e '^ *--- SKIP' $$out) tests skipped (they need a real Prosody: run make test)"; \
+	  rm -f $$out; \
+	else rm -f $$out; $(GO) test -short -count=1 ./...; exit 1; fi
 
 # test-fresh runs `make test` and `make demo` as a new user would: in a clean
 # Debian bookworm chroot with Go, git, make and no C compiler, on a clone of

@@ -90,6 +90,10 @@ type Conference struct {
 	joined chan struct{}
 	done   chan struct{}
 
+	// inflight counts async work whose result is not posted yet (unit
+	// tests wait for it to reach zero).
+	inflight atomic.Int32
+
 	stopMu sync.Mutex
 	reason string
 
@@ -200,7 +204,9 @@ func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
 // async runs work on its own goroutine and then apply on the conference
 // goroutine (apply is dropped if the conference ended meanwhile).
 func (c *Conference) async(work func() func()) {
+	c.inflight.Add(1)
 	go func() {
+		defer c.inflight.Add(-1) // after the result is queued
 		apply := work()
 		if apply != nil {
 			c.postWait(event{kind: evFunc, fn: apply})

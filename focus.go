@@ -52,8 +52,8 @@ const requestWait = 10 * time.Second
 // Focus owns the conferences.
 type Focus struct {
 	cfg     Config
-	x       *XMPPClient
-	bx      *XMPPClient // the bridges' connection: x, or the service connection
+	x       xmppLink
+	bx      xmppLink // the bridges' connection: x, or the service connection
 	bridges *Bridges
 	log     *slog.Logger
 	metrics *Metrics

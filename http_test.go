@@ -732,6 +732,7 @@ func lastLines(s string, n int) string {
 // TestStatusPageInHeadlessChromium loads the status page in a real browser
 // while a conference runs on two bridges and checks what it rendered.
 func TestStatusPageInHeadlessChromium(t *testing.T) {
+	testkit.SkipIfShort(t) // needs chromium and Prosody
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test needs Debian's chromium at %s (%v): run `make deps` to install it", chromiumPath, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"minifocus/testkit"
 )
 
 // Room names fold as Prosody's nodeprep folds them (every expected value is
@@ -79,6 +81,7 @@ func TestValidateRoomFoldsLikeProsody(t *testing.T) {
 // use (its util.encodings, with the Lua interpreter its launcher names).
 func prosodyNodeprep(t *testing.T, names []string) []string {
 	t.Helper()
+	testkit.SkipIfShort(t) // runs Prosody's own Lua
 	launcher, err := exec.LookPath("prosody")
 	if err != nil {
 		t.Fatal(err)

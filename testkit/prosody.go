@@ -58,8 +58,14 @@ var errBind = errors.New("prosody could not bind a port")
 // StartProsody starts a Prosody for a test and registers a cleanup that
 // prints its log if the test failed, stops it and removes its directory.
 // The test fails at once if Prosody is not installed or does not come up.
+//
+// With `go test -short` (`make test-short`) the test is skipped instead:
+// that is a developer mode for a machine without Prosody, where only the
+// unit tests run. CI (`make test`, .ci/run) never passes -short, so nothing
+// is skipped there and every wire test runs.
 func StartProsody(t testing.TB, opts ...Option) *Prosody {
 	t.Helper()
+	SkipIfShort(t)
 	if _, err := exec.LookPath("prosody"); err != nil {
 		t.Fatalf("testkit: prosody is not installed (apt-get install -y prosody): %v", err)
 	}
@@ -79,6 +85,16 @@ func StartProsody(t testing.TB, opts ...Option) *Prosody {
 		}
 	})
 	return p
+}
+
+// SkipIfShort skips a test that needs a real Prosody when it runs with
+// -short. It is for tests that start Prosody without StartProsody; CI never
+// passes -short, so nothing is skipped there.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real Prosody; not run with -short (make test-short)")
+	}
 }
 
 // LaunchProsody configures, registers the users of and starts a Prosody in

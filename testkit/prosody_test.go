@@ -285,6 +285,7 @@ func TestRestartKeepsPortsAndUsers(t *testing.T) {
 
 func TestStopRemovesDirAndKeepsLog(t *testing.T) {
 	t.Parallel()
+	SkipIfShort(t)
 	p, err := LaunchProsody("", WithSmacksHibernation(5*time.Second), WithoutModules("smacks", "version"), WithAdmin("boss@auth.meet.test"))
 	if err != nil {
 		t.Fatal(err)
