@@ -150,3 +150,7 @@ func (f *Focus) logout(iq, p *Element) *Element {
 	delete(f.auth.byUser, s.user)
 	return ResultIQ(iq, NewElement(nsFocus, "logout"))
 }
+
+func authenticationFeature() Feature {
+	return Feature{Name: "auth"}
+}

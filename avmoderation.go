@@ -213,3 +213,12 @@ func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
 	st := c.avmod[media]
 	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
 }
+
+// avModerationState is AV moderation's per-conference state.
+type avModerationState struct {
+	avmod map[string]*avModeration // by media type
+}
+
+func avModerationFeature() Feature {
+	return Feature{Name: "av-moderation"}
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"strings"
+	"sync/atomic"
 )
 
 // waitForBreakouts keeps an empty main room while breakout conferences of it
@@ -48,4 +49,14 @@ func (f *Focus) hasBreakouts(main string) bool {
 func (f *Focus) isBreakoutRoom(room string) bool {
 	at := strings.LastIndexByte(room, '@')
 	return at > 0 && f.isBreakoutDomain(room[at+1:])
+}
+
+// breakoutState is the breakout rooms' per-conference state.
+type breakoutState struct {
+	switching bool         // the member leaving now is switching rooms
+	mainRoom  atomic.Value // string: for a breakout room, its main room
+}
+
+func breakoutsFeature() Feature {
+	return Feature{Name: "breakout-rooms"}
 }

@@ -215,3 +215,7 @@ func RelayTransportFor(t *Element, receiverIsInitiator bool) *Element {
 	}
 	return out
 }
+
+func cascadeFeature() Feature {
+	return Feature{Name: "cascade"}
+}

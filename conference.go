@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -111,14 +110,9 @@ type Conference struct {
 	sourceTimer   *time.Timer
 	stopped       bool
 	requests      int
-	gen           int // invite generations (see bump)
-	recording     *recording
-	sipCalls      map[string]*recording    // Jibri SIP gateway calls by SIP address
-	transcriber   string                   // bridge holding the async transcriber's <connect>, or ""
-	avmod         map[string]*avModeration // by media type
-	metadata      roomMetadata             // from the room_metadata component
-	switching     bool                     // the member leaving now is switching rooms
-	mainRoom      atomic.Value             // string: for a breakout room, its main room
+	gen           int  // invite generations (see bump)
+	inviteAlone   bool // invite even a lone member (set by a feature)
+	confFeatures       // the features' state (features.go)
 
 	// Handover to the next process (handover.go): restored means taken over
 	// from the previous one (in the room already); deadlines are when the

@@ -55,6 +55,7 @@ type Focus struct {
 	x       *XMPPClient
 	bx      *XMPPClient // the bridges' connection: x, or the service connection
 	bridges *Bridges
+	hooks   *hooks // the features' hooks (features.go)
 	log     *slog.Logger
 	metrics *Metrics
 	events  *EventLog
@@ -93,6 +94,7 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		caps:    newCapsCache(1000),
 		budgets: newBudgets(),
 		auth:    newAuthority(cfg.Auth),
+		hooks:   compileHooks(features()),
 	}
 	// Configured component addresses hold from the start; discovery (at
 	// each login) fills in the others.

@@ -517,3 +517,13 @@ func (f *Focus) jibriGone(jid string) {
 		return true
 	})
 }
+
+// jibriState is Jibri's per-conference state.
+type jibriState struct {
+	recording *recording
+	sipCalls  map[string]*recording // Jibri SIP gateway calls by SIP address
+}
+
+func jibriFeature() Feature {
+	return Feature{Name: "jibri"}
+}

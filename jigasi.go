@@ -202,3 +202,7 @@ func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried 
 		}
 	})
 }
+
+func jigasiFeature() Feature {
+	return Feature{Name: "jigasi"}
+}

@@ -148,3 +148,13 @@ func (f *Focus) handleRoomMetadata(msg *Element) {
 		c.post(event{kind: evFunc, fn: func() { c.setMetadata(m.Metadata) }})
 	}
 }
+
+// metadataState is the room metadata's per-conference state.
+type metadataState struct {
+	transcriber string       // bridge holding the async transcriber's <connect>, or ""
+	metadata    roomMetadata // from the room_metadata component
+}
+
+func transcriptionFeature() Feature {
+	return Feature{Name: "transcription"}
+}
