@@ -686,37 +686,46 @@ func (c *Conference) releaseAll(s *bridgeSession) {
 // whole conference there (the next allocation creates it again).
 func (c *Conference) expireEndpoint(s *bridgeSession, nick string) {
 	c.dropEndpoint(s, nick)
-	c.relayMirror(s, RelayEndpoint{ID: nick, Expire: true})
+	c.hookBridge(SessionEvent{Kind: EndpointGone, Session: s, Nick: nick})
 	if len(s.endpoints) == 0 {
-		c.removeSession(s, false, "last endpoint left")
+		c.removeSession(s, "last endpoint left", removal{})
 		return
 	}
-	req := ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}
-	c.colibriUpdate(s, req)
+	c.colibriUpdate(s, EndpointExpireRequest(c.meetingID, nick))
 }
 
-// removeSession drops the conference from a bridge (expire) and, when
-// reinvite, invites its participants elsewhere.
-func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) {
+// removal says how a bridge session is removed.
+type removal struct {
+	reinvite    bool // invite its participants elsewhere
+	unreachable bool // the bridge is gone: send it no expire
+	avoid       bool // keep the bridge out of the re-invites
+}
+
+// removeSession drops the conference from a bridge (expire unless
+// unreachable) and, when reinvite, invites its participants elsewhere.
+func (c *Conference) removeSession(s *bridgeSession, why string, r removal) {
 	if c.sessions[s.jid] != s {
 		return
 	}
 	delete(c.sessions, s.jid)
 	c.releaseAll(s)
-	if s.createSent {
-		c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+	if s.createSent && !r.unreachable {
+		c.fireAndForget(s.jid, BuildConferenceExpire(c.meetingID))
 	}
-	c.relayRemoved(s)
 	c.publishPresence()
-	c.placeTranscriber()
-	if !reinvite {
+	c.hookBridge(SessionEvent{Kind: SessionGone, Session: s})
+	if !r.reinvite {
 		return
 	}
 	c.f.metrics.BridgesRemoved.Inc()
+	var exclude []string
+	if r.avoid {
+		exclude = []string{s.jid}
+	}
 	for nick := range s.endpoints {
 		if m := c.members[nick]; m != nil {
 			m.bridge = "" // s is gone: nothing to expire there
-			c.moveParticipant(m, nil, why)
+			c.moveParticipant(m, exclude, why)
 		}
 	}
 }
@@ -733,7 +742,7 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 	}
 	if withSources {
 		ep.Sources = c.sources.Get(m.Nick).Colibri2Sources(m.Nick)
-		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
+		c.hookBridge(SessionEvent{Kind: EndpointUpdated, Session: s, Nick: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
 	}
 	c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{ep}})
 }
@@ -762,7 +771,7 @@ func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 				return
 			}
 			if fail.RemoveSessionReinvite {
-				c.removeSession(s, true, "colibri2 update failed: "+err.Error())
+				c.removeSession(s, "colibri2 update failed: "+err.Error(), removal{reinvite: true})
 			}
 		}
 	})
@@ -782,22 +791,9 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 		if s := c.sessions[ev.JID]; s != nil {
 			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
 			c.f.events.Add(c.room, "bridge %s %s: moving %d participants", nickOf(ev.JID), ev.Kind, len(s.endpoints))
-			delete(c.sessions, s.jid)
-			c.releaseAll(s)
-			c.relayRemoved(s)
-			if ev.Kind != BridgeRemoved && s.createSent {
-				// Still reachable: release what it holds for us.
-				c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
-			}
-			c.f.metrics.BridgesRemoved.Inc()
-			c.publishPresence()
-			c.placeTranscriber()
-			for nick := range s.endpoints {
-				if m := c.members[nick]; m != nil {
-					m.bridge = ""
-					c.moveParticipant(m, []string{s.jid}, ev.Kind.String())
-				}
-			}
+			// A removed bridge is unreachable; a failed or shutting-down
+			// one still gets the expire, to release what it holds for us.
+			c.removeSession(s, ev.Kind.String(), removal{reinvite: true, unreachable: ev.Kind == BridgeRemoved, avoid: true})
 		}
 	case BridgeAdded, BridgeUp:
 		if c.noBridge {
@@ -808,7 +804,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 		// operator wants them moved (bridges.move-on-graceful-shutdown).
 		if s := c.sessions[ev.JID]; s != nil && c.cfg().Bridges.MoveOnGracefulShutdown {
 			c.log.Info("bridge in graceful shutdown; moving its participants", "bridge", ev.JID)
-			c.removeSession(s, true, "bridge in graceful shutdown")
+			c.removeSession(s, "bridge in graceful shutdown", removal{reinvite: true})
 		}
 	}
 }
@@ -891,7 +887,7 @@ func (c *Conference) stop(reason string, terminate bool) {
 	for _, s := range c.sessions {
 		c.releaseAll(s)
 		if s.createSent {
-			iq := ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+			iq := ColibriIQ(s.jid, BuildConferenceExpire(c.meetingID))
 			_ = c.f.bx.Send(iq.Set("id", randomID()))
 		}
 	}

@@ -4,6 +4,8 @@
 
 package main
 
+import "sync"
+
 // Feature is one optional part. Every hook may be nil. Hooks on a conference
 // run on its goroutine and must not block (they use c.async/c.send).
 type Feature struct {
@@ -132,14 +134,19 @@ func compileHooks(fs []Feature) *hooks {
 	return h
 }
 
-// defaultHooks serves a Focus built without NewFocus (tests).
-var defaultHooks = compileHooks(features())
+// defaultHooks serves a Focus built without NewFocus (tests). Computed on
+// first use: the hooks refer back to core functions that call them.
+var defaultHooks struct {
+	once sync.Once
+	h    *hooks
+}
 
 func (c *Conference) hooks() *hooks {
 	if c.f != nil && c.f.hooks != nil {
 		return c.f.hooks
 	}
-	return defaultHooks
+	defaultHooks.once.Do(func() { defaultHooks.h = compileHooks(features()) })
+	return defaultHooks.h
 }
 
 func (c *Conference) hookPresence(props, p *Element) {

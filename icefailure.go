@@ -43,5 +43,9 @@ func (b *Bridges) RestartRequested(jid string) {
 }
 
 func iceFailureFeature() Feature {
-	return Feature{Name: "icefailure"}
+	return Feature{Name: "ice-failure", Bridge: func(c *Conference, ev SessionEvent) {
+		if ev.Kind == RestartRequested {
+			c.f.bridges.RestartRequested(ev.Bridge)
+		}
+	}}
 }

@@ -137,8 +137,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 		// Left or re-invited meanwhile: whatever ended that invite already
 		// released the endpoint (unless it is in use again by a new invite).
 		if err == nil && current && !s.endpoints[nick] {
-			c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
-				Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}))
+			c.fireAndForget(s.jid, BuildEndpointExpire(c.meetingID, nick))
 		}
 		return
 	}
@@ -169,7 +168,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 	}
 	c.sendSessionInitiate(m, s, alloc)
 	if m.state != sessNone {
-		c.relayAdded(s, m) // announced on the relays once its endpoint is in use
+		c.hookBridge(SessionEvent{Kind: EndpointUp, Session: s, Member: m}) // its endpoint is in use
 	}
 }
 
@@ -184,26 +183,26 @@ func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err erro
 	}
 	if fail.RemoveSessionReinvite {
 		// Moves everyone on s, this participant included.
-		c.removeSession(s, true, "allocation failed: "+err.Error())
+		c.removeSession(s, "allocation failed: "+err.Error(), removal{reinvite: true})
 		return
 	}
 	c.dropEndpoint(s, m.Nick)
 	m.bridge = ""
 	if len(s.endpoints) == 0 {
-		c.removeSession(s, false, "allocation failed") // the next invite creates it again
+		c.removeSession(s, "allocation failed", removal{}) // the next invite creates it again
 	}
 	c.retryInvite(m, s.jid)
 }
 
 // retryInvite tries another bridge, a few times at most.
-func (c *Conference) retryInvite(m *Participant, failedBridge string) {
+func (c *Conference) retryInvite(m *Participant, exclude ...string) {
 	m.attempts++
 	if m.attempts > 3 {
 		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
 		m.failed = true
 		return
 	}
-	c.invite(m, []string{failedBridge})
+	c.invite(m, exclude)
 }
 
 // sendSessionInitiate offers m the bridge's transport and everyone's sources.
@@ -505,7 +504,7 @@ func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest)
 	c.send(ResultIQ(iq, nil))
 	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart)
 	if req.Restart {
-		c.f.bridges.RestartRequested(m.bridge)
+		c.hookBridge(SessionEvent{Kind: RestartRequested, Member: m, Bridge: m.bridge})
 	}
 	c.endSession(m, true)
 	if req.Restart {
@@ -554,25 +553,10 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 	if m.sid != "" {
 		c.send(BuildSessionTerminate(c.f.x.JID(), m.Occupant, m.sid, "success", "moving"))
 	}
-	if s := c.sessions[m.bridge]; s != nil && len(exclude) == 0 {
-		c.expireEndpoint(s, m.Nick)
-	}
-	m.bridge = ""
-	c.bump(m)
-	m.inviting = false
-	m.state = sessNone
-	m.sid = ""
-	m.signaled = SourceSet{}
-	if removed := c.sources.RemoveOwner(m.Nick); !removed.IsEmpty() {
-		c.propagate(m.Nick, nil)
-	}
-	m.attempts++ // reset by the next successful allocation
-	if m.attempts > 3 {
-		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
-		m.failed = true
-		return
-	}
-	c.invite(m, exclude)
+	// Callers that pass exclude have cleared m.bridge already (that bridge
+	// is gone), so endSession expires nothing there.
+	c.endSession(m, true)
+	c.retryInvite(m, exclude...) // attempts are reset by the next successful allocation
 }
 
 // propagate tells every active participant about owner's current sources

@@ -156,5 +156,9 @@ type metadataState struct {
 }
 
 func transcriptionFeature() Feature {
-	return Feature{Name: "transcription"}
+	return Feature{Name: "transcription", Bridge: func(c *Conference, ev SessionEvent) {
+		if ev.Kind == SessionGone {
+			c.placeTranscriber() // it may have been on that bridge
+		}
+	}}
 }
