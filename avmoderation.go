@@ -220,5 +220,36 @@ type avModerationState struct {
 }
 
 func avModerationFeature() Feature {
-	return Feature{Name: "av-moderation"}
+	return Feature{Name: "av-moderation", Invite: avModInvite, Unmute: avModUnmute}
+}
+
+// avModInvite force-mutes a participant joining a moderated conference, on
+// the bridge (allocation) and in its session-initiate.
+func avModInvite(c *Conference, m *Participant, in *Invitation) {
+	if in.Endpoint != nil {
+		fm := c.forceMute(m)
+		if fm[0] || fm[1] {
+			in.Endpoint.ForceMute = &fm // joining a moderated conference
+		}
+		m.forceMuted = fm
+	}
+	if in.Muted != nil {
+		in.Muted[0] = in.Muted[0] || m.forceMuted[0]
+		in.Muted[1] = in.Muted[1] || m.forceMuted[1]
+	}
+}
+
+// avModUnmute refuses a self-unmute the moderator has not allowed; once
+// allowed, the unmute lifts the bridge's force-mute.
+func avModUnmute(c *Conference, m *Participant, space string) (bool, func()) {
+	if !c.selfUnmuteAllowed(m, space) {
+		return false, nil
+	}
+	return true, func() {
+		if m.selfUnmuted == nil {
+			m.selfUnmuted = map[string]bool{}
+		}
+		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[space]] = true
+		c.enforceForceMute(m)
+	}
 }

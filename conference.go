@@ -305,14 +305,11 @@ func (c *Conference) focusPresence() *Element {
 	props := NewElement(nsFocus, "conference-properties")
 	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
 	props.Add(NewElement(nsFocus, "property", "key", "bridge-count", "value", strconv.Itoa(len(c.sessions))))
-	if c.metadata.asyncTranscription() {
-		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
-	}
 	p.Add(props)
 	if c.noBridge {
 		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
 	}
-	p.Add(c.recordingPresence()...)
+	c.hookPresence(props, p)
 	return p
 }
 

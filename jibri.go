@@ -525,5 +525,7 @@ type jibriState struct {
 }
 
 func jibriFeature() Feature {
-	return Feature{Name: "jibri"}
+	return Feature{Name: "jibri", Presence: func(c *Conference, props, p *Element) {
+		p.Add(c.recordingPresence()...)
+	}}
 }

@@ -99,10 +99,6 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: media, SCTP: wantSCTP, InitialLastN: -1}
-	if fm := c.forceMute(m); fm[0] || fm[1] {
-		ep.ForceMute = &fm // joining a moderated conference
-	}
-	m.forceMuted = c.forceMute(m)
 	ep.Capabilities = []string{"source-names"}
 	if m.Features.SSRCRewriting {
 		ep.Capabilities = append(ep.Capabilities, "ssrc-rewriting")
@@ -111,10 +107,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 		ep.Sources = cur.Colibri2Sources(m.Nick)
 	}
 	req := ColibriRequest{MeetingID: c.meetingID, Name: c.room, Create: create, RTCStatsDisabled: c.props["rtcstatsEnabled"] == "false", Endpoints: []ColibriEndpoint{ep}}
-	if create && c.transcriber == "" && c.wantTranscriber() {
-		req.Connects = c.transcriberConnect(s, true)
-		c.transcriber = s.jid
-	}
+	c.hookInvite(m, &Invitation{Session: s, Create: create, Endpoint: &req.Endpoints[0], Request: &req})
 	c.log.Info("allocating endpoint", "endpoint", m.Nick, "bridge", s.jid, "why", choice.Reason, "create", create)
 	c.f.events.Add(c.room, "%s: bridge %s (%s)", m.Nick, nickOf(s.jid), choice.Reason)
 	start := time.Now()
@@ -227,13 +220,8 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
 	muted := m.startMuted
-	if !m.initiated { // the room's policy is for joining, not for moves
-		muted[0] = muted[0] || c.metadata.StartMuted.Audio
-		muted[1] = muted[1] || c.metadata.StartMuted.Video
-	}
+	c.hookInvite(m, &Invitation{Session: s, Muted: &muted}) // before m.initiated: it tells a join from a move
 	m.initiated = true
-	muted[0] = muted[0] || m.forceMuted[0]
-	muted[1] = muted[1] || m.forceMuted[1]
 	params := SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,

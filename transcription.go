@@ -156,9 +156,31 @@ type metadataState struct {
 }
 
 func transcriptionFeature() Feature {
-	return Feature{Name: "transcription", Bridge: func(c *Conference, ev SessionEvent) {
-		if ev.Kind == SessionGone {
-			c.placeTranscriber() // it may have been on that bridge
-		}
-	}}
+	return Feature{Name: "transcription", Presence: metadataPresence, Invite: metadataInvite,
+		Bridge: func(c *Conference, ev SessionEvent) {
+			if ev.Kind == SessionGone {
+				c.placeTranscriber() // it may have been on that bridge
+			}
+		}}
+}
+
+// metadataPresence tells the clients the bridge records audio for the
+// async transcription.
+func metadataPresence(c *Conference, props, p *Element) {
+	if c.metadata.asyncTranscription() {
+		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
+	}
+}
+
+// metadataInvite puts the transcriber's <connect> on the bridge that gets
+// the conference first, and applies the room's start-muted policy to joins.
+func metadataInvite(c *Conference, m *Participant, in *Invitation) {
+	if in.Request != nil && in.Create && c.transcriber == "" && c.wantTranscriber() {
+		in.Request.Connects = c.transcriberConnect(in.Session, true)
+		c.transcriber = in.Session.jid
+	}
+	if in.Muted != nil && !m.initiated { // the room's policy is for joining, not for moves
+		in.Muted[0] = in.Muted[0] || c.metadata.StartMuted.Audio
+		in.Muted[1] = in.Muted[1] || c.metadata.StartMuted.Video
+	}
 }
