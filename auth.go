@@ -152,5 +152,19 @@ func (f *Focus) logout(iq, p *Element) *Element {
 }
 
 func authenticationFeature() Feature {
-	return Feature{Name: "auth"}
+	return Feature{Name: "authentication", Moderators: authModerators}
+}
+
+// authModerators: with authentication, exactly the authenticated members
+// are moderators (Jicofo's authentication role manager).
+func authModerators(c *Conference) bool {
+	if c.f.auth == nil {
+		return false
+	}
+	for _, nick := range c.order {
+		if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.isService() && c.f.auth.authenticated(m.RealJID) {
+			c.grantOwner(m)
+		}
+	}
+	return true
 }

@@ -58,5 +58,33 @@ type breakoutState struct {
 }
 
 func breakoutsFeature() Feature {
-	return Feature{Name: "breakout-rooms"}
+	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
+		Moderators: func(c *Conference) bool {
+			return c.f.isBreakoutRoom(c.room) // Prosody's breakout module makes the moderators there
+		}}
+}
+
+// breakoutRoom notes the main room of a breakout room, and whether the
+// member leaving now is switching rooms (it says so in its status).
+func breakoutRoom(c *Conference, ev RoomEvent) {
+	if ev.Form != nil {
+		if main := formValue(ev.Form, "muc#roominfo_breakout_main_room"); main != "" {
+			c.mainRoom.Store(roomKey(main))
+		}
+	}
+	if ev.Leaving {
+		st := ev.Presence.Child("", "status")
+		c.switching = st != nil && strings.TrimSpace(st.Text) == "switch_room"
+	}
+}
+
+// breakoutEnding keeps an empty main room while its members are in breakout
+// rooms: the conference waits for them rather than ending.
+func breakoutEnding(c *Conference, final bool) bool {
+	if final || !(c.switching || c.f.hasBreakouts(c.room)) {
+		return false
+	}
+	c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
+	c.waitForBreakouts()
+	return true
 }

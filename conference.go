@@ -110,9 +110,8 @@ type Conference struct {
 	sourceTimer   *time.Timer
 	stopped       bool
 	requests      int
-	gen           int  // invite generations (see bump)
-	inviteAlone   bool // invite even a lone member (set by a feature)
-	confFeatures       // the features' state (features.go)
+	gen           int // invite generations (see bump)
+	confFeatures      // the features' state (features.go)
 
 	// Handover to the next process (handover.go): restored means taken over
 	// from the previous one (in the room already); deadlines are when the
@@ -344,13 +343,8 @@ func (c *Conference) onPresence(p *Element) {
 	m := c.members[nick]
 	if typ == "unavailable" {
 		if m != nil {
-			// A member moving to (or from) a breakout room says so; the
-			// conference waits for it rather than ending when it is empty.
-			if st := p.Child("", "status"); st != nil {
-				c.switching = strings.TrimSpace(st.Text) == "switch_room"
-			}
+			c.hookRoom(RoomEvent{Member: m, Presence: p, Leaving: true})
 			c.memberLeft(m)
-			c.switching = false
 		}
 		return
 	}
@@ -389,16 +383,7 @@ func (c *Conference) onPresence(p *Element) {
 	if s := p.Child("", "stats-id"); s != nil {
 		m.StatsID = strings.TrimSpace(s.Text)
 	}
-	if fe := p.Child("", "features"); fe != nil && c.trusted(m.RealJID) {
-		for _, f := range fe.All("", "feature") {
-			switch f.Attr("var") {
-			case "http://jitsi.org/protocol/jibri":
-				m.Jibri = true
-			case "http://jitsi.org/protocol/jigasi":
-				m.Jigasi = true
-			}
-		}
-	}
+	c.hookRoom(RoomEvent{Member: m, Presence: p})
 	if !m.featuresKnown && !m.discoPending {
 		c.discover(m)
 	}
@@ -457,9 +442,7 @@ func (c *Conference) onSelfPresence(p *Element) {
 		}
 		fields := form.Child(nsMUCOwner, "query").Child(nsDataForms, "x")
 		meetingID := formValue(fields, "muc#roominfo_meetingId")
-		if main := formValue(fields, "muc#roominfo_breakout_main_room"); main != "" {
-			c.mainRoom.Store(roomKey(main))
-		}
+		c.hookRoom(RoomEvent{Form: fields}) // off the conference goroutine: see RoomEvent
 		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
 			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
 			formField("muc#roomconfig_whois", "anyone"),
@@ -509,23 +492,13 @@ func (c *Conference) electOwner() {
 	if !isJoined(c) {
 		return
 	}
-	if c.f.auth != nil {
-		// With authentication, exactly the authenticated members are
-		// moderators (Jicofo's authentication role manager).
-		for _, nick := range c.order {
-			if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.Jibri && !m.Jigasi && c.f.auth.authenticated(m.RealJID) {
-				c.grantOwner(m)
-			}
-		}
-		return
-	}
-	if !c.cfg().Conference.EnableAutoOwner || c.f.isBreakoutRoom(c.room) {
-		return // Prosody's breakout module makes the moderators there
+	if c.hookModerators() || !c.cfg().Conference.EnableAutoOwner {
+		return // a feature decides who is moderator here
 	}
 	var first *Participant
 	for _, nick := range c.order {
 		m := c.members[nick]
-		if m == nil || m.Jibri || m.Jigasi {
+		if m == nil || m.isService() {
 			continue
 		}
 		if m.Affiliation == "owner" {
@@ -629,8 +602,8 @@ func (c *Conference) evaluate() {
 		return
 	}
 	min := c.cfg().Conference.MinParticipants
-	if c.metadata.asyncTranscription() {
-		min = 1 // the bridge transcribes even a lone speaker
+	if c.hookInviteAlone() {
+		min = 1 // a feature has work for even a lone member
 	}
 	if len(c.members) < min {
 		return
@@ -827,10 +800,8 @@ func (c *Conference) memberLeft(m *Participant) {
 	c.f.events.Add(c.room, "%s left", m.Nick)
 	switch len(c.members) {
 	case 0:
-		if c.switching || c.f.hasBreakouts(c.room) {
-			c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
-			c.waitForBreakouts()
-			return
+		if c.hookEnding(false) {
+			return // a feature keeps the room
 		}
 		c.stop("the last participant left", false)
 		return
@@ -889,12 +860,7 @@ func (c *Conference) stop(reason string, terminate bool) {
 		}
 	}
 	c.sessions = map[string]*bridgeSession{}
-	for _, r := range c.jibriSessions() {
-		if r.status != "off" {
-			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
-			c.recordingOff(r, "", "")
-		}
-	}
+	c.hookEnding(true)
 	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
 }
 
@@ -905,4 +871,19 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// announces: m's presence lists the feature var, and m's real JID is in a
+// trusted domain (services are believed only from there).
+func (c *Conference) announces(m *Participant, p *Element, feature string) bool {
+	fe := p.Child("", "features")
+	if fe == nil || !c.trusted(m.RealJID) {
+		return false
+	}
+	for _, f := range fe.All("", "feature") {
+		if f.Attr("var") == feature {
+			return true
+		}
+	}
+	return false
 }

@@ -28,6 +28,8 @@ type Feature struct {
 	// Unmute may refuse a self-unmute; after (may be nil) runs once the
 	// result has been sent.
 	Unmute func(c *Conference, m *Participant, space string) (ok bool, after func())
+	// InviteAlone: a lone member is invited too (min-participants is 1).
+	InviteAlone func(c *Conference) bool
 	// Ending: the last member left (final=false; keep=true keeps the room),
 	// or the conference stops (final=true; the result is ignored).
 	Ending func(c *Conference, final bool) (keep bool)
@@ -56,9 +58,11 @@ type confFeatures struct {
 	jibriState
 }
 
-// RoomEvent is what the Room hook sees.
+// RoomEvent is what the Room hook sees. The Form event runs on the room
+// configuration's worker, not on the conference goroutine: it may only
+// store into atomic state.
 type RoomEvent struct {
-	Form     *Element     // the room configuration form (self presence), or nil
+	Form     *Element     // the room configuration form's fields, or nil
 	Member   *Participant // a member whose presence arrived, or nil
 	Presence *Element
 	Leaving  bool // the presence is type=unavailable
@@ -104,6 +108,7 @@ type hooks struct {
 	bridge     []func(c *Conference, ev SessionEvent)
 	unmute     []func(c *Conference, m *Participant, space string) (bool, func())
 	ending     []func(c *Conference, final bool) bool
+	alone      []func(c *Conference) bool
 }
 
 func compileHooks(fs []Feature) *hooks {
@@ -126,6 +131,9 @@ func compileHooks(fs []Feature) *hooks {
 		}
 		if f.Unmute != nil {
 			h.unmute = append(h.unmute, f.Unmute)
+		}
+		if f.InviteAlone != nil {
+			h.alone = append(h.alone, f.InviteAlone)
 		}
 		if f.Ending != nil {
 			h.ending = append(h.ending, f.Ending)
@@ -204,4 +212,13 @@ func (c *Conference) hookEnding(final bool) bool {
 		keep = h(c, final) || keep
 	}
 	return keep
+}
+
+func (c *Conference) hookInviteAlone() bool {
+	for _, h := range c.hooks().alone {
+		if h(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -525,7 +525,24 @@ type jibriState struct {
 }
 
 func jibriFeature() Feature {
-	return Feature{Name: "jibri", Presence: func(c *Conference, props, p *Element) {
-		p.Add(c.recordingPresence()...)
-	}}
+	return Feature{Name: "jibri",
+		Presence: func(c *Conference, props, p *Element) {
+			p.Add(c.recordingPresence()...)
+		},
+		Room: func(c *Conference, ev RoomEvent) {
+			if ev.Member != nil && !ev.Leaving && c.announces(ev.Member, ev.Presence, "http://jitsi.org/protocol/jibri") {
+				ev.Member.Jibri = true
+			}
+		},
+		Ending: func(c *Conference, final bool) bool {
+			if final { // the conference stops: so do its recordings and calls
+				for _, r := range c.jibriSessions() {
+					if r.status != "off" {
+						c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+						c.recordingOff(r, "", "")
+					}
+				}
+			}
+			return false
+		}}
 }

@@ -204,5 +204,9 @@ func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried 
 }
 
 func jigasiFeature() Feature {
-	return Feature{Name: "jigasi"}
+	return Feature{Name: "jigasi", Room: func(c *Conference, ev RoomEvent) {
+		if ev.Member != nil && !ev.Leaving && c.announces(ev.Member, ev.Presence, "http://jitsi.org/protocol/jigasi") {
+			ev.Member.Jigasi = true
+		}
+	}}
 }

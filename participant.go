@@ -51,6 +51,10 @@ type Participant struct {
 	conf        ConferenceConfig
 }
 
+// isService: Jibri or Jigasi, not a person (never auto-owner, not counted
+// for start-muted).
+func (p *Participant) isService() bool { return p.Jibri || p.Jigasi }
+
 func (p *Participant) moderator() bool {
 	return p.Affiliation == "owner" || p.Affiliation == "admin" || p.Role == "moderator"
 }
@@ -99,10 +103,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: media, SCTP: wantSCTP, InitialLastN: -1}
-	ep.Capabilities = []string{"source-names"}
-	if m.Features.SSRCRewriting {
-		ep.Capabilities = append(ep.Capabilities, "ssrc-rewriting")
-	}
+	ep.Capabilities = m.Features.colibriCapabilities()
 	if cur := c.sources.Get(m.Nick); !cur.IsEmpty() {
 		ep.Sources = cur.Colibri2Sources(m.Nick)
 	}
@@ -288,7 +289,7 @@ func (c *Conference) startMuted(invitee *Participant) [2]bool {
 		if nick == invitee.Nick {
 			break
 		}
-		if m := c.members[nick]; m != nil && !m.Jibri && !m.Jigasi {
+		if m := c.members[nick]; m != nil && !m.isService() {
 			n++
 		}
 	}

@@ -157,6 +157,9 @@ type metadataState struct {
 
 func transcriptionFeature() Feature {
 	return Feature{Name: "transcription", Presence: metadataPresence, Invite: metadataInvite,
+		InviteAlone: func(c *Conference) bool {
+			return c.metadata.asyncTranscription() // the bridge transcribes even a lone speaker
+		},
 		Bridge: func(c *Conference, ev SessionEvent) {
 			if ev.Kind == SessionGone {
 				c.placeTranscriber() // it may have been on that bridge
