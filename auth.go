@@ -3,6 +3,7 @@ package main
 // auth.go: optional feature: Prosody/JWT authentication, who may start a conference and who is moderator.
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -152,7 +153,39 @@ func (f *Focus) logout(iq, p *Element) *Element {
 }
 
 func authenticationFeature() Feature {
-	return Feature{Name: "authentication", Moderators: authModerators}
+	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest}
+}
+
+// authRequest checks the sender's login (unless the room is exempt); only
+// authenticated users start a conference, guests join a running one
+// (Jicofo's secure domain).
+func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+	if f.auth == nil {
+		return nil
+	}
+	var session *authSession
+	if !a.Exempt {
+		var err error
+		if session, err = f.auth.check(req); err != nil {
+			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
+			return err
+		}
+		if session == nil {
+			a.NoStart = func() error {
+				f.log.Info("conference request refused: only authenticated users start conferences", "room", room, "from", req.From)
+				return Errorf("not-authorized", "not authorized user domain")
+			}
+		}
+	}
+	a.Properties = append([][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}, a.Properties...)
+	if session != nil {
+		a.Authenticated = true
+		a.Joined = append(a.Joined, func(c *Conference, resp *ConferenceResponse) {
+			resp.SessionID, resp.Identity = session.id, session.identity
+			c.post(event{kind: evAuthenticated, reason: session.identity})
+		})
+	}
+	return nil
 }
 
 // authModerators: with authentication, exactly the authenticated members

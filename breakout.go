@@ -59,6 +59,10 @@ type breakoutState struct {
 
 func breakoutsFeature() Feature {
 	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
+		Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+			a.Exempt = a.Exempt || f.isBreakoutRoom(room) // breakout rooms skip authentication
+			return nil
+		},
 		Moderators: func(c *Conference) bool {
 			return c.f.isBreakoutRoom(c.room) // Prosody's breakout module makes the moderators there
 		}}

@@ -10,6 +10,10 @@ import "sync"
 // run on its goroutine and must not block (they use c.async/c.send).
 type Feature struct {
 	Name string
+	// Request may refuse a conference request, forbid it to start a new
+	// conference, and add response properties. It runs before the focus
+	// takes its lock, in list order.
+	Request func(f *Focus, room string, req ConferenceRequest, a *Admission) error
 	// Presence adds to the focus's presence in the room (props is its
 	// <conference-properties>).
 	Presence func(c *Conference, props, p *Element)
@@ -99,8 +103,18 @@ type Invitation struct {
 	Muted    *[2]bool         // session-initiate: audio, video
 }
 
+// Admission is what the Request hooks decide about a conference request.
+type Admission struct {
+	Exempt        bool                                            // no login needed here (a breakout room)
+	Authenticated bool                                            // the sender has logged in
+	NoStart       func() error                                    // set: the request may not start a new conference (called under the focus lock)
+	Properties    [][2]string                                     // added to the response ("authentication" first, if any)
+	Joined        []func(c *Conference, resp *ConferenceResponse) // after the focus is in the room
+}
+
 // hooks are the features' hooks, one slice per hook, nil funcs dropped.
 type hooks struct {
+	request    []func(f *Focus, room string, req ConferenceRequest, a *Admission) error
 	presence   []func(c *Conference, props, p *Element)
 	room       []func(c *Conference, ev RoomEvent)
 	moderators []func(c *Conference) bool
@@ -114,6 +128,9 @@ type hooks struct {
 func compileHooks(fs []Feature) *hooks {
 	h := &hooks{}
 	for _, f := range fs {
+		if f.Request != nil {
+			h.request = append(h.request, f.Request)
+		}
 		if f.Presence != nil {
 			h.presence = append(h.presence, f.Presence)
 		}
@@ -221,4 +238,18 @@ func (c *Conference) hookInviteAlone() bool {
 		}
 	}
 	return false
+}
+
+// hookRequest runs the Request hooks; the first error refuses the request.
+func (f *Focus) hookRequest(room string, req ConferenceRequest, a *Admission) error {
+	h := f.hooks
+	if h == nil {
+		h = (&Conference{f: f}).hooks()
+	}
+	for _, r := range h.request {
+		if err := r(f, room, req, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

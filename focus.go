@@ -208,13 +208,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	} else if busy {
 		return f.notReady(room, "total request rate"), nil
 	}
-	var session *authSession
-	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
-		if session, err = f.auth.check(req); err != nil {
-			f.metrics.ConferenceRequestsFailed.Inc()
-			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
-			return ConferenceResponse{}, err
-		}
+	var a Admission
+	if err := f.hookRequest(room, req, &a); err != nil {
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, err
 	}
 	if up, _ := f.x.Connected(); !up {
 		f.metrics.ConferenceRequestsFailed.Inc()
@@ -227,13 +224,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
 	}
 	conf := f.confs[room]
-	if conf == nil && f.auth != nil && session == nil && !f.isBreakoutRoom(room) {
-		// Only authenticated users may start a conference; guests join
-		// one that is already running (Jicofo's secure domain).
+	if conf == nil && a.NoStart != nil {
 		f.mu.Unlock()
 		f.metrics.ConferenceRequestsFailed.Inc()
-		f.log.Info("conference request refused: only authenticated users start conferences", "room", room, "from", req.From)
-		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
+		return ConferenceResponse{}, a.NoStart()
 	}
 	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
 		// Starting more conferences at once would only make every one of
@@ -243,7 +237,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
-		f.log.Info("conference requested", "room", room, "from", req.From, "authenticated", session != nil)
+		f.log.Info("conference requested", "room", room, "from", req.From, "authenticated", a.Authenticated)
 		conf = newConference(f, room, req.Properties)
 		f.confs[room] = conf
 		f.wg.Add(1)
@@ -272,19 +266,14 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	default:
 	}
 	resp := ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID()}
-	if f.auth == nil {
+	if len(a.Properties) == 0 || a.Properties[0][0] != "authentication" {
 		resp.Properties = [][2]string{{"authentication", "false"}}
-	} else {
-		resp.Properties = [][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}
-		if session != nil {
-			resp.SessionID, resp.Identity = session.id, session.identity
-			conf.post(event{kind: evAuthenticated, reason: session.identity})
-		}
 	}
-	if f.jigasis != nil {
-		resp.Properties = append(resp.Properties, [2]string{"sipGatewayEnabled", "true"})
-	}
+	resp.Properties = append(resp.Properties, a.Properties...)
 	resp.Properties = append(resp.Properties, [2]string{"visitors-supported", "false"})
+	for _, joined := range a.Joined {
+		joined(conf, &resp)
+	}
 	return resp, nil
 }
 

@@ -204,7 +204,12 @@ func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried 
 }
 
 func jigasiFeature() Feature {
-	return Feature{Name: "jigasi", Room: func(c *Conference, ev RoomEvent) {
+	return Feature{Name: "jigasi", Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+		if f.jigasis != nil {
+			a.Properties = append(a.Properties, [2]string{"sipGatewayEnabled", "true"})
+		}
+		return nil
+	}, Room: func(c *Conference, ev RoomEvent) {
 		if ev.Member != nil && !ev.Leaving && c.announces(ev.Member, ev.Presence, "http://jitsi.org/protocol/jigasi") {
 			ev.Member.Jigasi = true
 		}
