@@ -153,7 +153,11 @@ func (f *Focus) logout(iq, p *Element) *Element {
 }
 
 func authenticationFeature() Feature {
-	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest}
+	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest,
+		Setup: func(m *Main) {
+			m.Focus.focusIQ["login-url/get"] = m.Focus.loginURL
+			m.Focus.focusIQ["logout/set"] = m.Focus.logout
+		}}
 }
 
 // authRequest checks the sender's login (unless the room is exempt); only

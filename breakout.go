@@ -59,6 +59,9 @@ type breakoutState struct {
 
 func breakoutsFeature() Feature {
 	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
+		Setup: func(m *Main) {
+			m.Focus.roomDomains = append(m.Focus.roomDomains, m.Focus.isBreakoutDomain)
+		},
 		Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
 			a.Exempt = a.Exempt || f.isBreakoutRoom(room) // breakout rooms skip authentication
 			return nil

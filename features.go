@@ -10,6 +10,11 @@ import "sync"
 // run on its goroutine and must not block (they use c.async/c.send).
 type Feature struct {
 	Name string
+	// Setup wires the feature into a new Main (NewMain calls it once the
+	// core is built): IQ routes, presence handlers, background loops,
+	// private HTTP routes, extra MUC domains. It enables nothing that is
+	// not configured.
+	Setup func(m *Main)
 	// Request may refuse a conference request, forbid it to start a new
 	// conference, and add response properties. It runs before the focus
 	// takes its lock, in list order.
@@ -42,11 +47,13 @@ type Feature struct {
 // features lists the optional parts, in hook order.
 func features() []Feature {
 	return []Feature{
-		cascadeFeature(),        // cascade.go        relays between a conference's bridges
-		avModerationFeature(),   // avmoderation.go   audio/video moderation (force-mute, unmute gate)
-		transcriptionFeature(),  // transcription.go  room metadata: start-muted, async transcription
-		breakoutsFeature(),      // breakout.go       breakout rooms (before authentication)
-		iceFailureFeature(),     // icefailure.go     bridges whose clients keep restarting read as overloaded
+		cascadeFeature(),       // cascade.go        relays between a conference's bridges
+		avModerationFeature(),  // avmoderation.go   audio/video moderation (force-mute, unmute gate)
+		transcriptionFeature(), // transcription.go  room metadata: start-muted, async transcription
+		breakoutsFeature(),     // breakout.go       breakout rooms (before authentication)
+		iceFailureFeature(),
+		operatorFeature(),       // operator.go       /move-endpoints, load redistribution
+		bridgePolicyFeature(),   // bridgepolicy.go   /pin (version pinning)     // icefailure.go     bridges whose clients keep restarting read as overloaded
 		authenticationFeature(), // auth.go          Prosody/JWT login: who may start, who is moderator
 		jibriFeature(),          // jibri.go          recording, streaming, SIP video gateway
 		jigasiFeature(),         // jigasi.go         SIP dial-out (Rayo)

@@ -56,9 +56,14 @@ type Focus struct {
 	bx      *XMPPClient // the bridges' connection: x, or the service connection
 	bridges *Bridges
 	hooks   *hooks // the features' hooks (features.go)
-	log     *slog.Logger
-	metrics *Metrics
-	events  *EventLog
+	// Filled by the features' Setup, read-only once Run starts.
+	confIQ      map[string]func(c *Conference, m *Participant, iq *Element) // by namespace
+	focusIQ     map[string]func(iq, p *Element) *Element                    // by "local/type"
+	roomDomains []func(domain string) bool                                  // MUC domains besides the conference one
+	pinned      func(room string) string                                    // the bridge version room is pinned to, or ""
+	log         *slog.Logger
+	metrics     *Metrics
+	events      *EventLog
 
 	mu      sync.Mutex
 	confs   map[string]*Conference // by room bare JID, lower-case
@@ -95,6 +100,8 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		budgets: newBudgets(),
 		auth:    newAuthority(cfg.Auth),
 		hooks:   compileHooks(features()),
+		confIQ:  map[string]func(*Conference, *Participant, *Element){},
+		focusIQ: map[string]func(iq, p *Element) *Element{},
 	}
 	// Configured component addresses hold from the start; discovery (at
 	// each login) fills in the others.
@@ -103,8 +110,6 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 	f.breakoutDomain.Store(cfg.XMPP.BreakoutMUCDomain)
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
-	x.HandleIQ(nsJibri, f.routeJibriIQ)
-	x.HandleIQ(nsRayo, f.routeToConference)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
 		x.HandleIQ(ns, f.routeToConference)
 	}
@@ -124,13 +129,11 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 		f.x.Send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
 		return
 	}
+	if h := f.focusIQ[p.Local+"/"+iq.Attr("type")]; h != nil {
+		f.x.Send(h(iq, p))
+		return
+	}
 	switch {
-	case p.Local == "login-url" && iq.Attr("type") == "get":
-		f.x.Send(f.loginURL(iq, p))
-		return
-	case p.Local == "logout" && iq.Attr("type") == "set":
-		f.x.Send(f.logout(iq, p))
-		return
 	case p.Local != "conference" || iq.Attr("type") != "set":
 		f.x.Send(ErrorIQ(iq, Errorf("feature-not-implemented", "unsupported focus request %q", p.Local)))
 		return
@@ -298,7 +301,7 @@ func (f *Focus) validateRoom(room string) (string, error) {
 	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
 		return "", Errorf("bad-request", "invalid room name %q", room)
 	}
-	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.isBreakoutDomain(j.Domainpart()) {
+	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.otherRoomDomain(j.Domainpart()) {
 		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
 	}
 	// One conference per room as Prosody names it, whatever the spelling.
@@ -456,4 +459,22 @@ func bareJID(j string) string {
 		j = j[:i]
 	}
 	return strings.ToLower(j)
+}
+
+// otherRoomDomain: a feature accepts conference requests on domain.
+func (f *Focus) otherRoomDomain(domain string) bool {
+	for _, ok := range f.roomDomains {
+		if ok(domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// pinnedVersion is the bridge version room must use, or "" (any).
+func (f *Focus) pinnedFor(room string) string {
+	if f.pinned == nil {
+		return ""
+	}
+	return f.pinned(room)
 }

@@ -526,6 +526,22 @@ type jibriState struct {
 
 func jibriFeature() Feature {
 	return Feature{Name: "jibri",
+		Setup: func(m *Main) {
+			user := m.Config.XMPP.Username
+			m.Jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
+			m.Focus.jibris = m.Jibris
+			if m.Jibris != nil {
+				m.Jibris.onGone = m.Focus.jibriGone
+			}
+			m.SIPJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
+			m.Focus.sipJibris = m.SIPJibris
+			if m.SIPJibris != nil {
+				m.SIPJibris.onGone = m.Focus.jibriGone
+			}
+			m.presence = append(m.presence, m.Jibris.HandlePresence, m.SIPJibris.HandlePresence)
+			m.XMPP.HandleIQ(nsJibri, m.Focus.routeJibriIQ)
+			m.Focus.confIQ[nsJibri] = (*Conference).onJibriRequest
+		},
 		Presence: func(c *Conference, props, p *Element) {
 			p.Add(c.recordingPresence()...)
 		},

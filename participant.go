@@ -73,7 +73,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
 	offer, media := c.f.offerFor(m.features())
-	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedVersion(c.room)})
+	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedFor(c.room)})
 	if err != nil {
 		m.inviting = false
 		if !c.noBridge {
@@ -321,11 +321,11 @@ func (c *Conference) onIQ(iq *Element) {
 		c.onJingle(m, iq)
 	case nsMuteAudio, nsMuteVideo, nsMuteDesktop:
 		c.onMute(m, iq)
-	case nsJibri:
-		c.onJibriRequest(m, iq)
-	case nsRayo:
-		c.onDial(m, iq)
 	default:
+		if h := c.f.confIQ[p.Space]; h != nil {
+			h(c, m, iq)
+			return
+		}
 		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "")))
 	}
 }
