@@ -60,7 +60,10 @@ type breakoutState struct {
 func breakoutsFeature() Feature {
 	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
 		Setup: func(m *Main) {
-			m.Focus.roomDomains = append(m.Focus.roomDomains, m.Focus.isBreakoutDomain)
+			f, domain := m.Focus, m.Config.XMPP.BreakoutMUCDomain
+			f.breakoutDomain.Store(domain)
+			f.components["breakout_rooms"] = func(found string) bool { return storeIfUnset(&f.breakoutDomain, domain, found) }
+			f.roomDomains = append(f.roomDomains, f.isBreakoutDomain)
 		},
 		Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
 			a.Exempt = a.Exempt || f.isBreakoutRoom(room) // breakout rooms skip authentication
@@ -94,4 +97,9 @@ func breakoutEnding(c *Conference, final bool) bool {
 	c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
 	c.waitForBreakouts()
 	return true
+}
+
+// breakoutDomainState holds the MUC domain of breakout rooms.
+type breakoutDomainState struct {
+	breakoutDomain atomic.Value // string
 }

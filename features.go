@@ -69,6 +69,13 @@ type confFeatures struct {
 	jibriState
 }
 
+// focusFeatures is the features' state on the Focus, embedded in Focus.
+type focusFeatures struct {
+	avModAddrState
+	metadataAddrState
+	breakoutDomainState
+}
+
 // RoomEvent is what the Room hook sees. The Form event runs on the room
 // configuration's worker, not on the conference goroutine: it may only
 // store into atomic state.

@@ -60,6 +60,8 @@ type Focus struct {
 	confIQ      map[string]func(c *Conference, m *Participant, iq *Element) // by namespace
 	focusIQ     map[string]func(iq, p *Element) *Element                    // by "local/type"
 	roomDomains []func(domain string) bool                                  // MUC domains besides the conference one
+	messages    []func(*Element) bool                                       // message handlers: true = taken
+	components  map[string]func(addr string) bool                           // Jitsi component types: true = address taken
 	pinned      func(room string) string                                    // the bridge version room is pinned to, or ""
 	log         *slog.Logger
 	metrics     *Metrics
@@ -82,12 +84,9 @@ type Focus struct {
 	jigasis   *Jigasis   // nil when no Jigasi brewery is configured
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
-	recordings   sync.Map
-	avModAddr    atomic.Value // string: the av_moderation component's address
-	metadataAddr atomic.Value // string: the room_metadata component's address
-	// breakoutDomain is the MUC domain of breakout rooms (string).
-	breakoutDomain atomic.Value
-	wg             sync.WaitGroup
+	recordings    sync.Map
+	focusFeatures // the features' state (features.go)
+	wg            sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
@@ -102,12 +101,10 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		hooks:   compileHooks(features()),
 		confIQ:  map[string]func(*Conference, *Participant, *Element){},
 		focusIQ: map[string]func(iq, p *Element) *Element{},
+		// Configured component addresses hold from the start (Setup);
+		// discovery (at each login) fills in the others.
+		components: map[string]func(addr string) bool{},
 	}
-	// Configured component addresses hold from the start; discovery (at
-	// each login) fills in the others.
-	f.avModAddr.Store(cfg.XMPP.AVModerationComponent)
-	f.metadataAddr.Store(cfg.XMPP.RoomMetadataComponent)
-	f.breakoutDomain.Store(cfg.XMPP.BreakoutMUCDomain)
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
@@ -477,4 +474,42 @@ func (f *Focus) pinnedFor(room string) string {
 		return ""
 	}
 	return f.pinned(room)
+}
+
+// handleMessage offers a message to the features' handlers.
+func (f *Focus) handleMessage(msg *Element) {
+	for _, h := range f.messages {
+		if h(msg) {
+			return
+		}
+	}
+}
+
+// discoverComponents asks the XMPP domain which of Jitsi's Prosody
+// components it has; the features said which types they use.
+func (f *Focus) discoverComponents() {
+	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
+	defer cancel()
+	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
+	if err != nil {
+		return
+	}
+	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
+		if id.Attr("category") != "component" || id.Attr("name") == "" {
+			continue
+		}
+		if take := f.components[id.Attr("type")]; take == nil || !take(id.Attr("name")) {
+			continue
+		}
+		f.log.Info("Jitsi component found", "type", id.Attr("type"), "address", id.Attr("name"))
+	}
+}
+
+// storeIfUnset stores a discovered address unless one is configured (a
+// configured address wins). It reports whether the component is used.
+func storeIfUnset(v *atomic.Value, configured, found string) bool {
+	if configured == "" {
+		v.Store(found)
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	neturl "net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // roomMetadata is what the focus reads from the room_metadata component.
@@ -157,6 +158,18 @@ type metadataState struct {
 
 func transcriptionFeature() Feature {
 	return Feature{Name: "transcription", Presence: metadataPresence, Invite: metadataInvite,
+		Setup: func(m *Main) {
+			f, addr := m.Focus, m.Config.XMPP.RoomMetadataComponent
+			f.metadataAddr.Store(addr)
+			f.components["room_metadata"] = func(found string) bool { return storeIfUnset(&f.metadataAddr, addr, found) }
+			f.messages = append(f.messages, func(msg *Element) bool {
+				if !fromComponent(msg, &f.metadataAddr) {
+					return false
+				}
+				f.handleRoomMetadata(msg)
+				return true
+			})
+		},
 		InviteAlone: func(c *Conference) bool {
 			return c.metadata.asyncTranscription() // the bridge transcribes even a lone speaker
 		},
@@ -186,4 +199,9 @@ func metadataInvite(c *Conference, m *Participant, in *Invitation) {
 		in.Muted[0] = in.Muted[0] || c.metadata.StartMuted.Audio
 		in.Muted[1] = in.Muted[1] || c.metadata.StartMuted.Video
 	}
+}
+
+// metadataAddrState holds the room_metadata component's address.
+type metadataAddrState struct {
+	metadataAddr atomic.Value // string
 }
