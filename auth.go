@@ -155,6 +155,7 @@ func (f *Focus) logout(iq, p *Element) *Element {
 func authenticationFeature() Feature {
 	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest,
 		Setup: func(m *Main) {
+			m.Focus.auth = newAuthority(m.Config.Auth)
 			m.Focus.focusIQ["login-url/get"] = m.Focus.loginURL
 			m.Focus.focusIQ["logout/set"] = m.Focus.logout
 		}}
@@ -204,4 +205,9 @@ func authModerators(c *Conference) bool {
 		}
 	}
 	return true
+}
+
+// authFocusState is authentication's state on the Focus.
+type authFocusState struct {
+	auth *authority // nil when authentication is off
 }

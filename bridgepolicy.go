@@ -138,3 +138,8 @@ func bridgePolicyFeature() Feature {
 		m.HTTP.pmux.HandleFunc("POST /pin/remove", m.HTTP.unpin)
 	}}
 }
+
+// pinState is version pinning's state on the Focus.
+type pinState struct {
+	pins map[string]Pin // by room, under Focus.mu
+}

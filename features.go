@@ -71,6 +71,10 @@ type confFeatures struct {
 
 // focusFeatures is the features' state on the Focus, embedded in Focus.
 type focusFeatures struct {
+	pinState
+	authFocusState
+	jibriPools
+	jigasiPool
 	avModAddrState
 	metadataAddrState
 	breakoutDomainState

@@ -72,20 +72,12 @@ type Focus struct {
 	closing bool
 	offers  sync.Map // Features → [2][]*Element{offer, colibri media} (offerFor)
 	// idleSince is when the last conference ended (see releaseIfIdle).
-	idleSince time.Time
-	pins      map[string]Pin         // by room
-	limiter   map[string]*rateWindow // conference requests per sender
-	total     tokenBucket            // conference requests from everyone (burst.go)
-	caps      *capsCache
-	budgets   *budgets   // what each participant may still cause (limits.go)
-	auth      *authority // nil when authentication is off
-	jibris    *Jibris    // nil when no Jibri brewery is configured
-	sipJibris *Jibris    // the SIP gateway Jibris; nil when not configured
-	jigasis   *Jigasis   // nil when no Jigasi brewery is configured
-	// recordings maps a recording session id to its conference, for the
-	// Jibris' status reports.
-	recordings    sync.Map
-	focusFeatures // the features' state (features.go)
+	idleSince     time.Time
+	limiter       map[string]*rateWindow // conference requests per sender
+	total         tokenBucket            // conference requests from everyone (burst.go)
+	caps          *capsCache
+	budgets       *budgets // what each participant may still cause (limits.go)
+	focusFeatures          // the features' state (features.go)
 	wg            sync.WaitGroup
 }
 
@@ -97,7 +89,6 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
 		budgets: newBudgets(),
-		auth:    newAuthority(cfg.Auth),
 		hooks:   compileHooks(features()),
 		confIQ:  map[string]func(*Conference, *Participant, *Element){},
 		focusIQ: map[string]func(iq, p *Element) *Element{},

@@ -562,3 +562,12 @@ func jibriFeature() Feature {
 			return false
 		}}
 }
+
+// jibriPools are Jibri's state on the Focus.
+type jibriPools struct {
+	jibris    *Jibris // nil when no Jibri brewery is configured
+	sipJibris *Jibris // the SIP gateway Jibris; nil when not configured
+	// recordings maps a recording session id to its conference, for the
+	// Jibris' status reports.
+	recordings sync.Map
+}

@@ -220,3 +220,8 @@ func jigasiFeature() Feature {
 		}
 	}}
 }
+
+// jigasiPool is Jigasi's state on the Focus.
+type jigasiPool struct {
+	jigasis *Jigasis // nil when no Jigasi brewery is configured
+}
