@@ -9,7 +9,9 @@ func TestFeatureHooksCompose(t *testing.T) {
 	var ran []string
 	fs := []Feature{
 		{Name: "a", Moderators: func(*Conference) bool { ran = append(ran, "a"); return true },
-			Unmute: func(*Conference, *Participant, string) (bool, func()) { return true, func() { ran = append(ran, "after-a") } },
+			Unmute: func(*Conference, *Participant, string) (bool, func()) {
+				return true, func() { ran = append(ran, "after-a") }
+			},
 			Ending: func(*Conference, bool) bool { return true }},
 		{Name: "none"},
 		{Name: "b", Moderators: func(*Conference) bool { ran = append(ran, "b"); return false },
