@@ -1,6 +1,8 @@
 // features.go: the optional parts of the focus and the hooks through which
 // they reach the core. Removing one = deleting its file(s), its line in
-// features() and its state in confFeatures below.
+// features() and its state in confFeatures/focusFeatures below. Not yet
+// for every feature: handover.go still reads the state of AV moderation,
+// room metadata, breakout rooms, authentication, Jibri and pins directly.
 
 package main
 
