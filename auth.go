@@ -3,6 +3,7 @@ package main
 // auth.go: optional feature: Prosody/JWT authentication, who may start a conference and who is moderator.
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -149,4 +150,64 @@ func (f *Focus) logout(iq, p *Element) *Element {
 	delete(f.auth.sessions, s.id)
 	delete(f.auth.byUser, s.user)
 	return ResultIQ(iq, NewElement(nsFocus, "logout"))
+}
+
+func authenticationFeature() Feature {
+	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest,
+		Setup: func(m *Main) {
+			m.Focus.auth = newAuthority(m.Config.Auth)
+			m.Focus.focusIQ["login-url/get"] = m.Focus.loginURL
+			m.Focus.focusIQ["logout/set"] = m.Focus.logout
+		}}
+}
+
+// authRequest checks the sender's login (unless the room is exempt); only
+// authenticated users start a conference, guests join a running one
+// (Jicofo's secure domain).
+func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+	if f.auth == nil {
+		return nil
+	}
+	var session *authSession
+	if !a.Exempt {
+		var err error
+		if session, err = f.auth.check(req); err != nil {
+			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
+			return err
+		}
+		if session == nil {
+			a.NoStart = func() error {
+				f.log.Info("conference request refused: only authenticated users start conferences", "room", room, "from", req.From)
+				return Errorf("not-authorized", "not authorized user domain")
+			}
+		}
+	}
+	a.Properties = append([][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}, a.Properties...)
+	if session != nil {
+		a.Authenticated = true
+		a.Joined = append(a.Joined, func(c *Conference, resp *ConferenceResponse) {
+			resp.SessionID, resp.Identity = session.id, session.identity
+			c.post(event{kind: evAuthenticated, reason: session.identity})
+		})
+	}
+	return nil
+}
+
+// authModerators: with authentication, exactly the authenticated members
+// are moderators (Jicofo's authentication role manager).
+func authModerators(c *Conference) bool {
+	if c.f.auth == nil {
+		return false
+	}
+	for _, nick := range c.order {
+		if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.isService() && c.f.auth.authenticated(m.RealJID) {
+			c.grantOwner(m)
+		}
+	}
+	return true
+}
+
+// authFocusState is authentication's state on the Focus.
+type authFocusState struct {
+	auth *authority // nil when authentication is off
 }

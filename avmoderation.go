@@ -10,7 +10,6 @@ package main
 // moderators and whitelisted participants.
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -32,42 +31,6 @@ type avModMessage struct {
 	Whitelists map[string][]string `json:"whitelists"`
 }
 
-// discoverComponents asks the XMPP domain which of Jitsi's Prosody
-// components it has (av_moderation, room_metadata); the config can name
-// them instead.
-func (f *Focus) discoverComponents() {
-	x := f.cfg.XMPP
-	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
-	defer cancel()
-	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
-	if err != nil {
-		return
-	}
-	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
-		if id.Attr("category") != "component" || id.Attr("name") == "" {
-			continue
-		}
-		// A configured address wins over what is discovered.
-		switch id.Attr("type") {
-		case "av_moderation":
-			if x.AVModerationComponent == "" {
-				f.avModAddr.Store(id.Attr("name"))
-			}
-		case "room_metadata":
-			if x.RoomMetadataComponent == "" {
-				f.metadataAddr.Store(id.Attr("name"))
-			}
-		case "breakout_rooms":
-			if x.BreakoutMUCDomain == "" {
-				f.breakoutDomain.Store(id.Attr("name"))
-			}
-		default:
-			continue
-		}
-		f.log.Info("Jitsi component found", "type", id.Attr("type"), "address", id.Attr("name"))
-	}
-}
-
 // fromComponent reports whether a message comes from the component whose
 // address is in addr (exactly, and of type normal as Jicofo requires).
 func fromComponent(msg *Element, addr *atomic.Value) bool {
@@ -75,24 +38,21 @@ func fromComponent(msg *Element, addr *atomic.Value) bool {
 	return a != "" && strings.EqualFold(msg.Attr("from"), a) && (msg.Attr("type") == "" || msg.Attr("type") == "normal")
 }
 
-// handleMessage accepts messages from Jitsi's components only.
-func (f *Focus) handleMessage(msg *Element) {
-	if fromComponent(msg, &f.metadataAddr) {
-		f.handleRoomMetadata(msg)
-		return
-	}
+// handleAVModMessage takes the messages of the av_moderation component.
+func (f *Focus) handleAVModMessage(msg *Element) bool {
 	if !fromComponent(msg, &f.avModAddr) {
-		return
+		return false
 	}
 	jm := msg.Child(nsJitmeet, "json-message")
 	var m avModMessage
 	if jm == nil || json.Unmarshal([]byte(jm.Text), &m) != nil || !strings.EqualFold(m.Type, "av_moderation") || m.Room == "" {
 		f.log.Debug("ignored a malformed AV moderation message")
-		return
+		return true
 	}
 	if c := f.lookup(m.Room); c != nil {
 		c.post(event{kind: evFunc, fn: func() { c.applyAVModeration(m) }})
 	}
+	return true
 }
 
 // moderatedMedia is the component's media type: audio, video or desktop.
@@ -212,4 +172,55 @@ func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
 	media := map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[ns]
 	st := c.avmod[media]
 	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
+}
+
+// avModerationState is AV moderation's per-conference state.
+type avModerationState struct {
+	avmod map[string]*avModeration // by media type
+}
+
+func avModerationFeature() Feature {
+	return Feature{Name: "av-moderation", Invite: avModInvite, Unmute: avModUnmute,
+		Setup: func(m *Main) {
+			f, addr := m.Focus, m.Config.XMPP.AVModerationComponent
+			f.avModAddr.Store(addr)
+			f.components["av_moderation"] = func(found string) bool { return found != "" && storeIfUnset(&f.avModAddr, addr, found) }
+			f.messages = append(f.messages, f.handleAVModMessage)
+		}}
+}
+
+// avModAddrState holds the av_moderation component's address.
+type avModAddrState struct {
+	avModAddr atomic.Value // string
+}
+
+// avModInvite force-mutes a participant joining a moderated conference, on
+// the bridge (allocation) and in its session-initiate.
+func avModInvite(c *Conference, m *Participant, in *Invitation) {
+	if in.Endpoint != nil {
+		fm := c.forceMute(m)
+		if fm[0] || fm[1] {
+			in.Endpoint.ForceMute = &fm // joining a moderated conference
+		}
+		m.forceMuted = fm
+	}
+	if in.Muted != nil {
+		in.Muted[0] = in.Muted[0] || m.forceMuted[0]
+		in.Muted[1] = in.Muted[1] || m.forceMuted[1]
+	}
+}
+
+// avModUnmute refuses a self-unmute the moderator has not allowed; once
+// allowed, the unmute lifts the bridge's force-mute.
+func avModUnmute(c *Conference, m *Participant, space string) (bool, func()) {
+	if !c.selfUnmuteAllowed(m, space) {
+		return false, nil
+	}
+	return true, func() {
+		if m.selfUnmuted == nil {
+			m.selfUnmuted = map[string]bool{}
+		}
+		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[space]] = true
+		c.enforceForceMute(m)
+	}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"strings"
+	"sync/atomic"
 )
 
 // waitForBreakouts keeps an empty main room while breakout conferences of it
@@ -48,4 +49,57 @@ func (f *Focus) hasBreakouts(main string) bool {
 func (f *Focus) isBreakoutRoom(room string) bool {
 	at := strings.LastIndexByte(room, '@')
 	return at > 0 && f.isBreakoutDomain(room[at+1:])
+}
+
+// breakoutState is the breakout rooms' per-conference state.
+type breakoutState struct {
+	switching bool         // the member leaving now is switching rooms
+	mainRoom  atomic.Value // string: for a breakout room, its main room
+}
+
+func breakoutsFeature() Feature {
+	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
+		Setup: func(m *Main) {
+			f, domain := m.Focus, m.Config.XMPP.BreakoutMUCDomain
+			f.breakoutDomain.Store(domain)
+			f.components["breakout_rooms"] = func(found string) bool { return storeIfUnset(&f.breakoutDomain, domain, found) }
+			f.roomDomains = append(f.roomDomains, f.isBreakoutDomain)
+		},
+		Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+			a.Exempt = a.Exempt || f.isBreakoutRoom(room) // breakout rooms skip authentication
+			return nil
+		},
+		Moderators: func(c *Conference) bool {
+			return c.f.isBreakoutRoom(c.room) // Prosody's breakout module makes the moderators there
+		}}
+}
+
+// breakoutRoom notes the main room of a breakout room, and whether the
+// member leaving now is switching rooms (it says so in its status).
+func breakoutRoom(c *Conference, ev RoomEvent) {
+	if ev.Form != nil {
+		if main := formValue(ev.Form, "muc#roominfo_breakout_main_room"); main != "" {
+			c.mainRoom.Store(roomKey(main))
+		}
+	}
+	if ev.Leaving {
+		st := ev.Presence.Child("", "status")
+		c.switching = st != nil && strings.TrimSpace(st.Text) == "switch_room"
+	}
+}
+
+// breakoutEnding keeps an empty main room while its members are in breakout
+// rooms: the conference waits for them rather than ending.
+func breakoutEnding(c *Conference, final bool) bool {
+	if final || !(c.switching || c.f.hasBreakouts(c.room)) {
+		return false
+	}
+	c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
+	c.waitForBreakouts()
+	return true
+}
+
+// breakoutDomainState holds the MUC domain of breakout rooms.
+type breakoutDomainState struct {
+	breakoutDomain atomic.Value // string
 }

@@ -3,7 +3,9 @@ package main
 // bridgepolicy.go: optional feature: bridge version pinning (/pin) and region groups.
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -131,4 +133,55 @@ func (b *Bridges) pickInRegion(cands []*bridgeCand, req SelectRequest, strategy 
 		return pick, why
 	}
 	return nil, ""
+}
+
+// pins lists the bridge version pins (Jicofo's GET /pin).
+func (h *HTTPServer) pins(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.m.Focus.Pins())
+}
+
+// pin pins a room's new conferences to a bridge version: body
+// {"conferenceId":"room@muc","jvbVersion":"2.3-61-g814bffd6","durationMinutes":60}.
+func (h *HTTPServer) pin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Room     string `json:"conferenceId"`
+		Version  string `json:"jvbVersion"`
+		Duration int    `json:"durationMinutes"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil {
+		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := h.m.Focus.PinVersion(body.Room, body.Version, time.Duration(body.Duration)*time.Minute); err != nil {
+		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// unpin removes a room's pin: body {"conferenceId":"room@muc"}.
+func (h *HTTPServer) unpin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Room string `json:"conferenceId"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil || body.Room == "" {
+		http.Error(w, "Bad request: Missing parameter: conferenceId", http.StatusBadRequest)
+		return
+	}
+	h.m.Focus.Unpin(body.Room)
+	w.WriteHeader(http.StatusOK)
+}
+
+func bridgePolicyFeature() Feature {
+	return Feature{Name: "bridge-policy", Setup: func(m *Main) {
+		m.Focus.pinned = m.Focus.pinnedVersion
+		m.HTTP.pmux.HandleFunc("GET /pin", m.HTTP.pins)
+		m.HTTP.pmux.HandleFunc("POST /pin", m.HTTP.pin)
+		m.HTTP.pmux.HandleFunc("POST /pin/remove", m.HTTP.unpin)
+	}}
+}
+
+// pinState is version pinning's state on the Focus.
+type pinState struct {
+	pins map[string]Pin // by room, under Focus.mu
 }

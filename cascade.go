@@ -215,3 +215,21 @@ func RelayTransportFor(t *Element, receiverIsInitiator bool) *Element {
 	}
 	return out
 }
+
+func cascadeFeature() Feature {
+	return Feature{Name: "cascade", Bridge: cascadeBridge}
+}
+
+// cascadeBridge mirrors the conference's bridge-session changes on the relays.
+func cascadeBridge(c *Conference, ev SessionEvent) {
+	switch ev.Kind {
+	case EndpointUp:
+		c.relayAdded(ev.Session, ev.Member)
+	case EndpointUpdated:
+		c.relayMirror(ev.Session, RelayEndpoint{ID: ev.Nick, StatsID: ev.StatsID, Sources: ev.Sources})
+	case EndpointGone:
+		c.relayMirror(ev.Session, RelayEndpoint{ID: ev.Nick, Expire: true})
+	case SessionGone:
+		c.relayRemoved(ev.Session)
+	}
+}

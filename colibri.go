@@ -396,3 +396,18 @@ func ColibriError(condition, reason, text, endpoint string) *StanzaError {
 
 // Relays (Octo): bridges of one conference are linked in a full mesh so that
 // participants on different bridges hear and see each other (docs/colibri2.md#relays-between-bridges).
+
+// BuildConferenceExpire is the request that ends the conference on a bridge.
+func BuildConferenceExpire(meetingID string) *Element {
+	return BuildConferenceModify(ColibriRequest{MeetingID: meetingID, Expire: true})
+}
+
+// EndpointExpireRequest is the request that releases one endpoint.
+func EndpointExpireRequest(meetingID, endpoint string) ColibriRequest {
+	return ColibriRequest{MeetingID: meetingID, Endpoints: []ColibriEndpoint{{ID: endpoint, Expire: true, InitialLastN: -1}}}
+}
+
+// BuildEndpointExpire is EndpointExpireRequest as a Colibri2 payload.
+func BuildEndpointExpire(meetingID, endpoint string) *Element {
+	return BuildConferenceModify(EndpointExpireRequest(meetingID, endpoint))
+}

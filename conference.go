@@ -116,13 +116,7 @@ type Conference struct {
 	stopped       bool
 	requests      int
 	gen           int // invite generations (see bump)
-	recording     *recording
-	sipCalls      map[string]*recording    // Jibri SIP gateway calls by SIP address
-	transcriber   string                   // bridge holding the async transcriber's <connect>, or ""
-	avmod         map[string]*avModeration // by media type
-	metadata      roomMetadata             // from the room_metadata component
-	switching     bool                     // the member leaving now is switching rooms
-	mainRoom      atomic.Value             // string: for a breakout room, its main room
+	confFeatures      // the features' state (features.go)
 
 	// Handover to the next process (handover.go): restored means taken over
 	// from the previous one (in the room already); deadlines are when the
@@ -317,14 +311,11 @@ func (c *Conference) focusPresence() *Element {
 	props := NewElement(nsFocus, "conference-properties")
 	props.Add(NewElement(nsFocus, "property", "key", "support-terminate-restart", "value", "true"))
 	props.Add(NewElement(nsFocus, "property", "key", "bridge-count", "value", strconv.Itoa(len(c.sessions))))
-	if c.metadata.asyncTranscription() {
-		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
-	}
 	p.Add(props)
 	if c.noBridge {
 		p.Add(NewElement(nsFocus, "bridgeNotAvailable"))
 	}
-	p.Add(c.recordingPresence()...)
+	c.hookPresence(props, p)
 	return p
 }
 
@@ -359,13 +350,8 @@ func (c *Conference) onPresence(p *Element) {
 	m := c.members[nick]
 	if typ == "unavailable" {
 		if m != nil {
-			// A member moving to (or from) a breakout room says so; the
-			// conference waits for it rather than ending when it is empty.
-			if st := p.Child("", "status"); st != nil {
-				c.switching = strings.TrimSpace(st.Text) == "switch_room"
-			}
+			c.hookRoom(RoomEvent{Member: m, Presence: p, Leaving: true})
 			c.memberLeft(m)
-			c.switching = false
 		}
 		return
 	}
@@ -404,16 +390,7 @@ func (c *Conference) onPresence(p *Element) {
 	if s := p.Child("", "stats-id"); s != nil {
 		m.StatsID = strings.TrimSpace(s.Text)
 	}
-	if fe := p.Child("", "features"); fe != nil && c.trusted(m.RealJID) {
-		for _, f := range fe.All("", "feature") {
-			switch f.Attr("var") {
-			case "http://jitsi.org/protocol/jibri":
-				m.Jibri = true
-			case "http://jitsi.org/protocol/jigasi":
-				m.Jigasi = true
-			}
-		}
-	}
+	c.hookRoom(RoomEvent{Member: m, Presence: p})
 	if !m.featuresKnown && !m.discoPending {
 		c.discover(m)
 	}
@@ -472,9 +449,7 @@ func (c *Conference) onSelfPresence(p *Element) {
 		}
 		fields := form.Child(nsMUCOwner, "query").Child(nsDataForms, "x")
 		meetingID := formValue(fields, "muc#roominfo_meetingId")
-		if main := formValue(fields, "muc#roominfo_breakout_main_room"); main != "" {
-			c.mainRoom.Store(roomKey(main))
-		}
+		c.hookRoom(RoomEvent{Form: fields}) // off the conference goroutine: see RoomEvent
 		submit := NewElement(nsDataForms, "x", "type", "submit").Add(
 			formField("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
 			formField("muc#roomconfig_whois", "anyone"),
@@ -524,23 +499,13 @@ func (c *Conference) electOwner() {
 	if !isJoined(c) {
 		return
 	}
-	if c.f.auth != nil {
-		// With authentication, exactly the authenticated members are
-		// moderators (Jicofo's authentication role manager).
-		for _, nick := range c.order {
-			if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.Jibri && !m.Jigasi && c.f.auth.authenticated(m.RealJID) {
-				c.grantOwner(m)
-			}
-		}
-		return
-	}
-	if !c.cfg().Conference.EnableAutoOwner || c.f.isBreakoutRoom(c.room) {
-		return // Prosody's breakout module makes the moderators there
+	if c.hookModerators() || !c.cfg().Conference.EnableAutoOwner {
+		return // a feature decides who is moderator here
 	}
 	var first *Participant
 	for _, nick := range c.order {
 		m := c.members[nick]
-		if m == nil || m.Jibri || m.Jigasi {
+		if m == nil || m.isService() {
 			continue
 		}
 		if m.Affiliation == "owner" {
@@ -644,8 +609,8 @@ func (c *Conference) evaluate() {
 		return
 	}
 	min := c.cfg().Conference.MinParticipants
-	if c.metadata.asyncTranscription() {
-		min = 1 // the bridge transcribes even a lone speaker
+	if c.hookInviteAlone() {
+		min = 1 // a feature has work for even a lone member
 	}
 	if len(c.members) < min {
 		return
@@ -698,37 +663,46 @@ func (c *Conference) releaseAll(s *bridgeSession) {
 // whole conference there (the next allocation creates it again).
 func (c *Conference) expireEndpoint(s *bridgeSession, nick string) {
 	c.dropEndpoint(s, nick)
-	c.relayMirror(s, RelayEndpoint{ID: nick, Expire: true})
+	c.hookBridge(SessionEvent{Kind: EndpointGone, Session: s, Nick: nick})
 	if len(s.endpoints) == 0 {
-		c.removeSession(s, false, "last endpoint left")
+		c.removeSession(s, "last endpoint left", removal{})
 		return
 	}
-	req := ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}
-	c.colibriUpdate(s, req)
+	c.colibriUpdate(s, EndpointExpireRequest(c.meetingID, nick))
 }
 
-// removeSession drops the conference from a bridge (expire) and, when
-// reinvite, invites its participants elsewhere.
-func (c *Conference) removeSession(s *bridgeSession, reinvite bool, why string) {
+// removal says how a bridge session is removed.
+type removal struct {
+	reinvite    bool // invite its participants elsewhere
+	unreachable bool // the bridge is gone: send it no expire
+	avoid       bool // keep the bridge out of the re-invites
+}
+
+// removeSession drops the conference from a bridge (expire unless
+// unreachable) and, when reinvite, invites its participants elsewhere.
+func (c *Conference) removeSession(s *bridgeSession, why string, r removal) {
 	if c.sessions[s.jid] != s {
 		return
 	}
 	delete(c.sessions, s.jid)
 	c.releaseAll(s)
-	if s.createSent {
-		c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+	if s.createSent && !r.unreachable {
+		c.fireAndForget(s.jid, BuildConferenceExpire(c.meetingID))
 	}
-	c.relayRemoved(s)
 	c.publishPresence()
-	c.placeTranscriber()
-	if !reinvite {
+	c.hookBridge(SessionEvent{Kind: SessionGone, Session: s})
+	if !r.reinvite {
 		return
 	}
 	c.f.metrics.BridgesRemoved.Inc()
+	var exclude []string
+	if r.avoid {
+		exclude = []string{s.jid}
+	}
 	for nick := range s.endpoints {
 		if m := c.members[nick]; m != nil {
 			m.bridge = "" // s is gone: nothing to expire there
-			c.moveParticipant(m, nil, why)
+			c.moveParticipant(m, exclude, why)
 		}
 	}
 }
@@ -745,7 +719,7 @@ func (c *Conference) updateEndpoint(m *Participant, transport *Element, withSour
 	}
 	if withSources {
 		ep.Sources = c.sources.Get(m.Nick).Colibri2Sources(m.Nick)
-		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
+		c.hookBridge(SessionEvent{Kind: EndpointUpdated, Session: s, Nick: m.Nick, StatsID: m.StatsID, Sources: ep.Sources})
 	}
 	c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{ep}})
 }
@@ -774,7 +748,7 @@ func (c *Conference) colibriUpdate(s *bridgeSession, req ColibriRequest) {
 				return
 			}
 			if fail.RemoveSessionReinvite {
-				c.removeSession(s, true, "colibri2 update failed: "+err.Error())
+				c.removeSession(s, "colibri2 update failed: "+err.Error(), removal{reinvite: true})
 			}
 		}
 	})
@@ -794,22 +768,9 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 		if s := c.sessions[ev.JID]; s != nil {
 			c.log.Warn("bridge lost; moving its participants", "bridge", ev.JID, "event", ev.Kind.String())
 			c.f.events.Add(c.room, "bridge %s %s: moving %d participants", nickOf(ev.JID), ev.Kind, len(s.endpoints))
-			delete(c.sessions, s.jid)
-			c.releaseAll(s)
-			c.relayRemoved(s)
-			if ev.Kind != BridgeRemoved && s.createSent {
-				// Still reachable: release what it holds for us.
-				c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
-			}
-			c.f.metrics.BridgesRemoved.Inc()
-			c.publishPresence()
-			c.placeTranscriber()
-			for nick := range s.endpoints {
-				if m := c.members[nick]; m != nil {
-					m.bridge = ""
-					c.moveParticipant(m, []string{s.jid}, ev.Kind.String())
-				}
-			}
+			// A removed bridge is unreachable; a failed or shutting-down
+			// one still gets the expire, to release what it holds for us.
+			c.removeSession(s, ev.Kind.String(), removal{reinvite: true, unreachable: ev.Kind == BridgeRemoved, avoid: true})
 		}
 	case BridgeAdded, BridgeUp:
 		if c.noBridge {
@@ -820,7 +781,7 @@ func (c *Conference) onBridgeEvent(ev BridgeEvent) {
 		// operator wants them moved (bridges.move-on-graceful-shutdown).
 		if s := c.sessions[ev.JID]; s != nil && c.cfg().Bridges.MoveOnGracefulShutdown {
 			c.log.Info("bridge in graceful shutdown; moving its participants", "bridge", ev.JID)
-			c.removeSession(s, true, "bridge in graceful shutdown")
+			c.removeSession(s, "bridge in graceful shutdown", removal{reinvite: true})
 		}
 	}
 }
@@ -846,10 +807,8 @@ func (c *Conference) memberLeft(m *Participant) {
 	c.f.events.Add(c.room, "%s left", m.Nick)
 	switch len(c.members) {
 	case 0:
-		if c.switching || c.f.hasBreakouts(c.room) {
-			c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
-			c.waitForBreakouts()
-			return
+		if c.hookEnding(false) {
+			return // a feature keeps the room
 		}
 		c.stop("the last participant left", false)
 		return
@@ -903,17 +862,12 @@ func (c *Conference) stop(reason string, terminate bool) {
 	for _, s := range c.sessions {
 		c.releaseAll(s)
 		if s.createSent {
-			iq := ColibriIQ(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID, Expire: true}))
+			iq := ColibriIQ(s.jid, BuildConferenceExpire(c.meetingID))
 			_ = c.f.bx.Send(iq.Set("id", randomID()))
 		}
 	}
 	c.sessions = map[string]*bridgeSession{}
-	for _, r := range c.jibriSessions() {
-		if r.status != "off" {
-			c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
-			c.recordingOff(r, "", "")
-		}
-	}
+	c.hookEnding(true)
 	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
 }
 
@@ -924,4 +878,19 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// announces: m's presence lists the feature var, and m's real JID is in a
+// trusted domain (services are believed only from there).
+func (c *Conference) announces(m *Participant, p *Element, feature string) bool {
+	fe := p.Child("", "features")
+	if fe == nil || !c.trusted(m.RealJID) {
+		return false
+	}
+	for _, f := range fe.All("", "feature") {
+		if f.Attr("var") == feature {
+			return true
+		}
+	}
+	return false
 }

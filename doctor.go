@@ -1189,7 +1189,7 @@ func (d *doctor) testConference(br BridgeInfo, media []*Element, sctp bool) doct
 		return doctorResult{err: err, msg: "allocating a test conference failed"}
 	}
 	expire := func() error {
-		_, err := d.iq("get", br.JID, BuildConferenceModify(ColibriRequest{MeetingID: meetingID, Expire: true}))
+		_, err := d.iq("get", br.JID, BuildConferenceExpire(meetingID))
 		return err
 	}
 	alloc, err := ParseAllocation(resp, epID, sctp)

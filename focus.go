@@ -55,33 +55,30 @@ type Focus struct {
 	x       xmppLink
 	bx      xmppLink // the bridges' connection: x, or the service connection
 	bridges *Bridges
-	log     *slog.Logger
-	metrics *Metrics
-	events  *EventLog
+	hooks   *hooks // the features' hooks (features.go)
+	// Filled by the features' Setup, read-only once Run starts.
+	confIQ      map[string]func(c *Conference, m *Participant, iq *Element) // by namespace
+	focusIQ     map[string]func(iq, p *Element) *Element                    // by "local/type"
+	roomDomains []func(domain string) bool                                  // MUC domains besides the conference one
+	messages    []func(*Element) bool                                       // message handlers: true = taken
+	components  map[string]func(addr string) bool                           // Jitsi component types: true = address taken
+	pinned      func(room string) string                                    // the bridge version room is pinned to, or ""
+	log         *slog.Logger
+	metrics     *Metrics
+	events      *EventLog
 
 	mu      sync.Mutex
 	confs   map[string]*Conference // by room bare JID, lower-case
 	closing bool
 	offers  sync.Map // Features → [2][]*Element{offer, colibri media} (offerFor)
 	// idleSince is when the last conference ended (see releaseIfIdle).
-	idleSince time.Time
-	pins      map[string]Pin         // by room
-	limiter   map[string]*rateWindow // conference requests per sender
-	total     tokenBucket            // conference requests from everyone (burst.go)
-	caps      *capsCache
-	budgets   *budgets   // what each participant may still cause (limits.go)
-	auth      *authority // nil when authentication is off
-	jibris    *Jibris    // nil when no Jibri brewery is configured
-	sipJibris *Jibris    // the SIP gateway Jibris; nil when not configured
-	jigasis   *Jigasis   // nil when no Jigasi brewery is configured
-	// recordings maps a recording session id to its conference, for the
-	// Jibris' status reports.
-	recordings   sync.Map
-	avModAddr    atomic.Value // string: the av_moderation component's address
-	metadataAddr atomic.Value // string: the room_metadata component's address
-	// breakoutDomain is the MUC domain of breakout rooms (string).
-	breakoutDomain atomic.Value
-	wg             sync.WaitGroup
+	idleSince     time.Time
+	limiter       map[string]*rateWindow // conference requests per sender
+	total         tokenBucket            // conference requests from everyone (burst.go)
+	caps          *capsCache
+	budgets       *budgets // what each participant may still cause (limits.go)
+	focusFeatures          // the features' state (features.go)
+	wg            sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
@@ -92,17 +89,15 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
 		budgets: newBudgets(),
-		auth:    newAuthority(cfg.Auth),
+		hooks:   compileHooks(features()),
+		confIQ:  map[string]func(*Conference, *Participant, *Element){},
+		focusIQ: map[string]func(iq, p *Element) *Element{},
+		// Configured component addresses hold from the start (Setup);
+		// discovery (at each login) fills in the others.
+		components: map[string]func(addr string) bool{},
 	}
-	// Configured component addresses hold from the start; discovery (at
-	// each login) fills in the others.
-	f.avModAddr.Store(cfg.XMPP.AVModerationComponent)
-	f.metadataAddr.Store(cfg.XMPP.RoomMetadataComponent)
-	f.breakoutDomain.Store(cfg.XMPP.BreakoutMUCDomain)
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
-	x.HandleIQ(nsJibri, f.routeJibriIQ)
-	x.HandleIQ(nsRayo, f.routeToConference)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
 		x.HandleIQ(ns, f.routeToConference)
 	}
@@ -122,13 +117,11 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 		f.x.Send(ErrorIQ(iq, Errorf("bad-request", "%v", err)))
 		return
 	}
+	if h := f.focusIQ[p.Local+"/"+iq.Attr("type")]; h != nil {
+		f.x.Send(h(iq, p))
+		return
+	}
 	switch {
-	case p.Local == "login-url" && iq.Attr("type") == "get":
-		f.x.Send(f.loginURL(iq, p))
-		return
-	case p.Local == "logout" && iq.Attr("type") == "set":
-		f.x.Send(f.logout(iq, p))
-		return
 	case p.Local != "conference" || iq.Attr("type") != "set":
 		f.x.Send(ErrorIQ(iq, Errorf("feature-not-implemented", "unsupported focus request %q", p.Local)))
 		return
@@ -206,13 +199,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	} else if busy {
 		return f.notReady(room, "total request rate"), nil
 	}
-	var session *authSession
-	if f.auth != nil && !f.isBreakoutRoom(room) { // breakout rooms skip authentication
-		if session, err = f.auth.check(req); err != nil {
-			f.metrics.ConferenceRequestsFailed.Inc()
-			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
-			return ConferenceResponse{}, err
-		}
+	var a Admission
+	if err := f.hookRequest(room, req, &a); err != nil {
+		f.metrics.ConferenceRequestsFailed.Inc()
+		return ConferenceResponse{}, err
 	}
 	if up, _ := f.x.Connected(); !up {
 		f.metrics.ConferenceRequestsFailed.Inc()
@@ -225,13 +215,10 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 		return ConferenceResponse{}, Errorf("service-unavailable", "the focus is shutting down")
 	}
 	conf := f.confs[room]
-	if conf == nil && f.auth != nil && session == nil && !f.isBreakoutRoom(room) {
-		// Only authenticated users may start a conference; guests join
-		// one that is already running (Jicofo's secure domain).
+	if conf == nil && a.NoStart != nil {
 		f.mu.Unlock()
 		f.metrics.ConferenceRequestsFailed.Inc()
-		f.log.Info("conference request refused: only authenticated users start conferences", "room", room, "from", req.From)
-		return ConferenceResponse{}, Errorf("not-authorized", "not authorized user domain")
+		return ConferenceResponse{}, a.NoStart()
 	}
 	if conf == nil && f.cfg.Conference.MaxPendingJoins > 0 && f.startingLocked() >= f.cfg.Conference.MaxPendingJoins {
 		// Starting more conferences at once would only make every one of
@@ -241,7 +228,7 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	}
 	if conf == nil {
 		f.metrics.ConferenceRequestsNew.Inc()
-		f.log.Info("conference requested", "room", room, "from", req.From, "authenticated", session != nil)
+		f.log.Info("conference requested", "room", room, "from", req.From, "authenticated", a.Authenticated)
 		conf = newConference(f, room, req.Properties)
 		f.confs[room] = conf
 		f.wg.Add(1)
@@ -270,19 +257,14 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	default:
 	}
 	resp := ConferenceResponse{Room: room, Ready: true, FocusJID: f.cfg.FocusJID()}
-	if f.auth == nil {
+	if len(a.Properties) == 0 || a.Properties[0][0] != "authentication" {
 		resp.Properties = [][2]string{{"authentication", "false"}}
-	} else {
-		resp.Properties = [][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}
-		if session != nil {
-			resp.SessionID, resp.Identity = session.id, session.identity
-			conf.post(event{kind: evAuthenticated, reason: session.identity})
-		}
 	}
-	if f.jigasis != nil {
-		resp.Properties = append(resp.Properties, [2]string{"sipGatewayEnabled", "true"})
-	}
+	resp.Properties = append(resp.Properties, a.Properties...)
 	resp.Properties = append(resp.Properties, [2]string{"visitors-supported", "false"})
+	for _, joined := range a.Joined {
+		joined(conf, &resp)
+	}
 	return resp, nil
 }
 
@@ -307,7 +289,7 @@ func (f *Focus) validateRoom(room string) (string, error) {
 	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
 		return "", Errorf("bad-request", "invalid room name %q", room)
 	}
-	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.isBreakoutDomain(j.Domainpart()) {
+	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.otherRoomDomain(j.Domainpart()) {
 		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
 	}
 	// One conference per room as Prosody names it, whatever the spelling.
@@ -465,4 +447,60 @@ func bareJID(j string) string {
 		j = j[:i]
 	}
 	return strings.ToLower(j)
+}
+
+// otherRoomDomain: a feature accepts conference requests on domain.
+func (f *Focus) otherRoomDomain(domain string) bool {
+	for _, ok := range f.roomDomains {
+		if ok(domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// pinnedVersion is the bridge version room must use, or "" (any).
+func (f *Focus) pinnedFor(room string) string {
+	if f.pinned == nil {
+		return ""
+	}
+	return f.pinned(room)
+}
+
+// handleMessage offers a message to the features' handlers.
+func (f *Focus) handleMessage(msg *Element) {
+	for _, h := range f.messages {
+		if h(msg) {
+			return
+		}
+	}
+}
+
+// discoverComponents asks the XMPP domain which of Jitsi's Prosody
+// components it has; the features said which types they use.
+func (f *Focus) discoverComponents() {
+	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
+	defer cancel()
+	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
+	if err != nil {
+		return
+	}
+	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
+		if id.Attr("category") != "component" || id.Attr("name") == "" {
+			continue
+		}
+		if take := f.components[id.Attr("type")]; take == nil || !take(id.Attr("name")) {
+			continue
+		}
+		f.log.Info("Jitsi component found", "type", id.Attr("type"), "address", id.Attr("name"))
+	}
+}
+
+// storeIfUnset stores a discovered address unless one is configured (a
+// configured address wins). It reports whether the component is used.
+func storeIfUnset(v *atomic.Value, configured, found string) bool {
+	if configured == "" {
+		v.Store(found)
+	}
+	return true
 }

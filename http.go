@@ -232,11 +232,6 @@ func (h *HTTPServer) routes() {
 	h.pmux.HandleFunc("GET /{$}", h.status)
 	h.pmux.HandleFunc("GET /debug", h.debug)
 	h.pmux.HandleFunc("GET /debug/bridges", h.m.Bridges.DebugHandler)
-	h.pmux.HandleFunc("GET /move-endpoints/move-endpoint", h.moveEndpoints)
-	h.pmux.HandleFunc("GET /move-endpoints/move-endpoints", h.moveEndpoints)
-	h.pmux.HandleFunc("GET /pin", h.pins)
-	h.pmux.HandleFunc("POST /pin", h.pin)
-	h.pmux.HandleFunc("POST /pin/remove", h.unpin)
 	// Go's profiler, for operators chasing CPU or memory.
 	h.pmux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	h.pmux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

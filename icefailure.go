@@ -41,3 +41,11 @@ func (b *Bridges) RestartRequested(jid string) {
 	b.log.Warn("bridge is failing ICE: new participants go to other bridges", "bridge", br.jid,
 		"restarts", len(br.restarts), "endpoints", endpoints, "interval", cfg.Interval.Duration, "until", br.iceFailingUntil)
 }
+
+func iceFailureFeature() Feature {
+	return Feature{Name: "ice-failure", Bridge: func(c *Conference, ev SessionEvent) {
+		if ev.Kind == RestartRequested {
+			c.f.bridges.RestartRequested(ev.Bridge)
+		}
+	}}
+}

@@ -526,3 +526,57 @@ func (f *Focus) jibriGone(jid string) {
 		return true
 	})
 }
+
+// jibriState is Jibri's per-conference state.
+type jibriState struct {
+	recording *recording
+	sipCalls  map[string]*recording // Jibri SIP gateway calls by SIP address
+}
+
+func jibriFeature() Feature {
+	return Feature{Name: "jibri",
+		Setup: func(m *Main) {
+			user := m.Config.XMPP.Username
+			m.Jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
+			m.Focus.jibris = m.Jibris
+			if m.Jibris != nil {
+				m.Jibris.onGone = m.Focus.jibriGone
+			}
+			m.SIPJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
+			m.Focus.sipJibris = m.SIPJibris
+			if m.SIPJibris != nil {
+				m.SIPJibris.onGone = m.Focus.jibriGone
+			}
+			m.presence = append(m.presence, m.Jibris.HandlePresence, m.SIPJibris.HandlePresence)
+			m.XMPP.HandleIQ(nsJibri, m.Focus.routeJibriIQ)
+			m.Focus.confIQ[nsJibri] = (*Conference).onJibriRequest
+		},
+		Presence: func(c *Conference, props, p *Element) {
+			p.Add(c.recordingPresence()...)
+		},
+		Room: func(c *Conference, ev RoomEvent) {
+			if ev.Member != nil && !ev.Leaving && c.announces(ev.Member, ev.Presence, "http://jitsi.org/protocol/jibri") {
+				ev.Member.Jibri = true
+			}
+		},
+		Ending: func(c *Conference, final bool) bool {
+			if final { // the conference stops: so do its recordings and calls
+				for _, r := range c.jibriSessions() {
+					if r.status != "off" {
+						c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+						c.recordingOff(r, "", "")
+					}
+				}
+			}
+			return false
+		}}
+}
+
+// jibriPools are Jibri's state on the Focus.
+type jibriPools struct {
+	jibris    *Jibris // nil when no Jibri brewery is configured
+	sipJibris *Jibris // the SIP gateway Jibris; nil when not configured
+	// recordings maps a recording session id to its conference, for the
+	// Jibris' status reports.
+	recordings sync.Map
+}

@@ -207,3 +207,26 @@ func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried 
 		}
 	})
 }
+
+func jigasiFeature() Feature {
+	return Feature{Name: "jigasi", Setup: func(m *Main) {
+		m.Focus.jigasis = NewJigasis(m.Config.Jigasi.Brewery, m.Config.XMPP.Username, m.XMPP, m.Log)
+		m.presence = append(m.presence, m.Focus.jigasis.HandlePresence)
+		m.XMPP.HandleIQ(nsRayo, m.Focus.routeToConference)
+		m.Focus.confIQ[nsRayo] = (*Conference).onDial
+	}, Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
+		if f.jigasis != nil {
+			a.Properties = append(a.Properties, [2]string{"sipGatewayEnabled", "true"})
+		}
+		return nil
+	}, Room: func(c *Conference, ev RoomEvent) {
+		if ev.Member != nil && !ev.Leaving && c.announces(ev.Member, ev.Presence, "http://jitsi.org/protocol/jigasi") {
+			ev.Member.Jigasi = true
+		}
+	}}
+}
+
+// jigasiPool is Jigasi's state on the Focus.
+type jigasiPool struct {
+	jigasis *Jigasis // nil when no Jigasi brewery is configured
+}

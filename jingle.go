@@ -37,6 +37,14 @@ const (
 )
 
 // Features is what a participant's client supports, from its disco#info.
+// colibriCapabilities are the endpoint capabilities the bridge is told of.
+func (f Features) colibriCapabilities() []string {
+	if f.SSRCRewriting {
+		return []string{"source-names", "ssrc-rewriting"}
+	}
+	return []string{"source-names"}
+}
+
 type Features struct {
 	Audio, Video  bool // offer the audio / video content
 	SCTP          bool // offer the data content (and ask the bridge for SCTP)

@@ -165,6 +165,10 @@ type Main struct {
 
 	started time.Time
 
+	// Filled by the features' Setup (features.go), read-only once Run starts.
+	presence []func(*Element) bool   // presence handlers tried after the bridges'
+	loops    []func(context.Context) // background loops, run until the XMPP connections close
+
 	ho handoverCtl // whether and how the stop hands the conferences over (handover.go)
 
 	ready chan struct{} // closed once the HTTP listener is up
@@ -216,23 +220,23 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	if m.ServiceXMPP != nil {
 		m.ServiceXMPP.HandlePresence(func(p *Element) { m.Bridges.HandlePresence(p) })
 	}
-	m.Jibris = NewJibris(cfg.Jibri.Brewery, x.Username, m.XMPP, logger)
-	m.Focus.jibris = m.Jibris
-	if m.Jibris != nil {
-		m.Jibris.onGone = m.Focus.jibriGone
-	}
-	m.SIPJibris = NewJibris(cfg.Jibri.SIPBrewery, x.Username, m.XMPP, logger)
-	m.Focus.sipJibris = m.SIPJibris
-	if m.SIPJibris != nil {
-		m.SIPJibris.onGone = m.Focus.jibriGone
-	}
-	m.Focus.jigasis = NewJigasis(cfg.Jigasi.Brewery, x.Username, m.XMPP, logger)
 	m.XMPP.HandlePresence(func(p *Element) {
-		if !m.Bridges.HandlePresence(p) && !m.Jibris.HandlePresence(p) && !m.SIPJibris.HandlePresence(p) && !m.Focus.jigasis.HandlePresence(p) {
-			m.Focus.HandlePresence(p)
+		if m.Bridges.HandlePresence(p) {
+			return
 		}
+		for _, h := range m.presence { // the features' breweries
+			if h(p) {
+				return
+			}
+		}
+		m.Focus.HandlePresence(p)
 	})
 	m.HTTP = NewHTTPServer(m)
+	for _, ft := range features() {
+		if ft.Setup != nil {
+			ft.Setup(m)
+		}
+	}
 	return m
 }
 
@@ -264,7 +268,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bdone := make(chan struct{})
 	go func() { m.Bridges.Run(xctx); close(bdone) }()
-	go m.Focus.RunLoadRedistribution(xctx)
+	for _, loop := range m.loops {
+		go loop(xctx)
+	}
 
 	<-ctx.Done()
 	if m.ho.requested.Load() && m.handOver(xcancel, xdone, sdone, bdone) {

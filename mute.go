@@ -37,17 +37,18 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 	case t.Jibri || (t.Jigasi && !t.Features.AudioMute):
 		c.send(ErrorIQ(iq, Errorf("not-allowed", "this participant cannot be muted")))
 		return
-	case self && !mute && !c.selfUnmuteAllowed(m, p.Space):
-		c.send(ErrorIQ(iq, Errorf("not-allowed", "the moderator has not allowed you to unmute")))
-		return
+	}
+	var after []func()
+	if self && !mute {
+		ok := false
+		if ok, after = c.hookUnmute(m, p.Space); !ok {
+			c.send(ErrorIQ(iq, Errorf("not-allowed", "the moderator has not allowed you to unmute")))
+			return
+		}
 	}
 	c.send(ResultIQ(iq, nil))
-	if self && !mute {
-		if m.selfUnmuted == nil {
-			m.selfUnmuted = map[string]bool{}
-		}
-		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[p.Space]] = true
-		c.enforceForceMute(m)
+	for _, f := range after {
+		f()
 	}
 	if !self {
 		c.log.Info("remote mute", "endpoint", t.Nick, "by", m.Nick, "media", p.Space)

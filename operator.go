@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -25,7 +24,7 @@ func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) in
 		// Only when another bridge can take it: a conference that cannot
 		// span bridges (no relay_id, other versions, a pin) stays put
 		// rather than losing its media.
-		if !c.f.bridges.CanSelect(SelectRequest{Conference: c.room, Current: c.bridgeCounts(), Exclude: []string{old}, Version: c.f.pinnedVersion(c.room)}) {
+		if !c.f.bridges.CanSelect(SelectRequest{Conference: c.room, Current: c.bridgeCounts(), Exclude: []string{old}, Version: c.f.pinnedFor(c.room)}) {
 			c.log.Info("not moving participant: no other bridge can take it", "endpoint", nick, "bridge", old, "why", reason)
 			continue
 		}
@@ -206,39 +205,10 @@ func (h *HTTPServer) moveEndpoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"movedEndpoints": moved, "conferences": confs})
 }
 
-// pins lists the bridge version pins (Jicofo's GET /pin).
-func (h *HTTPServer) pins(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.m.Focus.Pins())
-}
-
-// pin pins a room's new conferences to a bridge version: body
-// {"conferenceId":"room@muc","jvbVersion":"2.3-61-g814bffd6","durationMinutes":60}.
-func (h *HTTPServer) pin(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Room     string `json:"conferenceId"`
-		Version  string `json:"jvbVersion"`
-		Duration int    `json:"durationMinutes"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil {
-		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := h.m.Focus.PinVersion(body.Room, body.Version, time.Duration(body.Duration)*time.Minute); err != nil {
-		http.Error(w, "Bad request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-// unpin removes a room's pin: body {"conferenceId":"room@muc"}.
-func (h *HTTPServer) unpin(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Room string `json:"conferenceId"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(&body); err != nil || body.Room == "" {
-		http.Error(w, "Bad request: Missing parameter: conferenceId", http.StatusBadRequest)
-		return
-	}
-	h.m.Focus.Unpin(body.Room)
-	w.WriteHeader(http.StatusOK)
+func operatorFeature() Feature {
+	return Feature{Name: "operator", Setup: func(m *Main) {
+		m.loops = append(m.loops, m.Focus.RunLoadRedistribution)
+		m.HTTP.pmux.HandleFunc("GET /move-endpoints/move-endpoint", m.HTTP.moveEndpoints)
+		m.HTTP.pmux.HandleFunc("GET /move-endpoints/move-endpoints", m.HTTP.moveEndpoints)
+	}}
 }

@@ -51,6 +51,10 @@ type Participant struct {
 	conf        ConferenceConfig
 }
 
+// isService: Jibri or Jigasi, not a person (never auto-owner, not counted
+// for start-muted).
+func (p *Participant) isService() bool { return p.Jibri || p.Jigasi }
+
 func (p *Participant) moderator() bool {
 	return p.Affiliation == "owner" || p.Affiliation == "admin" || p.Role == "moderator"
 }
@@ -69,7 +73,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
 	offer, media := c.f.offerFor(m.features())
-	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedVersion(c.room)})
+	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedFor(c.room)})
 	if err != nil {
 		m.inviting = false
 		if !c.noBridge {
@@ -99,22 +103,12 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	m.offer = offer
 	wantSCTP := OfferHasData(offer)
 	ep := ColibriEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true, Media: media, SCTP: wantSCTP, InitialLastN: -1}
-	if fm := c.forceMute(m); fm[0] || fm[1] {
-		ep.ForceMute = &fm // joining a moderated conference
-	}
-	m.forceMuted = c.forceMute(m)
-	ep.Capabilities = []string{"source-names"}
-	if m.Features.SSRCRewriting {
-		ep.Capabilities = append(ep.Capabilities, "ssrc-rewriting")
-	}
+	ep.Capabilities = m.Features.colibriCapabilities()
 	if cur := c.sources.Get(m.Nick); !cur.IsEmpty() {
 		ep.Sources = cur.Colibri2Sources(m.Nick)
 	}
 	req := ColibriRequest{MeetingID: c.meetingID, Name: c.room, Create: create, RTCStatsDisabled: c.props["rtcstatsEnabled"] == "false", Endpoints: []ColibriEndpoint{ep}}
-	if create && c.transcriber == "" && c.wantTranscriber() {
-		req.Connects = c.transcriberConnect(s, true)
-		c.transcriber = s.jid
-	}
+	c.hookInvite(m, &Invitation{Session: s, Create: create, Endpoint: &req.Endpoints[0], Request: &req})
 	c.log.Info("allocating endpoint", "endpoint", m.Nick, "bridge", s.jid, "why", choice.Reason, "create", create)
 	c.f.events.Add(c.room, "%s: bridge %s (%s)", m.Nick, nickOf(s.jid), choice.Reason)
 	start := time.Now()
@@ -137,8 +131,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 		// Left or re-invited meanwhile: whatever ended that invite already
 		// released the endpoint (unless it is in use again by a new invite).
 		if err == nil && current && !s.endpoints[nick] {
-			c.fireAndForget(s.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
-				Endpoints: []ColibriEndpoint{{ID: nick, Expire: true, InitialLastN: -1}}}))
+			c.fireAndForget(s.jid, BuildEndpointExpire(c.meetingID, nick))
 		}
 		return
 	}
@@ -169,7 +162,7 @@ func (c *Conference) allocated(nick string, gen int, s *bridgeSession, resp *Ele
 	}
 	c.sendSessionInitiate(m, s, alloc)
 	if m.state != sessNone {
-		c.relayAdded(s, m) // announced on the relays once its endpoint is in use
+		c.hookBridge(SessionEvent{Kind: EndpointUp, Session: s, Member: m}) // its endpoint is in use
 	}
 }
 
@@ -184,26 +177,26 @@ func (c *Conference) allocationFailed(m *Participant, s *bridgeSession, err erro
 	}
 	if fail.RemoveSessionReinvite {
 		// Moves everyone on s, this participant included.
-		c.removeSession(s, true, "allocation failed: "+err.Error())
+		c.removeSession(s, "allocation failed: "+err.Error(), removal{reinvite: true})
 		return
 	}
 	c.dropEndpoint(s, m.Nick)
 	m.bridge = ""
 	if len(s.endpoints) == 0 {
-		c.removeSession(s, false, "allocation failed") // the next invite creates it again
+		c.removeSession(s, "allocation failed", removal{}) // the next invite creates it again
 	}
 	c.retryInvite(m, s.jid)
 }
 
 // retryInvite tries another bridge, a few times at most.
-func (c *Conference) retryInvite(m *Participant, failedBridge string) {
+func (c *Conference) retryInvite(m *Participant, exclude ...string) {
 	m.attempts++
 	if m.attempts > 3 {
 		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
 		m.failed = true
 		return
 	}
-	c.invite(m, []string{failedBridge})
+	c.invite(m, exclude)
 }
 
 // sendSessionInitiate offers m the bridge's transport and everyone's sources.
@@ -228,13 +221,8 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 	strip := c.cfg().Conference.StripSimulcast
 	m.signaled = RemoteSources(c.sources, m.Nick, s.feedback, f, strip)
 	muted := m.startMuted
-	if !m.initiated { // the room's policy is for joining, not for moves
-		muted[0] = muted[0] || c.metadata.StartMuted.Audio
-		muted[1] = muted[1] || c.metadata.StartMuted.Video
-	}
+	c.hookInvite(m, &Invitation{Session: s, Muted: &muted}) // before m.initiated: it tells a join from a move
 	m.initiated = true
-	muted[0] = muted[0] || m.forceMuted[0]
-	muted[1] = muted[1] || m.forceMuted[1]
 	params := SessionInitiateParams{
 		From:            c.f.x.JID(),
 		To:              m.Occupant,
@@ -301,7 +289,7 @@ func (c *Conference) startMuted(invitee *Participant) [2]bool {
 		if nick == invitee.Nick {
 			break
 		}
-		if m := c.members[nick]; m != nil && !m.Jibri && !m.Jigasi {
+		if m := c.members[nick]; m != nil && !m.isService() {
 			n++
 		}
 	}
@@ -333,11 +321,11 @@ func (c *Conference) onIQ(iq *Element) {
 		c.onJingle(m, iq)
 	case nsMuteAudio, nsMuteVideo, nsMuteDesktop:
 		c.onMute(m, iq)
-	case nsJibri:
-		c.onJibriRequest(m, iq)
-	case nsRayo:
-		c.onDial(m, iq)
 	default:
+		if h := c.f.confIQ[p.Space]; h != nil {
+			h(c, m, iq)
+			return
+		}
 		c.send(ErrorIQ(iq, Errorf("feature-not-implemented", "")))
 	}
 }
@@ -505,7 +493,7 @@ func (c *Conference) onTerminate(m *Participant, iq *Element, req JingleRequest)
 	c.send(ResultIQ(iq, nil))
 	c.log.Info("participant ended its session", "endpoint", m.Nick, "restart", req.Restart)
 	if req.Restart {
-		c.f.bridges.RestartRequested(m.bridge)
+		c.hookBridge(SessionEvent{Kind: RestartRequested, Member: m, Bridge: m.bridge})
 	}
 	c.endSession(m, true)
 	if req.Restart {
@@ -554,25 +542,10 @@ func (c *Conference) moveParticipant(m *Participant, exclude []string, why strin
 	if m.sid != "" {
 		c.send(BuildSessionTerminate(c.f.x.JID(), m.Occupant, m.sid, "success", "moving"))
 	}
-	if s := c.sessions[m.bridge]; s != nil && len(exclude) == 0 {
-		c.expireEndpoint(s, m.Nick)
-	}
-	m.bridge = ""
-	c.bump(m)
-	m.inviting = false
-	m.state = sessNone
-	m.sid = ""
-	m.signaled = SourceSet{}
-	if removed := c.sources.RemoveOwner(m.Nick); !removed.IsEmpty() {
-		c.propagate(m.Nick, nil)
-	}
-	m.attempts++ // reset by the next successful allocation
-	if m.attempts > 3 {
-		c.log.Error("giving up inviting participant after repeated bridge failures", "endpoint", m.Nick)
-		m.failed = true
-		return
-	}
-	c.invite(m, exclude)
+	// Callers that pass exclude have cleared m.bridge already (that bridge
+	// is gone), so endSession expires nothing there.
+	c.endSession(m, true)
+	c.retryInvite(m, exclude...) // attempts are reset by the next successful allocation
 }
 
 // propagate tells every active participant about owner's current sources

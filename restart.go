@@ -18,7 +18,7 @@ func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleReques
 		if s != nil && req.BridgeSessionID == s.id {
 			if c.allowRestart(m) {
 				c.f.metrics.ICEFailed.Inc()
-				c.f.bridges.RestartRequested(m.bridge)
+				c.hookBridge(SessionEvent{Kind: RestartRequested, Member: m, Bridge: m.bridge})
 				c.moveParticipant(m, nil, "ICE failed")
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	neturl "net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // roomMetadata is what the focus reads from the room_metadata component.
@@ -147,4 +148,60 @@ func (f *Focus) handleRoomMetadata(msg *Element) {
 	if c := f.lookup(jm.Attr("room")); c != nil {
 		c.post(event{kind: evFunc, fn: func() { c.setMetadata(m.Metadata) }})
 	}
+}
+
+// metadataState is the room metadata's per-conference state.
+type metadataState struct {
+	transcriber string       // bridge holding the async transcriber's <connect>, or ""
+	metadata    roomMetadata // from the room_metadata component
+}
+
+func transcriptionFeature() Feature {
+	return Feature{Name: "transcription", Presence: metadataPresence, Invite: metadataInvite,
+		Setup: func(m *Main) {
+			f, addr := m.Focus, m.Config.XMPP.RoomMetadataComponent
+			f.metadataAddr.Store(addr)
+			f.components["room_metadata"] = func(found string) bool { return storeIfUnset(&f.metadataAddr, addr, found) }
+			f.messages = append(f.messages, func(msg *Element) bool {
+				if !fromComponent(msg, &f.metadataAddr) {
+					return false
+				}
+				f.handleRoomMetadata(msg)
+				return true
+			})
+		},
+		InviteAlone: func(c *Conference) bool {
+			return c.metadata.asyncTranscription() // the bridge transcribes even a lone speaker
+		},
+		Bridge: func(c *Conference, ev SessionEvent) {
+			if ev.Kind == SessionGone {
+				c.placeTranscriber() // it may have been on that bridge
+			}
+		}}
+}
+
+// metadataPresence tells the clients the bridge records audio for the
+// async transcription.
+func metadataPresence(c *Conference, props, p *Element) {
+	if c.metadata.asyncTranscription() {
+		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
+	}
+}
+
+// metadataInvite puts the transcriber's <connect> on the bridge that gets
+// the conference first, and applies the room's start-muted policy to joins.
+func metadataInvite(c *Conference, m *Participant, in *Invitation) {
+	if in.Request != nil && in.Create && c.transcriber == "" && c.wantTranscriber() {
+		in.Request.Connects = c.transcriberConnect(in.Session, true)
+		c.transcriber = in.Session.jid
+	}
+	if in.Muted != nil && !m.initiated { // the room's policy is for joining, not for moves
+		in.Muted[0] = in.Muted[0] || c.metadata.StartMuted.Audio
+		in.Muted[1] = in.Muted[1] || c.metadata.StartMuted.Video
+	}
+}
+
+// metadataAddrState holds the room_metadata component's address.
+type metadataAddrState struct {
+	metadataAddr atomic.Value // string
 }
