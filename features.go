@@ -49,14 +49,14 @@ type Feature struct {
 // features lists the optional parts, in hook order.
 func features() []Feature {
 	return []Feature{
-		cascadeFeature(),       // cascade.go        relays between a conference's bridges
-		avModerationFeature(),  // avmoderation.go   audio/video moderation (force-mute, unmute gate)
-		transcriptionFeature(), // transcription.go  room metadata: start-muted, async transcription
-		breakoutsFeature(),     // breakout.go       breakout rooms (before authentication)
-		iceFailureFeature(),
+		cascadeFeature(),        // cascade.go        relays between a conference's bridges
+		avModerationFeature(),   // avmoderation.go   audio/video moderation (force-mute, unmute gate)
+		transcriptionFeature(),  // transcription.go  room metadata: start-muted, async transcription
+		breakoutsFeature(),      // breakout.go       breakout rooms (before authentication)
+		iceFailureFeature(),     // icefailure.go     bridges whose clients keep restarting read as overloaded
 		operatorFeature(),       // operator.go       /move-endpoints, load redistribution
-		bridgePolicyFeature(),   // bridgepolicy.go   /pin (version pinning)     // icefailure.go     bridges whose clients keep restarting read as overloaded
-		authenticationFeature(), // auth.go          Prosody/JWT login: who may start, who is moderator
+		bridgePolicyFeature(),   // bridgepolicy.go   /pin (version pinning)
+		authenticationFeature(), // auth.go           Prosody/JWT login: who may start, who is moderator
 		jibriFeature(),          // jibri.go          recording, streaming, SIP video gateway
 		jigasiFeature(),         // jigasi.go         SIP dial-out (Rayo)
 	}

@@ -548,6 +548,7 @@ func jibriFeature() Feature {
 				m.SIPJibris.onGone = m.Focus.jibriGone
 			}
 			m.presence = append(m.presence, m.Jibris.HandlePresence, m.SIPJibris.HandlePresence)
+			m.leave = append(m.leave, m.Jibris.Leave, m.SIPJibris.Leave) // nil-safe
 			m.XMPP.HandleIQ(nsJibri, m.Focus.routeJibriIQ)
 			m.Focus.confIQ[nsJibri] = (*Conference).onJibriRequest
 		},
@@ -563,7 +564,7 @@ func jibriFeature() Feature {
 			if final { // the conference stops: so do its recordings and calls
 				for _, r := range c.jibriSessions() {
 					if r.status != "off" {
-						c.send(NewIQ("set", r.jibri, "", NewElement(nsJibri, "jibri", "action", "stop", "session_id", r.id)))
+						c.send(jibriStopIQ(r.jibri, r.id))
 						c.recordingOff(r, "", "")
 					}
 				}

@@ -212,6 +212,7 @@ func jigasiFeature() Feature {
 	return Feature{Name: "jigasi", Setup: func(m *Main) {
 		m.Focus.jigasis = NewJigasis(m.Config.Jigasi.Brewery, m.Config.XMPP.Username, m.XMPP, m.Log)
 		m.presence = append(m.presence, m.Focus.jigasis.HandlePresence)
+		m.leave = append(m.leave, m.Focus.jigasis.Leave) // nil-safe
 		m.XMPP.HandleIQ(nsRayo, m.Focus.routeToConference)
 		m.Focus.confIQ[nsRayo] = (*Conference).onDial
 	}, Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {

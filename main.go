@@ -168,6 +168,7 @@ type Main struct {
 	// Filled by the features' Setup (features.go), read-only once Run starts.
 	presence []func(*Element) bool   // presence handlers tried after the bridges'
 	loops    []func(context.Context) // background loops, run until the XMPP connections close
+	leave    []func()                // run at a stop for good, after the conferences ended (brewery leaves)
 
 	ho handoverCtl // whether and how the stop hands the conferences over (handover.go)
 
@@ -282,9 +283,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Focus.Shutdown(fctx)
 	fcancel()
 	m.Bridges.Leave()
-	m.Jibris.Leave() // nil-safe, as are the next two
-	m.SIPJibris.Leave()
-	m.Focus.jigasis.Leave()
+	for _, leave := range m.leave {
+		leave()
+	}
 	xcancel()
 	<-bdone
 	select {
