@@ -134,6 +134,7 @@ type memberState struct {
 	Invite        int             `json:"invite"`
 	Inviting      bool            `json:"inviting,omitempty"`
 	Failed        bool            `json:"failed,omitempty"`
+	HungUp        bool            `json:"hung_up,omitempty"` // ended its session itself: not re-invited
 	Attempts      int             `json:"attempts,omitempty"`
 	Bridge        string          `json:"bridge,omitempty"`
 	SID           string          `json:"sid,omitempty"`
@@ -497,7 +498,7 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 			Nick: m.Nick, Occupant: m.Occupant, RealJID: m.RealJID, Role: m.Role, Affiliation: m.Affiliation,
 			CapsKey: m.CapsKey, Features: m.Features, FeaturesKnown: m.featuresKnown, Region: m.Region,
 			StatsID: m.StatsID, Jibri: m.Jibri, Jigasi: m.Jigasi, JoinedAt: m.joinedAt, Invite: m.invite,
-			Inviting: m.inviting, Failed: m.failed, Attempts: m.attempts, Bridge: m.bridge, SID: m.sid,
+			Inviting: m.inviting, Failed: m.failed, HungUp: m.hungUp, Attempts: m.attempts, Bridge: m.bridge, SID: m.sid,
 			State: sessionStateNames[m.state], Signaled: m.signaled, IceGeneration: m.iceGeneration,
 			ForceMuted: m.forceMuted, SelfUnmuted: m.selfUnmuted, Initiated: m.initiated, StartMuted: m.startMuted,
 		})
@@ -675,7 +676,7 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 			Nick: ms.Nick, Occupant: ms.Occupant, RealJID: ms.RealJID, Role: ms.Role, Affiliation: ms.Affiliation,
 			CapsKey: ms.CapsKey, Features: ms.Features, featuresKnown: ms.FeaturesKnown, Region: ms.Region,
 			StatsID: ms.StatsID, Jibri: ms.Jibri, Jigasi: ms.Jigasi, joinedAt: ms.JoinedAt, invite: ms.Invite,
-			failed: ms.Failed, attempts: ms.Attempts, bridge: ms.Bridge, sid: ms.SID, signaled: ms.Signaled,
+			failed: ms.Failed, hungUp: ms.HungUp, attempts: ms.Attempts, bridge: ms.Bridge, sid: ms.SID, signaled: ms.Signaled,
 			iceGeneration: ms.IceGeneration, forceMuted: ms.ForceMuted, selfUnmuted: ms.SelfUnmuted,
 			initiated: ms.Initiated, startMuted: ms.StartMuted, conf: f.cfg.Conference,
 		}
@@ -757,7 +758,7 @@ func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now tim
 			d = left(cs.InitialDeadline)
 		}
 		c.initialTimer = c.later(d, func() {
-			if len(c.members) == 0 {
+			if len(c.members) == 0 && !c.hookEnding(false) { // a feature may keep the room (breakout rooms)
 				c.stop("nobody joined within the initial timeout", false)
 			}
 		})

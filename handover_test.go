@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -1177,5 +1178,48 @@ func TestHandoverDuringAnXMPPBlip(t *testing.T) {
 		if sawFocusLeave(p) || len(p.Offers()) != 1 {
 			t.Errorf("%s noticed the blip and the restart", p.Nick())
 		}
+	}
+}
+
+// A member that ended its own session (session-terminate without restart)
+// is not invited again after a restart: the mark crosses the state file, and
+// the restored conference's first evaluation leaves it alone.
+func TestRestoreKeepsHungUpMember(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.XMPP.Domain, cfg.XMPP.Password = "meet.test", "x"
+	cfg.deriveDefaults()
+	m := NewMain(cfg, NewLogger(LogConfig{Level: "error"}, io.Discard))
+	room := "hungup@" + cfg.XMPP.MUCDomain
+	cs := conferenceState{Room: room, Joined: true, Configured: true, Members: []memberState{
+		{Nick: "a", Occupant: room + "/a", State: "none", FeaturesKnown: true, HungUp: true},
+		{Nick: "b", Occupant: room + "/b", State: "none", FeaturesKnown: true, HungUp: true},
+	}}
+	raw, err := json.Marshal(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back conferenceState
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Focus.safeRestoreConference(back, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Focus.lookup(room)
+	defer func() { c.postWait(event{kind: evStop, reason: "test over"}); <-c.done }()
+	got := make(chan string, 1)
+	c.postWait(event{kind: evFunc, fn: func() {
+		c.evaluate()
+		var bad []string
+		for _, nick := range []string{"a", "b"} {
+			p := c.members[nick]
+			if p == nil || !p.hungUp || p.inviting || p.state != sessNone {
+				bad = append(bad, nick)
+			}
+		}
+		got <- strings.Join(bad, ",")
+	}})
+	if bad := <-got; bad != "" {
+		t.Errorf("hung-up members re-invited or unmarked after the restore: %s", bad)
 	}
 }
