@@ -418,9 +418,6 @@ func (c *Conference) noteDeadline(t *time.Timer, d time.Duration) {
 	}
 	if len(c.deadlines) >= 16 {
 		held := map[*time.Timer]bool{c.singleTimer: true, c.sourceTimer: true, c.initialTimer: true}
-		for _, r := range c.jibriSessions() {
-			held[r.pending] = true
-		}
 		for k := range c.deadlines {
 			if !held[k] {
 				delete(c.deadlines, k)

@@ -195,6 +195,7 @@ type recording struct {
 	failure                                           string
 	tried                                             map[string]bool
 	pending                                           *time.Timer
+	pendingUntil                                      time.Time // when pending fires
 }
 
 // onJibriRequest handles a moderator's start/stop (an IQ from an occupant).
@@ -420,6 +421,7 @@ func (c *Conference) armPending(r *recording) {
 	if r.pending != nil {
 		r.pending.Stop()
 	}
+	r.pendingUntil = time.Now().Add(c.cfg().Jibri.PendingTimeout.Duration) // for the handover
 	r.pending = c.later(c.cfg().Jibri.PendingTimeout.Duration, func() {
 		if c.current(r) && r.status == "pending" {
 			c.send(jibriStopIQ(r.jibri, r.id))
@@ -604,7 +606,6 @@ func saveJibri(c *Conference) (json.RawMessage, error) {
 	if c.recording == nil && len(c.sipCalls) == 0 {
 		return nil, nil
 	}
-	now := time.Now()
 	export := func(r *recording) recordingState {
 		st := recordingState{ID: r.id, Mode: r.mode, StreamID: r.streamID, YoutubeID: r.youtubeID, AppData: r.appData,
 			Initiator: r.initiator, SIP: r.sip, DisplayName: r.displayName, Jibri: r.jibri, Status: r.status, Failure: r.failure}
@@ -615,7 +616,7 @@ func saveJibri(c *Conference) (json.RawMessage, error) {
 		if r.pending != nil {
 			r.pending.Stop()
 			if r.status == "pending" {
-				st.PendingDeadline = c.deadlineOf(r.pending, now.Add(c.cfg().Jibri.PendingTimeout.Duration))
+				st.PendingDeadline = r.pendingUntil
 			}
 		}
 		return st
@@ -675,9 +676,8 @@ func restoreJibri(c *Conference, raw json.RawMessage) error {
 			}
 			c.armPending(r)
 			if t := deadlines[r]; !t.IsZero() {
-				left := max(t.Sub(now), 0)
-				r.pending.Reset(left)
-				c.noteDeadline(r.pending, left)
+				r.pending.Reset(max(t.Sub(now), 0))
+				r.pendingUntil = t
 			}
 		}
 	}})
