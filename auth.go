@@ -3,7 +3,9 @@ package main
 // auth.go: optional feature: Prosody/JWT authentication, who may start a conference and who is moderator.
 
 import (
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -153,7 +155,8 @@ func (f *Focus) logout(iq, p *Element) *Element {
 }
 
 func authenticationFeature() Feature {
-	return Feature{Name: "authentication", Moderators: authModerators, Request: authRequest,
+	return Feature{Name: "authentication", SaveFocus: saveAuthSessions, RestoreFocus: restoreAuthSessions,
+		Moderators: authModerators, Request: authRequest,
 		Setup: func(m *Main) {
 			m.Focus.auth = newAuthority(m.Config.Auth)
 			m.Focus.focusIQ["login-url/get"] = m.Focus.loginURL
@@ -210,4 +213,52 @@ func authModerators(c *Conference) bool {
 // authFocusState is authentication's state on the Focus.
 type authFocusState struct {
 	auth *authority // nil when authentication is off
+}
+
+// authState is a login session carried across a restart.
+type authState struct {
+	ID, MachineUID, Identity, User string
+	LastUsed                       time.Time
+}
+
+func saveAuthSessions(f *Focus) (json.RawMessage, error) {
+	a := f.auth
+	if a == nil {
+		return nil, nil
+	}
+	a.mu.Lock()
+	out := make([]authState, 0, len(a.sessions))
+	for _, s := range a.sessions {
+		out = append(out, authState{ID: s.id, MachineUID: s.machineUID, Identity: s.identity, User: s.user, LastUsed: s.lastUsed})
+	}
+	a.mu.Unlock()
+	if len(out) == 0 {
+		return nil, nil
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return json.Marshal(out)
+}
+
+func restoreAuthSessions(f *Focus, raw json.RawMessage) error {
+	var sessions []authState
+	if err := json.Unmarshal(raw, &sessions); err != nil {
+		return err
+	}
+	a := f.auth
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range sessions {
+		if st.ID == "" || len(a.sessions) >= 100000 {
+			continue
+		}
+		s := &authSession{id: st.ID, machineUID: st.MachineUID, identity: st.Identity, user: st.User, lastUsed: st.LastUsed}
+		a.sessions[s.id] = s
+		if s.user != "" {
+			a.byUser[s.user] = s
+		}
+	}
+	return nil
 }

@@ -180,7 +180,12 @@ type avModerationState struct {
 }
 
 func avModerationFeature() Feature {
-	return Feature{Name: "av-moderation", Invite: avModInvite, Unmute: avModUnmute,
+	return Feature{Name: "av-moderation", Save: saveAVModeration, Restore: restoreAVModeration,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.avModAddr) },
+		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
+			return restoreDiscovered(&f.avModAddr, f.cfg.XMPP.AVModerationComponent, raw)
+		},
+		Invite: avModInvite, Unmute: avModUnmute,
 		Setup: func(m *Main) {
 			f, addr := m.Focus, m.Config.XMPP.AVModerationComponent
 			f.avModAddr.Store(addr)
@@ -223,4 +228,35 @@ func avModUnmute(c *Conference, m *Participant, space string) (bool, func()) {
 		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[space]] = true
 		c.enforceForceMute(m)
 	}
+}
+
+// avModState is a media type's moderation carried across a restart.
+type avModState struct {
+	Enabled   bool            `json:"enabled"`
+	Whitelist map[string]bool `json:"whitelist,omitempty"`
+}
+
+func saveAVModeration(c *Conference) (json.RawMessage, error) {
+	if len(c.avmod) == 0 {
+		return nil, nil
+	}
+	st := map[string]avModState{}
+	for media, a := range c.avmod {
+		st[media] = avModState{Enabled: a.enabled, Whitelist: a.whitelist}
+	}
+	return json.Marshal(st)
+}
+
+func restoreAVModeration(c *Conference, raw json.RawMessage) error {
+	var st map[string]avModState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	if len(st) > 0 {
+		c.avmod = map[string]*avModeration{}
+		for media, a := range st {
+			c.avmod[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 // breakout.go: optional feature: breakout rooms (their MUC domain, keeping a main room while breakouts run).
 
 import (
+	"encoding/json"
 	"strings"
 	"sync/atomic"
 )
@@ -58,7 +59,12 @@ type breakoutState struct {
 }
 
 func breakoutsFeature() Feature {
-	return Feature{Name: "breakout-rooms", Room: breakoutRoom, Ending: breakoutEnding,
+	return Feature{Name: "breakout-rooms", Save: saveMainRoom, Restore: restoreMainRoom,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.breakoutDomain) },
+		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
+			return restoreDiscovered(&f.breakoutDomain, f.cfg.XMPP.BreakoutMUCDomain, raw)
+		},
+		Room: breakoutRoom, Ending: breakoutEnding,
 		Setup: func(m *Main) {
 			f, domain := m.Focus, m.Config.XMPP.BreakoutMUCDomain
 			f.breakoutDomain.Store(domain)
@@ -102,4 +108,24 @@ func breakoutEnding(c *Conference, final bool) bool {
 // breakoutDomainState holds the MUC domain of breakout rooms.
 type breakoutDomainState struct {
 	breakoutDomain atomic.Value // string
+}
+
+// saveMainRoom carries a breakout room's main room across a restart.
+func saveMainRoom(c *Conference) (json.RawMessage, error) {
+	main, _ := c.mainRoom.Load().(string)
+	if main == "" {
+		return nil, nil
+	}
+	return json.Marshal(main)
+}
+
+func restoreMainRoom(c *Conference, raw json.RawMessage) error {
+	var main string
+	if err := json.Unmarshal(raw, &main); err != nil {
+		return err
+	}
+	if main != "" {
+		c.mainRoom.Store(main)
+	}
+	return nil
 }

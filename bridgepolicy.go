@@ -173,7 +173,7 @@ func (h *HTTPServer) unpin(w http.ResponseWriter, r *http.Request) {
 }
 
 func bridgePolicyFeature() Feature {
-	return Feature{Name: "bridge-policy", Setup: func(m *Main) {
+	return Feature{Name: "bridge-policy", SaveFocus: savePins, RestoreFocus: restorePins, Setup: func(m *Main) {
 		m.Focus.pinned = m.Focus.pinnedVersion
 		m.HTTP.pmux.HandleFunc("GET /pin", m.HTTP.pins)
 		m.HTTP.pmux.HandleFunc("POST /pin", m.HTTP.pin)
@@ -184,4 +184,26 @@ func bridgePolicyFeature() Feature {
 // pinState is version pinning's state on the Focus.
 type pinState struct {
 	pins map[string]Pin // by room, under Focus.mu
+}
+
+// savePins carries the version pins across a restart.
+func savePins(f *Focus) (json.RawMessage, error) {
+	pins := f.Pins()
+	if len(pins) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(pins)
+}
+
+func restorePins(f *Focus, raw json.RawMessage) error {
+	var pins []Pin
+	if err := json.Unmarshal(raw, &pins); err != nil {
+		return err
+	}
+	for _, p := range pins {
+		if d := time.Until(p.Expires); d > 0 {
+			_ = f.PinVersion(p.Room, p.Version, d)
+		}
+	}
+	return nil
 }

@@ -1,12 +1,16 @@
 // features.go: the optional parts of the focus and the hooks through which
 // they reach the core. Removing one = deleting its file(s), its line in
-// features() and its state in confFeatures/focusFeatures below. Not yet
-// for every feature: handover.go still reads the state of AV moderation,
-// room metadata, breakout rooms, authentication, Jibri and pins directly.
+// features() and its state in confFeatures/focusFeatures below. State a
+// feature carries across a restart goes through its Save/Restore hooks:
+// the handover's state file keeps it under the feature's Name.
 
 package main
 
-import "sync"
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+)
 
 // Feature is one optional part. Every hook may be nil. Hooks on a conference
 // run on its goroutine and must not block (they use c.async/c.send).
@@ -44,6 +48,19 @@ type Feature struct {
 	// Ending: the last member left (final=false; keep=true keeps the room),
 	// or the conference stops (final=true; the result is ignored).
 	Ending func(c *Conference, final bool) (keep bool)
+	// Save returns the feature's state of a conference to carry across a
+	// restart (nil: none); it runs on the conference goroutine as the
+	// conference retires, and may stop the feature's timers.
+	Save func(c *Conference) (json.RawMessage, error)
+	// Restore puts saved state back into a restored conference before its
+	// goroutine starts (nothing else holds the conference yet); work that
+	// needs the goroutine it posts with c.postWait. An error: the
+	// conference is not restored.
+	Restore func(c *Conference, raw json.RawMessage) error
+	// SaveFocus and RestoreFocus do the same for the feature's state on
+	// the Focus (written after the conferences, restored before them).
+	SaveFocus    func(f *Focus) (json.RawMessage, error)
+	RestoreFocus func(f *Focus, raw json.RawMessage) error
 }
 
 // features lists the optional parts, in hook order.
@@ -143,6 +160,7 @@ type hooks struct {
 	unmute     []func(c *Conference, m *Participant, space string) (bool, func())
 	ending     []func(c *Conference, final bool) bool
 	alone      []func(c *Conference) bool
+	state      []Feature // the features with a Save/Restore hook
 }
 
 func compileHooks(fs []Feature) *hooks {
@@ -174,6 +192,9 @@ func compileHooks(fs []Feature) *hooks {
 		}
 		if f.Ending != nil {
 			h.ending = append(h.ending, f.Ending)
+		}
+		if f.Save != nil || f.Restore != nil || f.SaveFocus != nil || f.RestoreFocus != nil {
+			h.state = append(h.state, f)
 		}
 	}
 	return h
@@ -272,4 +293,80 @@ func (f *Focus) hookRequest(room string, req ConferenceRequest, a *Admission) er
 		}
 	}
 	return nil
+}
+
+// saveFeatures collects the features' state of c for the state file, by
+// feature name. It runs on the conference goroutine.
+func (c *Conference) saveFeatures() (map[string]json.RawMessage, error) {
+	var out map[string]json.RawMessage
+	for _, ft := range c.hooks().state {
+		if ft.Save == nil {
+			continue
+		}
+		raw, err := ft.Save(c)
+		if err != nil {
+			return nil, fmt.Errorf("saving %s: %w", ft.Name, err)
+		}
+		if raw == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[ft.Name] = raw
+	}
+	return out, nil
+}
+
+// restoreFeatures hands each feature its saved state of c. State of a
+// feature this build does not have is dropped.
+func (c *Conference) restoreFeatures(saved map[string]json.RawMessage) error {
+	for _, ft := range c.hooks().state {
+		raw, ok := saved[ft.Name]
+		if !ok || ft.Restore == nil {
+			continue
+		}
+		if err := ft.Restore(c, raw); err != nil {
+			return fmt.Errorf("restoring %s: %w", ft.Name, err)
+		}
+	}
+	return nil
+}
+
+// saveFeatures collects the features' state on the Focus, by feature name;
+// a feature that cannot save is left out (and said).
+func (f *Focus) saveFeatures() map[string]json.RawMessage {
+	var out map[string]json.RawMessage
+	for _, ft := range (&Conference{f: f}).hooks().state {
+		if ft.SaveFocus == nil {
+			continue
+		}
+		raw, err := ft.SaveFocus(f)
+		if err != nil {
+			f.log.Warn("handover: feature state not saved", "feature", ft.Name, "err", err)
+			continue
+		}
+		if raw == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[ft.Name] = raw
+	}
+	return out
+}
+
+// restoreFeatures hands each feature its saved state on the Focus; a
+// feature whose state is unusable starts without it (and says so).
+func (f *Focus) restoreFeatures(saved map[string]json.RawMessage) {
+	for _, ft := range (&Conference{f: f}).hooks().state {
+		raw, ok := saved[ft.Name]
+		if !ok || ft.RestoreFocus == nil {
+			continue
+		}
+		if err := ft.RestoreFocus(f, raw); err != nil {
+			f.log.Warn("handover: feature state not restored", "feature", ft.Name, "err", err)
+		}
+	}
 }

@@ -50,7 +50,9 @@ import (
 
 // handoverVersion is the state file's format. A process refuses a file of
 // another version (and starts fresh) rather than guess.
-const handoverVersion = 1
+//
+// 2: the features' state under "features", by feature name.
+const handoverVersion = 2
 
 // handoverDrain bounds the wait for IQs in flight before the handover.
 const handoverDrain = time.Second
@@ -68,13 +70,9 @@ type HandoverState struct {
 	Stream      streamState       `json:"stream"`
 	Conferences []conferenceState `json:"conferences"`
 	Bridges     []bridgeState     `json:"bridges"`
-	Pins        []Pin             `json:"pins,omitempty"`
-	Auth        []authState       `json:"auth_sessions,omitempty"`
-	// Components found by discovery (breakout rooms' domain and so on):
-	// needed before the first replayed stanza, and discovered again later.
-	AVModeration string `json:"av_moderation,omitempty"`
-	RoomMetadata string `json:"room_metadata,omitempty"`
-	BreakoutMUC  string `json:"breakout_muc,omitempty"`
+	// Features is the features' state on the Focus (pins, logins,
+	// components found by discovery), by feature name: see Feature.SaveFocus.
+	Features map[string]json.RawMessage `json:"features,omitempty"`
 	// Deferred are conference requests for new rooms that arrived during
 	// the handover: the next process answers them.
 	Deferred []string `json:"deferred_requests,omitempty"`
@@ -91,26 +89,23 @@ type streamState struct {
 }
 
 type conferenceState struct {
-	Room          string                    `json:"room"`
-	MeetingID     string                    `json:"meeting_id"`
-	Created       time.Time                 `json:"created"`
-	Props         map[string]string         `json:"props,omitempty"`
-	Joined        bool                      `json:"joined"`
-	Configured    bool                      `json:"configured"`
-	MainRoom      string                    `json:"main_room,omitempty"`
-	Members       []memberState             `json:"members"`
-	Sources       SourceSet                 `json:"sources"`
-	Sessions      []bridgeSessionState      `json:"bridge_sessions"`
-	NoBridge      bool                      `json:"no_bridge,omitempty"`
-	LastPresence  string                    `json:"last_presence,omitempty"`
-	Requests      int                       `json:"requests"`
-	Gen           int                       `json:"gen"`
-	PendingOwners []string                  `json:"pending_owners,omitempty"`
-	Transcriber   string                    `json:"transcriber,omitempty"`
-	AVModeration  map[string]avModState     `json:"av_moderation,omitempty"`
-	Metadata      roomMetadata              `json:"metadata"`
-	Recording     *recordingState           `json:"recording,omitempty"`
-	SIPCalls      map[string]recordingState `json:"sip_calls,omitempty"`
+	Room          string               `json:"room"`
+	MeetingID     string               `json:"meeting_id"`
+	Created       time.Time            `json:"created"`
+	Props         map[string]string    `json:"props,omitempty"`
+	Joined        bool                 `json:"joined"`
+	Configured    bool                 `json:"configured"`
+	Members       []memberState        `json:"members"`
+	Sources       SourceSet            `json:"sources"`
+	Sessions      []bridgeSessionState `json:"bridge_sessions"`
+	NoBridge      bool                 `json:"no_bridge,omitempty"`
+	LastPresence  string               `json:"last_presence,omitempty"`
+	Requests      int                  `json:"requests"`
+	Gen           int                  `json:"gen"`
+	PendingOwners []string             `json:"pending_owners,omitempty"`
+	// Features is the features' state of the conference, by feature
+	// name: see Feature.Save.
+	Features map[string]json.RawMessage `json:"features,omitempty"`
 	// Deadlines of the timers that were running (zero: not running).
 	SingleDeadline  time.Time `json:"single_deadline,omitempty"`
 	SourceDeadline  time.Time `json:"source_deadline,omitempty"`
@@ -158,18 +153,6 @@ type bridgeSessionState struct {
 	Endpoints  []string        `json:"endpoints"`
 }
 
-type avModState struct {
-	Enabled   bool            `json:"enabled"`
-	Whitelist map[string]bool `json:"whitelist,omitempty"`
-}
-
-type recordingState struct {
-	ID, Mode, StreamID, YoutubeID, AppData, Initiator string
-	SIP, DisplayName, Jibri, Status, Failure          string
-	Tried                                             []string
-	PendingDeadline                                   time.Time `json:",omitempty"`
-}
-
 type bridgeState struct {
 	JID          string  `json:"jid"`
 	Nick         string  `json:"nick"`
@@ -186,11 +169,6 @@ type bridgeState struct {
 	Conferences  int     `json:"conferences"`
 	Participants int     `json:"participants"`
 	Endpoints    int     `json:"endpoints"`
-}
-
-type authState struct {
-	ID, MachineUID, Identity, User string
-	LastUsed                       time.Time
 }
 
 // Where the state file lives ---------------------------------------------------
@@ -441,9 +419,6 @@ func (c *Conference) noteDeadline(t *time.Timer, d time.Duration) {
 	}
 	if len(c.deadlines) >= 16 {
 		held := map[*time.Timer]bool{c.singleTimer: true, c.sourceTimer: true, c.initialTimer: true}
-		for _, r := range c.jibriSessions() {
-			held[r.pending] = true
-		}
 		for k := range c.deadlines {
 			if !held[k] {
 				delete(c.deadlines, k)
@@ -486,9 +461,7 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 		Room: c.room, MeetingID: c.meetingID, Created: c.created, Props: c.props,
 		Joined: true, Configured: c.configured, Sources: c.sources.Snapshot(),
 		NoBridge: c.noBridge, LastPresence: c.lastPresence, Requests: c.requests, Gen: c.gen,
-		Transcriber: c.transcriber, Metadata: c.metadata,
 	}
-	cs.MainRoom, _ = c.mainRoom.Load().(string)
 	for _, nick := range c.order {
 		m := c.members[nick]
 		if m == nil {
@@ -517,21 +490,10 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 		cs.PendingOwners = append(cs.PendingOwners, o)
 	}
 	sort.Strings(cs.PendingOwners)
-	if len(c.avmod) > 0 {
-		cs.AVModeration = map[string]avModState{}
-		for media, a := range c.avmod {
-			cs.AVModeration[media] = avModState{Enabled: a.enabled, Whitelist: a.whitelist}
-		}
-	}
-	if c.recording != nil {
-		r := exportRecording(c.recording)
-		cs.Recording = &r
-	}
-	if len(c.sipCalls) > 0 {
-		cs.SIPCalls = map[string]recordingState{}
-		for k, r := range c.sipCalls {
-			cs.SIPCalls[k] = exportRecording(r)
-		}
+	if fs, err := c.saveFeatures(); err != nil {
+		c.log.Warn("handover: a feature's state is not carried over", "err", err)
+	} else {
+		cs.Features = fs
 	}
 	// Timers, as the deadlines later noted. The initial timer is also
 	// reset in place, so its deadline is taken as a full period from now
@@ -550,43 +512,7 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 	if len(c.members) == 0 {
 		cs.InitialDeadline = now.Add(cc.InitialTimeout.Duration)
 	}
-	pending := func(r *recording, st *recordingState) {
-		if r.pending != nil {
-			r.pending.Stop()
-			if r.status == "pending" {
-				st.PendingDeadline = c.deadlineOf(r.pending, now.Add(c.cfg().Jibri.PendingTimeout.Duration))
-			}
-		}
-	}
-	if c.recording != nil {
-		pending(c.recording, cs.Recording)
-	}
-	for k, r := range c.sipCalls {
-		st := cs.SIPCalls[k]
-		pending(r, &st)
-		cs.SIPCalls[k] = st
-	}
 	return cs, true
-}
-
-func exportRecording(r *recording) recordingState {
-	st := recordingState{ID: r.id, Mode: r.mode, StreamID: r.streamID, YoutubeID: r.youtubeID, AppData: r.appData,
-		Initiator: r.initiator, SIP: r.sip, DisplayName: r.displayName, Jibri: r.jibri, Status: r.status, Failure: r.failure}
-	for j := range r.tried {
-		st.Tried = append(st.Tried, j)
-	}
-	sort.Strings(st.Tried)
-	return st
-}
-
-func importRecording(st recordingState) *recording {
-	r := &recording{id: st.ID, mode: st.Mode, streamID: st.StreamID, youtubeID: st.YoutubeID, appData: st.AppData,
-		initiator: st.Initiator, sip: st.SIP, displayName: st.DisplayName, jibri: st.Jibri, status: st.Status,
-		failure: st.Failure, tried: map[string]bool{}}
-	for _, j := range st.Tried {
-		r.tried[j] = true
-	}
-	return r
 }
 
 // handOverConference asks c's goroutine for its state and retires it.
@@ -651,11 +577,6 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 	c.noBridge = cs.NoBridge
 	c.lastPresence = cs.LastPresence
 	c.requests, c.gen = cs.Requests, cs.Gen
-	c.transcriber = cs.Transcriber
-	c.metadata = cs.Metadata
-	if cs.MainRoom != "" {
-		c.mainRoom.Store(cs.MainRoom)
-	}
 	huge := SourceLimits{MaxSSRCs: 1 << 20, MaxGroups: 1 << 20} // checked when they were added
 	for _, owner := range cs.Sources.Owners() {
 		if _, err := c.sources.TryAdd(owner, cs.Sources[owner], huge); err != nil {
@@ -697,25 +618,8 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 		c.members[m.Nick] = m
 		c.order = append(c.order, m.Nick)
 	}
-	if len(cs.AVModeration) > 0 {
-		c.avmod = map[string]*avModeration{}
-		for media, a := range cs.AVModeration {
-			c.avmod[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
-		}
-	}
-	if cs.Recording != nil {
-		c.recording = importRecording(*cs.Recording)
-	}
-	if len(cs.SIPCalls) > 0 {
-		c.sipCalls = map[string]*recording{}
-		for k, r := range cs.SIPCalls {
-			c.sipCalls[k] = importRecording(r)
-		}
-	}
-	for _, r := range c.jibriSessions() {
-		if r.status != "off" {
-			f.recordings.Store(r.id, c)
-		}
+	if err := c.restoreFeatures(cs.Features); err != nil {
+		return err
 	}
 	close(c.joined)
 	f.metrics.Participants.Add(float64(len(c.members)))
@@ -769,22 +673,6 @@ func (c *Conference) afterRestore(cs conferenceState, reinvite []string, now tim
 			c.pendingOwners[o] = true
 		}
 		c.sourceTimer = c.later(left(cs.SourceDeadline), c.flushPendingSources)
-	}
-	armPending := func(r *recording, st recordingState) {
-		if r.status != "pending" {
-			return
-		}
-		c.armPending(r)
-		if !st.PendingDeadline.IsZero() {
-			r.pending.Reset(left(st.PendingDeadline))
-			c.noteDeadline(r.pending, left(st.PendingDeadline))
-		}
-	}
-	if c.recording != nil && cs.Recording != nil {
-		armPending(c.recording, *cs.Recording)
-	}
-	for k, r := range c.sipCalls {
-		armPending(r, cs.SIPCalls[k])
 	}
 	for _, nick := range reinvite {
 		m := c.members[nick]
@@ -998,11 +886,7 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 	st.Deferred = m.ho.deferred
 	m.ho.mu.Unlock()
 	st.Bridges = m.Bridges.exportState()
-	st.Pins = m.Focus.Pins()
-	st.Auth = m.Focus.auth.export()
-	st.AVModeration, _ = m.Focus.avModAddr.Load().(string)
-	st.RoomMetadata, _ = m.Focus.metadataAddr.Load().(string)
-	st.BreakoutMUC, _ = m.Focus.breakoutDomain.Load().(string)
+	st.Features = m.Focus.saveFeatures()
 	// Last: what the conferences sent while retiring is in the stream's
 	// queue now.
 	stream, ok := m.XMPP.exportStream()
@@ -1049,15 +933,9 @@ func (m *Main) restoreHandover() {
 		m.Log.Warn("handover state file not used: fresh start", "path", path, "err", err)
 		return
 	}
-	if st.BreakoutMUC != "" && m.Config.XMPP.BreakoutMUCDomain == "" {
-		m.Focus.breakoutDomain.Store(st.BreakoutMUC)
-	}
-	if st.AVModeration != "" && m.Config.XMPP.AVModerationComponent == "" {
-		m.Focus.avModAddr.Store(st.AVModeration)
-	}
-	if st.RoomMetadata != "" && m.Config.XMPP.RoomMetadataComponent == "" {
-		m.Focus.metadataAddr.Store(st.RoomMetadata)
-	}
+	// The features' state (components found by discovery, needed before
+	// the first replayed stanza; pins; logins) before the conferences.
+	m.Focus.restoreFeatures(st.Features)
 	m.XMPP.onRefused = func() { m.Focus.endRestored("the previous process's XMPP stream could not be resumed") }
 	if m.ServiceXMPP != nil {
 		// What Prosody replays may need a bridge at once (a join in the
@@ -1068,12 +946,6 @@ func (m *Main) restoreHandover() {
 	if len(st.Deferred) > 0 {
 		m.runDeferred(st.Deferred)
 	}
-	for _, p := range st.Pins {
-		if d := time.Until(p.Expires); d > 0 {
-			_ = m.Focus.PinVersion(p.Room, p.Version, d)
-		}
-	}
-	m.Focus.auth.restore(st.Auth)
 	restored := 0
 	for _, cs := range st.Conferences {
 		if err := m.Focus.safeRestoreConference(cs, now); err != nil {
@@ -1098,36 +970,30 @@ func (m *Main) restoreHandover() {
 		"of", len(st.Conferences), "bridges", len(st.Bridges), "written", now.Sub(st.Written).Round(time.Millisecond))
 }
 
-func (a *authority) export() []authState {
-	if a == nil {
-		return nil
+// Addresses found by discovery ---------------------------------------------------
+
+// saveDiscovered is the state a feature keeps of a component address found
+// by discovery: needed before the first replayed stanza (it is discovered
+// again later).
+func saveDiscovered(v *atomic.Value) (json.RawMessage, error) {
+	addr, _ := v.Load().(string)
+	if addr == "" {
+		return nil, nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make([]authState, 0, len(a.sessions))
-	for _, s := range a.sessions {
-		out = append(out, authState{ID: s.id, MachineUID: s.machineUID, Identity: s.identity, User: s.user, LastUsed: s.lastUsed})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return json.Marshal(addr)
 }
 
-func (a *authority) restore(sessions []authState) {
-	if a == nil {
-		return
+// restoreDiscovered puts a saved address back unless the configuration
+// names one.
+func restoreDiscovered(v *atomic.Value, configured string, raw json.RawMessage) error {
+	var addr string
+	if err := json.Unmarshal(raw, &addr); err != nil {
+		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, st := range sessions {
-		if st.ID == "" || len(a.sessions) >= 100000 {
-			continue
-		}
-		s := &authSession{id: st.ID, machineUID: st.MachineUID, identity: st.Identity, user: st.User, lastUsed: st.LastUsed}
-		a.sessions[s.id] = s
-		if s.user != "" {
-			a.byUser[s.user] = s
-		}
+	if addr != "" && configured == "" {
+		v.Store(addr)
 	}
+	return nil
 }
 
 // Doctor ---------------------------------------------------------------------------

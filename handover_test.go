@@ -257,7 +257,7 @@ func TestHandoverFileFallbacks(t *testing.T) {
 			st := validTestState(now)
 			st.Version = handoverVersion + 1
 			writeTestState(t, path, st)
-		}, "format version 2"},
+		}, fmt.Sprintf("format version %d,", handoverVersion+1)},
 	}
 	for _, c := range cases {
 		c.write()
@@ -1054,7 +1054,7 @@ func TestHandoverIncompatibleFileFreshStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw = []byte(strings.Replace(string(raw), `"version":1,`, `"version":99,`, 1))
+	raw = []byte(strings.Replace(string(raw), fmt.Sprintf(`"version":%d,`, handoverVersion), `"version":99,`, 1))
 	if err := os.WriteFile(stateFile, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -193,6 +195,7 @@ type recording struct {
 	failure                                           string
 	tried                                             map[string]bool
 	pending                                           *time.Timer
+	pendingUntil                                      time.Time // when pending fires
 }
 
 // onJibriRequest handles a moderator's start/stop (an IQ from an occupant).
@@ -418,6 +421,7 @@ func (c *Conference) armPending(r *recording) {
 	if r.pending != nil {
 		r.pending.Stop()
 	}
+	r.pendingUntil = time.Now().Add(c.cfg().Jibri.PendingTimeout.Duration) // for the handover
 	r.pending = c.later(c.cfg().Jibri.PendingTimeout.Duration, func() {
 		if c.current(r) && r.status == "pending" {
 			c.send(jibriStopIQ(r.jibri, r.id))
@@ -534,7 +538,7 @@ type jibriState struct {
 }
 
 func jibriFeature() Feature {
-	return Feature{Name: "jibri",
+	return Feature{Name: "jibri", Save: saveJibri, Restore: restoreJibri,
 		Setup: func(m *Main) {
 			user := m.Config.XMPP.Username
 			m.Jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
@@ -580,4 +584,102 @@ type jibriPools struct {
 	// recordings maps a recording session id to its conference, for the
 	// Jibris' status reports.
 	recordings sync.Map
+}
+
+// recordingState is a Jibri session carried across a restart.
+type recordingState struct {
+	ID, Mode, StreamID, YoutubeID, AppData, Initiator string
+	SIP, DisplayName, Jibri, Status, Failure          string
+	Tried                                             []string
+	PendingDeadline                                   time.Time `json:",omitempty"`
+}
+
+// jibriSaved is a conference's Jibri sessions carried across a restart.
+type jibriSaved struct {
+	Recording *recordingState           `json:"recording,omitempty"`
+	SIPCalls  map[string]recordingState `json:"sip_calls,omitempty"`
+}
+
+// saveJibri writes the sessions down and stops their pending timers (the
+// deadlines go with them).
+func saveJibri(c *Conference) (json.RawMessage, error) {
+	if c.recording == nil && len(c.sipCalls) == 0 {
+		return nil, nil
+	}
+	export := func(r *recording) recordingState {
+		st := recordingState{ID: r.id, Mode: r.mode, StreamID: r.streamID, YoutubeID: r.youtubeID, AppData: r.appData,
+			Initiator: r.initiator, SIP: r.sip, DisplayName: r.displayName, Jibri: r.jibri, Status: r.status, Failure: r.failure}
+		for j := range r.tried {
+			st.Tried = append(st.Tried, j)
+		}
+		sort.Strings(st.Tried)
+		if r.pending != nil {
+			r.pending.Stop()
+			if r.status == "pending" {
+				st.PendingDeadline = r.pendingUntil
+			}
+		}
+		return st
+	}
+	var saved jibriSaved
+	if c.recording != nil {
+		r := export(c.recording)
+		saved.Recording = &r
+	}
+	if len(c.sipCalls) > 0 {
+		saved.SIPCalls = map[string]recordingState{}
+		for k, r := range c.sipCalls {
+			saved.SIPCalls[k] = export(r)
+		}
+	}
+	return json.Marshal(saved)
+}
+
+// restoreJibri puts the sessions back (Jibri's IQs find them at once) and
+// has the goroutine arm their pending timers for what was left of them.
+func restoreJibri(c *Conference, raw json.RawMessage) error {
+	var saved jibriSaved
+	if err := json.Unmarshal(raw, &saved); err != nil {
+		return err
+	}
+	restore := func(st recordingState) *recording {
+		r := &recording{id: st.ID, mode: st.Mode, streamID: st.StreamID, youtubeID: st.YoutubeID, appData: st.AppData,
+			initiator: st.Initiator, sip: st.SIP, displayName: st.DisplayName, jibri: st.Jibri, status: st.Status,
+			failure: st.Failure, tried: map[string]bool{}}
+		for _, j := range st.Tried {
+			r.tried[j] = true
+		}
+		return r
+	}
+	deadlines := map[*recording]time.Time{}
+	if saved.Recording != nil {
+		c.recording = restore(*saved.Recording)
+		deadlines[c.recording] = saved.Recording.PendingDeadline
+	}
+	if len(saved.SIPCalls) > 0 {
+		c.sipCalls = map[string]*recording{}
+		for k, st := range saved.SIPCalls {
+			c.sipCalls[k] = restore(st)
+			deadlines[c.sipCalls[k]] = st.PendingDeadline
+		}
+	}
+	for _, r := range c.jibriSessions() {
+		if r.status != "off" {
+			c.f.recordings.Store(r.id, c)
+		}
+	}
+	c.postWait(event{kind: evFunc, fn: func() {
+		now := time.Now()
+		for _, r := range c.jibriSessions() {
+			if r.status != "pending" {
+				continue
+			}
+			c.armPending(r)
+			if t := deadlines[r]; !t.IsZero() {
+				r.pending.Reset(max(t.Sub(now), 0))
+				r.pendingUntil = t
+			}
+		}
+	}})
+	return nil
 }

@@ -157,7 +157,12 @@ type metadataState struct {
 }
 
 func transcriptionFeature() Feature {
-	return Feature{Name: "transcription", Presence: metadataPresence, Invite: metadataInvite,
+	return Feature{Name: "transcription", Save: saveMetadata, Restore: restoreMetadata,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.metadataAddr) },
+		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
+			return restoreDiscovered(&f.metadataAddr, f.cfg.XMPP.RoomMetadataComponent, raw)
+		},
+		Presence: metadataPresence, Invite: metadataInvite,
 		Setup: func(m *Main) {
 			f, addr := m.Focus, m.Config.XMPP.RoomMetadataComponent
 			f.metadataAddr.Store(addr)
@@ -204,4 +209,23 @@ func metadataInvite(c *Conference, m *Participant, in *Invitation) {
 // metadataAddrState holds the room_metadata component's address.
 type metadataAddrState struct {
 	metadataAddr atomic.Value // string
+}
+
+// metadataSaved is a conference's room metadata carried across a restart.
+type metadataSaved struct {
+	Transcriber string       `json:"transcriber,omitempty"`
+	Metadata    roomMetadata `json:"metadata"`
+}
+
+func saveMetadata(c *Conference) (json.RawMessage, error) {
+	return json.Marshal(metadataSaved{Transcriber: c.transcriber, Metadata: c.metadata})
+}
+
+func restoreMetadata(c *Conference, raw json.RawMessage) error {
+	var st metadataSaved
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	c.transcriber, c.metadata = st.Transcriber, st.Metadata
+	return nil
 }
