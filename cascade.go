@@ -34,6 +34,29 @@ func (c *Conference) relayEndpointsOf(s *bridgeSession) []RelayEndpoint {
 	return eps
 }
 
+// relayChunkBytes bounds the endpoints put in one relay request: with the
+// offer's media (a few KiB) it stays well under the stanza limit.
+const relayChunkBytes = 128 << 10
+
+// chunkRelayEndpoints cuts eps into pieces of at most relayChunkBytes as
+// written (one endpoint's sources are bounded far below that); it always
+// returns at least one piece, possibly empty.
+func chunkRelayEndpoints(eps []RelayEndpoint) [][]RelayEndpoint {
+	chunks := [][]RelayEndpoint{nil}
+	size := 0
+	for _, ep := range eps {
+		n := len(relayEndpoints([]RelayEndpoint{ep}).Bytes())
+		last := len(chunks) - 1
+		if size+n > relayChunkBytes && len(chunks[last]) > 0 {
+			chunks = append(chunks, nil)
+			last, size = last+1, 0
+		}
+		chunks[last] = append(chunks[last], ep)
+		size += n
+	}
+	return chunks
+}
+
 // linkPair opens a relay between a (in the conference first: the ICE
 // controlling, SCTP client side) and b, then hands each the other's
 // transport once both have answered.
@@ -45,10 +68,14 @@ func (c *Conference) linkPair(a, b *bridgeSession) {
 	c.log.Info("linking bridges", "a", a.jid, "b", b.jid)
 	c.f.events.Add(c.room, "cascading bridges %s and %s", nickOf(a.jid), nickOf(b.jid))
 	media := ColibriMedia(BuildOffer(c.cfg().Codec, Features{Audio: true, Video: true, SCTP: true, RTX: true, TCC: true}))
+	// Each side learns the other's endpoints in pieces that keep every
+	// request under the stanza limit: the first with the create, the rest
+	// as relay updates once the relay exists.
+	epsA, epsB := chunkRelayEndpoints(c.relayEndpointsOf(a)), chunkRelayEndpoints(c.relayEndpointsOf(b))
 	waitA := c.f.bx.StartIQ(ColibriIQ(a.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
-		Relays: []*Element{BuildRelayCreate(b.relayID, true, media, c.relayEndpointsOf(b))}})))
+		Relays: []*Element{BuildRelayCreate(b.relayID, true, media, epsB[0])}})))
 	waitB := c.f.bx.StartIQ(ColibriIQ(b.jid, BuildConferenceModify(ColibriRequest{MeetingID: c.meetingID,
-		Relays: []*Element{BuildRelayCreate(a.relayID, false, media, c.relayEndpointsOf(a))}})))
+		Relays: []*Element{BuildRelayCreate(a.relayID, false, media, epsA[0])}})))
 	c.async(func() func() {
 		respA, errA := waitA(context.Background())
 		respB, errB := waitB(context.Background())
@@ -67,6 +94,12 @@ func (c *Conference) linkPair(a, b *bridgeSession) {
 			if err != nil || err2 != nil {
 				c.log.Warn("relay between bridges failed", "a", a.jid, "b", b.jid, "err_a", err, "err_b", err2)
 				return
+			}
+			for _, eps := range epsB[1:] {
+				c.colibriRelay(a, BuildRelayUpdate(b.relayID, nil, eps))
+			}
+			for _, eps := range epsA[1:] {
+				c.colibriRelay(b, BuildRelayUpdate(a.relayID, nil, eps))
 			}
 			c.colibriRelay(a, BuildRelayUpdate(b.relayID, RelayTransportFor(tB, true), nil))
 			c.colibriRelay(b, BuildRelayUpdate(a.relayID, RelayTransportFor(tA, false), nil))

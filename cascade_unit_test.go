@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -87,5 +88,55 @@ func TestCascadeLinksSecondBridge(t *testing.T) {
 	}
 	if !h.c.sessions[brewJID("us1")].linked || !h.c.sessions[brewJID("eu1")].linked {
 		t.Error("the bridge sessions are not marked linked")
+	}
+}
+
+// A relay towards a bridge with many endpoints whose sources are as big as
+// allowed is announced in pieces: every relay request stays under the
+// stanza limit, and every endpoint is announced once, in order.
+func TestRelayEndpointsChunked(t *testing.T) {
+	var eps []RelayEndpoint
+	for i := 0; i < 12; i++ {
+		nick := fmt.Sprintf("ep%02d", i)
+		srcs := NewElement(nsColibri2, "media-sources")
+		for j := 0; j < 20; j++ { // the per-endpoint source limit, each near the string bounds
+			srcs.Add(NewElement(nsColibri2, "source", "name", strings.Repeat(">", maxSourceNameBytes),
+				"msid", strings.Repeat("&", maxMSIDBytes), "ssrc", fmt.Sprint(i*100+j)))
+		}
+		eps = append(eps, RelayEndpoint{ID: nick, Create: true, Sources: NewElement(nsColibri2, "sources").Add(srcs)})
+	}
+	whole := len(BuildRelayCreate("r", true, nil, eps).Bytes())
+	if whole <= maxStanzaBytes {
+		t.Fatalf("test set-up: all endpoints in one relay take %d bytes, not over the %d limit", whole, maxStanzaBytes)
+	}
+	chunks := chunkRelayEndpoints(eps)
+	if len(chunks) < 2 {
+		t.Fatalf("%d endpoints (%d bytes) in %d piece(s)", len(eps), whole, len(chunks))
+	}
+	var ids []string
+	for i, ch := range chunks {
+		var el *Element
+		if i == 0 {
+			el = BuildRelayCreate("r", true, ColibriMedia(BuildOffer(DefaultConfig().Codec, Features{Audio: true, Video: true, SCTP: true, RTX: true, TCC: true})), ch)
+		} else {
+			el = BuildRelayUpdate("r", nil, ch)
+		}
+		iq := ColibriIQ("jvb@x/y", BuildConferenceModify(ColibriRequest{MeetingID: "m", Relays: []*Element{el}}))
+		if n := len(iq.Bytes()); n > maxStanzaBytes {
+			t.Errorf("piece %d: %d bytes, over the %d limit", i, n, maxStanzaBytes)
+		}
+		for _, ep := range ch {
+			ids = append(ids, ep.ID)
+		}
+	}
+	var want []string
+	for _, ep := range eps {
+		want = append(want, ep.ID)
+	}
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Errorf("endpoints announced %v, want %v", ids, want)
+	}
+	if got := chunkRelayEndpoints(nil); len(got) != 1 || len(got[0]) != 0 {
+		t.Errorf("no endpoints: %v, want one empty piece", got)
 	}
 }
