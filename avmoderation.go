@@ -31,13 +31,6 @@ type avModMessage struct {
 	Whitelists map[string][]string `json:"whitelists"`
 }
 
-// fromComponent reports whether a message comes from the component whose
-// address is in addr (exactly, and of type normal as Jicofo requires).
-func fromComponent(msg *Element, addr *atomic.Value) bool {
-	a, _ := addr.Load().(string)
-	return a != "" && strings.EqualFold(msg.Attr("from"), a) && (msg.Attr("type") == "" || msg.Attr("type") == "normal")
-}
-
 // handleAVModMessage takes the messages of the av_moderation component.
 func (f *Focus) handleAVModMessage(msg *Element) bool {
 	if !fromComponent(msg, &f.avModAddr) {

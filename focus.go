@@ -504,3 +504,10 @@ func storeIfUnset(v *atomic.Value, configured, found string) bool {
 	}
 	return true
 }
+
+// fromComponent reports whether a message comes from the component whose
+// address is in addr (exactly, and of type normal as Jicofo requires).
+func fromComponent(msg *Element, addr *atomic.Value) bool {
+	a, _ := addr.Load().(string)
+	return a != "" && strings.EqualFold(msg.Attr("from"), a) && (msg.Attr("type") == "" || msg.Attr("type") == "normal")
+}

@@ -970,7 +970,7 @@ func TestHandoverKeepsRecording(t *testing.T) {
 		}
 	})
 	jibri := startJibri(t, s)
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
 	room := "recorded@conference.meet.test"
 	p1, p2 := s.join(room), s.join(room)
 	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() && s.focus.XMPP.resumable() })

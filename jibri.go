@@ -541,18 +541,17 @@ func jibriFeature() Feature {
 	return Feature{Name: "jibri", Save: saveJibri, Restore: restoreJibri,
 		Setup: func(m *Main) {
 			user := m.Config.XMPP.Username
-			m.Jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
-			m.Focus.jibris = m.Jibris
-			if m.Jibris != nil {
-				m.Jibris.onGone = m.Focus.jibriGone
+			f := m.Focus
+			f.jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
+			if f.jibris != nil {
+				f.jibris.onGone = f.jibriGone
 			}
-			m.SIPJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
-			m.Focus.sipJibris = m.SIPJibris
-			if m.SIPJibris != nil {
-				m.SIPJibris.onGone = m.Focus.jibriGone
+			f.sipJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
+			if f.sipJibris != nil {
+				f.sipJibris.onGone = f.jibriGone
 			}
-			m.presence = append(m.presence, m.Jibris.HandlePresence, m.SIPJibris.HandlePresence)
-			m.leave = append(m.leave, m.Jibris.Leave, m.SIPJibris.Leave) // nil-safe
+			m.presence = append(m.presence, f.jibris.HandlePresence, f.sipJibris.HandlePresence)
+			m.leave = append(m.leave, f.jibris.Leave, f.sipJibris.Leave) // nil-safe
 			m.XMPP.HandleIQ(nsJibri, m.Focus.routeJibriIQ)
 			m.Focus.confIQ[nsJibri] = (*Conference).onJibriRequest
 		},

@@ -56,7 +56,7 @@ func TestJibriRecording(t *testing.T) {
 		}
 	})
 	jibri = startJibri(t, s)
-	s.wait("the Jibri known and available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	s.wait("the Jibri known and available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
 
 	room := "rec@conference.meet.test"
 	p1 := s.join(room)
@@ -133,7 +133,7 @@ func TestJibriNoneOrBusy(t *testing.T) {
 	}
 	jibri := startJibri(t, s)
 	jibri.SetBusy(true)
-	s.wait("the Jibri known, busy", func() bool { n, a := s.focus.Jibris.Count(); return n == 1 && a == 0 })
+	s.wait("the Jibri known, busy", func() bool { n, a := s.focus.Focus.jibris.Count(); return n == 1 && a == 0 })
 	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "resource-constraint") || !strings.Contains(r.String(), "all Jibris are busy") {
 		t.Errorf("busy Jibri: %v %v", r, err)
 	}
@@ -149,7 +149,7 @@ func TestJibriLeavesWhileRecording(t *testing.T) {
 		}
 	})
 	jibri := startJibri(t, s)
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
 	room := "crash@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -182,7 +182,7 @@ func TestJibriSIPGateway(t *testing.T) {
 	gw := startJibri(t, s, func(c *testkit.FakeJibriConfig) {
 		c.Brewery, c.Nick = "jibrisipbrewery@internal.auth.meet.test", "sipgw1"
 	})
-	s.wait("the SIP Jibri available", func() bool { _, a := s.focus.SIPJibris.Count(); return a == 1 })
+	s.wait("the SIP Jibri available", func() bool { _, a := s.focus.Focus.sipJibris.Count(); return a == 1 })
 
 	room := "sipcall@conference.meet.test"
 	p1 := s.join(room)
@@ -257,7 +257,7 @@ func TestJibriPendingTimeout(t *testing.T) {
 		}
 	})
 	jibri := startJibri(t, s, func(c *testkit.FakeJibriConfig) { c.OnDelay = time.Hour })
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Jibris.Count(); return a == 1 })
+	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
 	room := "stuck-recording@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)

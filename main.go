@@ -156,9 +156,6 @@ type Main struct {
 	Focus   *Focus
 	Metrics *Metrics
 	Events  *EventLog
-	Jibris  *Jibris
-	// SIPJibris are the Jibri SIP video gateways (nil when not configured).
-	SIPJibris *Jibris
 	// ServiceXMPP is the bridges' own connection (xmpp.service), or nil
 	// when they share the client connection.
 	ServiceXMPP *XMPPClient
