@@ -120,7 +120,7 @@ func (a *authority) authenticated(realJID string) bool {
 func (f *Focus) loginURL(iq, p *Element) *Element {
 	room, machine := p.Attr("room"), p.Attr("machine-uid")
 	switch {
-	case f.auth == nil:
+	case authOf(f).auth == nil:
 		return ErrorIQ(iq, Errorf("feature-not-implemented", "authentication is off"))
 	case room == "":
 		return ErrorIQ(iq, Errorf("not-acceptable", "Missing mandatory attribute 'room'"))
@@ -128,7 +128,7 @@ func (f *Focus) loginURL(iq, p *Element) *Element {
 		return ErrorIQ(iq, Errorf("bad-request", "Missing mandatory attribute 'machine-uid'"))
 	}
 	el := NewElement(nsFocus, "login-url")
-	if !f.auth.jwt {
+	if !authOf(f).auth.jwt {
 		local := room
 		if at := strings.IndexByte(room, '@'); at >= 0 {
 			local = room[:at]
@@ -140,25 +140,25 @@ func (f *Focus) loginURL(iq, p *Element) *Element {
 
 // logout answers <logout session-id/>: the session is forgotten.
 func (f *Focus) logout(iq, p *Element) *Element {
-	if f.auth == nil {
+	if authOf(f).auth == nil {
 		return ErrorIQ(iq, Errorf("feature-not-implemented", "authentication is off"))
 	}
-	f.auth.mu.Lock()
-	defer f.auth.mu.Unlock()
-	s := f.auth.sessions[p.Attr("session-id")]
+	authOf(f).auth.mu.Lock()
+	defer authOf(f).auth.mu.Unlock()
+	s := authOf(f).auth.sessions[p.Attr("session-id")]
 	if s == nil {
 		return ErrorIQ(iq, sessionInvalid("invalid session"))
 	}
-	delete(f.auth.sessions, s.id)
-	delete(f.auth.byUser, s.user)
+	delete(authOf(f).auth.sessions, s.id)
+	delete(authOf(f).auth.byUser, s.user)
 	return ResultIQ(iq, NewElement(nsFocus, "logout"))
 }
 
 func authenticationFeature() Feature {
-	return Feature{Name: "authentication", SaveFocus: saveAuthSessions, RestoreFocus: restoreAuthSessions,
+	return Feature{Name: "authentication", FocusState: func() any { return new(authFocusState) }, SaveFocus: saveAuthSessions, RestoreFocus: restoreAuthSessions,
 		Moderators: authModerators, Request: authRequest,
 		Setup: func(m *Main) {
-			m.Focus.auth = newAuthority(m.Config.Auth)
+			authOf(m.Focus).auth = newAuthority(m.Config.Auth)
 			m.Focus.focusIQ["login-url/get"] = m.Focus.loginURL
 			m.Focus.focusIQ["logout/set"] = m.Focus.logout
 		}}
@@ -168,13 +168,13 @@ func authenticationFeature() Feature {
 // authenticated users start a conference, guests join a running one
 // (Jicofo's secure domain).
 func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) error {
-	if f.auth == nil {
+	if authOf(f).auth == nil {
 		return nil
 	}
 	var session *authSession
 	if !a.Exempt {
 		var err error
-		if session, err = f.auth.check(req); err != nil {
+		if session, err = authOf(f).auth.check(req); err != nil {
 			f.log.Info("conference request refused: authentication", "room", room, "from", req.From, "err", err)
 			return err
 		}
@@ -185,7 +185,7 @@ func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) err
 			}
 		}
 	}
-	a.Properties = append([][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(f.auth.jwt)}}, a.Properties...)
+	a.Properties = append([][2]string{{"authentication", "true"}, {"externalAuth", fmt.Sprint(authOf(f).auth.jwt)}}, a.Properties...)
 	if session != nil {
 		a.Authenticated = true
 		a.Joined = append(a.Joined, func(c *Conference, resp *ConferenceResponse) {
@@ -199,11 +199,11 @@ func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) err
 // authModerators: with authentication, exactly the authenticated members
 // are moderators (Jicofo's authentication role manager).
 func authModerators(c *Conference) bool {
-	if c.f.auth == nil {
+	if authOf(c.f).auth == nil {
 		return false
 	}
 	for _, nick := range c.order {
-		if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.isService() && c.f.auth.authenticated(m.RealJID) {
+		if m := c.members[nick]; m != nil && m.Affiliation != "owner" && !m.isService() && authOf(c.f).auth.authenticated(m.RealJID) {
 			c.grantOwner(m)
 		}
 	}
@@ -215,6 +215,8 @@ type authFocusState struct {
 	auth *authority // nil when authentication is off
 }
 
+func authOf(f *Focus) *authFocusState { return focusState[authFocusState](f) }
+
 // authState is a login session carried across a restart.
 type authState struct {
 	ID, MachineUID, Identity, User string
@@ -222,7 +224,7 @@ type authState struct {
 }
 
 func saveAuthSessions(f *Focus) (json.RawMessage, error) {
-	a := f.auth
+	a := authOf(f).auth
 	if a == nil {
 		return nil, nil
 	}
@@ -244,7 +246,7 @@ func restoreAuthSessions(f *Focus, raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &sessions); err != nil {
 		return err
 	}
-	a := f.auth
+	a := authOf(f).auth
 	if a == nil {
 		return nil
 	}

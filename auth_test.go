@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"minifocus/testkit"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,40 @@ func TestAuthenticationSecureDomain(t *testing.T) {
 		testkit.NewElem(nsFocus, "login-url", "room", room, "machine-uid", "m")))
 	if err != nil || r.Child(nsFocus, "login-url").Attr("url") != "./secure?login=true" {
 		t.Errorf("login-url: %v %v", r, err)
+	}
+}
+
+// Authentication sessions cross the restart: a session id handed out by the
+// previous process is still honoured (and a made-up one still refused).
+func TestHandoverKeepsAuthSessions(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.Auth = AuthConfig{Type: "xmpp", LoginDomain: "auth.meet.test", Lifetime: dur(time.Hour)}
+		if err := p.Register("alice", "auth.meet.test", "alicepass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	room := "secure-handover@conference.meet.test"
+	alice := s.join(room, func(c *testkit.ParticipantConfig) {
+		c.Domain, c.User, c.Password, c.MachineUID = "auth.meet.test", "alice", "alicepass", "alice-machine"
+	})
+	sid := alice.ConferenceResponse().Child(nsFocus, "conference").Attr("session-id")
+	guest := s.join(room)
+	s.wait("sessions", func() bool { return alice.Accepted() && guest.Accepted() && s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	ask := func(session string) (*testkit.Elem, error) {
+		return guest.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", "focus@auth.meet.test/focus").Add(
+			testkit.NewElem(nsFocus, "conference", "room", room, "machine-uid", "alice-machine", "session-id", session)))
+	}
+	if r, err := ask(sid); err != nil || r.Child(nsFocus, "conference").Attr("identity") != "alice@auth.meet.test" {
+		t.Errorf("the session of the previous process: %v %v", r, err)
+	}
+	if r, err := ask("made-up"); err == nil || !strings.Contains(r.String(), "session-invalid") {
+		t.Errorf("a made-up session: %v %v", r, err)
 	}
 }

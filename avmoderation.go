@@ -33,7 +33,7 @@ type avModMessage struct {
 
 // handleAVModMessage takes the messages of the av_moderation component.
 func (f *Focus) handleAVModMessage(msg *Element) bool {
-	if !fromComponent(msg, &f.avModAddr) {
+	if !fromComponent(msg, &avModAddrOf(f).avModAddr) {
 		return false
 	}
 	jm := msg.Child(nsJitmeet, "json-message")
@@ -58,13 +58,13 @@ func moderatedMedia(s string) string {
 }
 
 func (c *Conference) avMod(media string) *avModeration {
-	if c.avmod == nil {
-		c.avmod = map[string]*avModeration{}
+	if avmodOf(c).avmod == nil {
+		avmodOf(c).avmod = map[string]*avModeration{}
 	}
-	st := c.avmod[media]
+	st := avmodOf(c).avmod[media]
 	if st == nil {
 		st = &avModeration{whitelist: map[string]bool{}}
-		c.avmod[media] = st
+		avmodOf(c).avmod[media] = st
 	}
 	return st
 }
@@ -142,7 +142,7 @@ func (c *Conference) forceMute(m *Participant) [2]bool {
 		return [2]bool{}
 	}
 	held := func(media string) bool {
-		st := c.avmod[media]
+		st := avmodOf(c).avmod[media]
 		return st != nil && st.enabled && !st.whitelist[strings.ToLower(m.Occupant)] && !m.selfUnmuted[media]
 	}
 	return [2]bool{held("audio"), held("video") && held("desktop")}
@@ -163,7 +163,7 @@ func (c *Conference) enforceForceMute(m *Participant) {
 // selfUnmuteAllowed: moderators, whitelisted participants, or moderation off.
 func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
 	media := map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[ns]
-	st := c.avmod[media]
+	st := avmodOf(c).avmod[media]
 	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
 }
 
@@ -172,17 +172,19 @@ type avModerationState struct {
 	avmod map[string]*avModeration // by media type
 }
 
+func avmodOf(c *Conference) *avModerationState { return confState[avModerationState](c) }
+
 func avModerationFeature() Feature {
-	return Feature{Name: "av-moderation", Save: saveAVModeration, Restore: restoreAVModeration,
-		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.avModAddr) },
+	return Feature{Name: "av-moderation", ConfState: func() any { return new(avModerationState) }, FocusState: func() any { return new(avModAddrState) }, Save: saveAVModeration, Restore: restoreAVModeration,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&avModAddrOf(f).avModAddr) },
 		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
-			return restoreDiscovered(&f.avModAddr, f.cfg.XMPP.AVModerationComponent, raw)
+			return restoreDiscovered(&avModAddrOf(f).avModAddr, f.cfg.XMPP.AVModerationComponent, raw)
 		},
 		Invite: avModInvite, Unmute: avModUnmute,
 		Setup: func(m *Main) {
 			f, addr := m.Focus, m.Config.XMPP.AVModerationComponent
-			f.avModAddr.Store(addr)
-			f.components["av_moderation"] = func(found string) bool { return found != "" && storeIfUnset(&f.avModAddr, addr, found) }
+			avModAddrOf(f).avModAddr.Store(addr)
+			f.components["av_moderation"] = func(found string) bool { return found != "" && storeIfUnset(&avModAddrOf(f).avModAddr, addr, found) }
 			f.messages = append(f.messages, f.handleAVModMessage)
 		}}
 }
@@ -191,6 +193,8 @@ func avModerationFeature() Feature {
 type avModAddrState struct {
 	avModAddr atomic.Value // string
 }
+
+func avModAddrOf(f *Focus) *avModAddrState { return focusState[avModAddrState](f) }
 
 // avModInvite force-mutes a participant joining a moderated conference, on
 // the bridge (allocation) and in its session-initiate.
@@ -230,11 +234,11 @@ type avModState struct {
 }
 
 func saveAVModeration(c *Conference) (json.RawMessage, error) {
-	if len(c.avmod) == 0 {
+	if len(avmodOf(c).avmod) == 0 {
 		return nil, nil
 	}
 	st := map[string]avModState{}
-	for media, a := range c.avmod {
+	for media, a := range avmodOf(c).avmod {
 		st[media] = avModState{Enabled: a.enabled, Whitelist: a.whitelist}
 	}
 	return json.Marshal(st)
@@ -246,9 +250,9 @@ func restoreAVModeration(c *Conference, raw json.RawMessage) error {
 		return err
 	}
 	if len(st) > 0 {
-		c.avmod = map[string]*avModeration{}
+		avmodOf(c).avmod = map[string]*avModeration{}
 		for media, a := range st {
-			c.avmod[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
+			avmodOf(c).avmod[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
 		}
 	}
 	return nil

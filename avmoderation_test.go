@@ -2,73 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
-	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"minifocus/testkit"
 )
-
-// componentConn is a XEP-0114 component connection, standing in for one of
-// Jitsi's Prosody components (stock Prosody has none): av_moderation
-// (avModSwitch, avModWhitelists) or room_metadata.
-type componentConn struct {
-	c      net.Conn
-	domain string
-}
-
-func dialComponent(t *testing.T, p *testkit.Prosody, domain string) *componentConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", p.ComponentAddr(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='%s'>", domain)
-	d := xml.NewDecoder(c)
-	id := ""
-	for id == "" {
-		tok, err := d.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
-			for _, a := range se.Attr {
-				if a.Name.Local == "id" {
-					id = a.Value
-				}
-			}
-		}
-	}
-	sum := sha1.Sum([]byte(id + p.ComponentSecret))
-	fmt.Fprintf(c, "<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			t.Fatalf("component handshake: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "handshake" {
-			break
-		}
-	}
-	_ = c.SetDeadline(time.Time{})
-	return &componentConn{c: c, domain: domain}
-}
-
-func (cc *componentConn) send(t *testing.T, to, json string) {
-	t.Helper()
-	msg := NewElement("jabber:component:accept", "message", "from", cc.domain, "to", to).Add(NewElement(nsJitmeet, "json-message").SetText(json))
-	if _, err := cc.c.Write(msg.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // avModSwitch is what Jitsi's av_moderation component
 // (mod_av_moderation_component) sends every occupant of the room, the focus
@@ -103,7 +45,10 @@ func forceMuteOf(s *stack, nick string) [2]bool {
 // a newcomer starts muted.
 func TestAVModeration(t *testing.T) {
 	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()})
-	s.wait("the av_moderation component discovered", func() bool { a, _ := s.focus.Focus.avModAddr.Load().(string); return a == testkit.AVModerationDomain })
+	s.wait("the av_moderation component discovered", func() bool {
+		a, _ := avModAddrOf(s.focus.Focus).avModAddr.Load().(string)
+		return a == testkit.AVModerationDomain
+	})
 	room := "moderated@conference.meet.test"
 	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
 	p1 := s.join(room, ack)
@@ -162,23 +107,45 @@ func TestAVModeration(t *testing.T) {
 	}
 }
 
-// roomMetadataMessage is what the focus receives from Jitsi's room_metadata
-// component (mod_room_metadata_component): a message from the component's
-// address to the focus's own JID, carrying a json-message whose room
-// attribute names the room and whose JSON is
-// {"type":"room_metadata","metadata":{...}}, the room's whole metadata. The
-// component sends it to every occupant after each change and to each one
-// as it joins; to server admins (the focus) it adds the room's "moderators"
-// (and, when known, "participants") lists to the metadata.
-func roomMetadataMessage(room, metadata string) *Element {
-	var m map[string]any
-	if err := json.Unmarshal([]byte(metadata), &m); err != nil {
-		panic("roomMetadataMessage: " + err.Error())
+// AV moderation crosses the restart: a participant still may not unmute
+// itself, the whitelisted one still may, and the moderation message that
+// arrived in the gap (from the component) is applied by the next process.
+func TestHandoverKeepsAVModeration(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.XMPP.AVModerationComponent = "focus.meet.test"
+	})
+	room := "moderated-handover@conference.meet.test"
+	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
+	p1, p2, p3 := s.join(room, ack), s.join(room, ack), s.join(room, ack)
+	s.wait("sessions, p1 moderator", func() bool {
+		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner" && s.focus.XMPP.resumable()
+	})
+	comp := dialComponent(t, s.prosody, "focus.meet.test")
+	// The two shapes Jitsi's av_moderation component sends: the switch, and
+	// the whitelists in a message of their own.
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"audio","actor":%q}`, room, p1.OccupantJID()))
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"whitelists":{"audio":[%q]}}`, room, p3.OccupantJID()))
+	s.wait("p2 force-muted", func() bool { return len(p2.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] })
+
+	handOverMain(t, s.focus)
+	// In the gap: video moderation turned on too.
+	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
+		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q}`, room, p1.OccupantJID()))
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("the gap's video moderation applied", func() bool { return len(p2.Mutes()) == 2 })
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := p2.SetMuted(ctx, "audio", false); err == nil || !strings.Contains(err.Error(), "not-allowed") {
+		t.Errorf("p2 unmuting itself after the restart: %v, want not-allowed", err)
 	}
-	if _, ok := m["moderators"]; !ok {
-		m["moderators"] = []string{}
+	if err := p3.SetMuted(ctx, "audio", false); err != nil {
+		t.Errorf("whitelisted p3 unmuting itself after the restart: %v", err)
 	}
-	body, _ := json.Marshal(map[string]any{"type": "room_metadata", "metadata": m})
-	return NewElement("jabber:component:accept", "message", "from", testkit.MetadataDomain, "to", "focus@auth.meet.test/focus").Add(
-		NewElement(nsJitmeet, "json-message", "room", room).SetText(string(body)))
+	if sawFocusLeave(p2) || len(p2.Offers()) != 1 {
+		t.Error("p2 noticed the restart")
+	}
 }

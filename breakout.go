@@ -28,14 +28,14 @@ func (c *Conference) waitForBreakouts() {
 // isBreakoutDomain: breakout rooms live on their own MUC (Jitsi's
 // breakout_rooms component); their conference requests are accepted there.
 func (f *Focus) isBreakoutDomain(domain string) bool {
-	b, _ := f.breakoutDomain.Load().(string)
+	b, _ := breakoutDomainOf(f).breakoutDomain.Load().(string)
 	return b != "" && strings.EqualFold(domain, b)
 }
 
 // hasBreakouts reports whether breakout conferences of main are running.
 func (f *Focus) hasBreakouts(main string) bool {
 	for _, c := range f.all() {
-		if m, _ := c.mainRoom.Load().(string); m == main && c != f.lookup(main) {
+		if m, _ := breakoutOf(c).mainRoom.Load().(string); m == main && c != f.lookup(main) {
 			select {
 			case <-c.done:
 			default:
@@ -58,17 +58,19 @@ type breakoutState struct {
 	mainRoom  atomic.Value // string: for a breakout room, its main room
 }
 
+func breakoutOf(c *Conference) *breakoutState { return confState[breakoutState](c) }
+
 func breakoutsFeature() Feature {
-	return Feature{Name: "breakout-rooms", Save: saveMainRoom, Restore: restoreMainRoom,
-		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.breakoutDomain) },
+	return Feature{Name: "breakout-rooms", ConfState: func() any { return new(breakoutState) }, FocusState: func() any { return new(breakoutDomainState) }, Save: saveMainRoom, Restore: restoreMainRoom,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&breakoutDomainOf(f).breakoutDomain) },
 		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
-			return restoreDiscovered(&f.breakoutDomain, f.cfg.XMPP.BreakoutMUCDomain, raw)
+			return restoreDiscovered(&breakoutDomainOf(f).breakoutDomain, f.cfg.XMPP.BreakoutMUCDomain, raw)
 		},
 		Room: breakoutRoom, Ending: breakoutEnding,
 		Setup: func(m *Main) {
 			f, domain := m.Focus, m.Config.XMPP.BreakoutMUCDomain
-			f.breakoutDomain.Store(domain)
-			f.components["breakout_rooms"] = func(found string) bool { return storeIfUnset(&f.breakoutDomain, domain, found) }
+			breakoutDomainOf(f).breakoutDomain.Store(domain)
+			f.components["breakout_rooms"] = func(found string) bool { return storeIfUnset(&breakoutDomainOf(f).breakoutDomain, domain, found) }
 			f.roomDomains = append(f.roomDomains, f.isBreakoutDomain)
 		},
 		Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
@@ -85,19 +87,19 @@ func breakoutsFeature() Feature {
 func breakoutRoom(c *Conference, ev RoomEvent) {
 	if ev.Form != nil {
 		if main := formValue(ev.Form, "muc#roominfo_breakout_main_room"); main != "" {
-			c.mainRoom.Store(roomKey(main))
+			breakoutOf(c).mainRoom.Store(roomKey(main))
 		}
 	}
 	if ev.Leaving {
 		st := ev.Presence.Child("", "status")
-		c.switching = st != nil && strings.TrimSpace(st.Text) == "switch_room"
+		breakoutOf(c).switching = st != nil && strings.TrimSpace(st.Text) == "switch_room"
 	}
 }
 
 // breakoutEnding keeps an empty main room while its members are in breakout
 // rooms: the conference waits for them rather than ending.
 func breakoutEnding(c *Conference, final bool) bool {
-	if final || !(c.switching || c.f.hasBreakouts(c.room)) {
+	if final || !(breakoutOf(c).switching || c.f.hasBreakouts(c.room)) {
 		return false
 	}
 	c.log.Info("the last participant switched to a breakout room; waiting for people to come back")
@@ -110,9 +112,11 @@ type breakoutDomainState struct {
 	breakoutDomain atomic.Value // string
 }
 
+func breakoutDomainOf(f *Focus) *breakoutDomainState { return focusState[breakoutDomainState](f) }
+
 // saveMainRoom carries a breakout room's main room across a restart.
 func saveMainRoom(c *Conference) (json.RawMessage, error) {
-	main, _ := c.mainRoom.Load().(string)
+	main, _ := breakoutOf(c).mainRoom.Load().(string)
 	if main == "" {
 		return nil, nil
 	}
@@ -125,7 +129,7 @@ func restoreMainRoom(c *Conference, raw json.RawMessage) error {
 		return err
 	}
 	if main != "" {
-		c.mainRoom.Store(main)
+		breakoutOf(c).mainRoom.Store(main)
 	}
 	return nil
 }

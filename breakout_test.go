@@ -27,7 +27,7 @@ func TestBreakoutRooms(t *testing.T) {
 	b1 := s.join(breakout)
 	b2 := s.join(breakout)
 	s.wait("breakout conference", func() bool { return b1.Accepted() && b2.Accepted() && knowsExactly(b1, b2) })
-	if m, _ := s.focus.Focus.lookup(breakout).mainRoom.Load().(string); m != main {
+	if m, _ := breakoutOf(s.focus.Focus.lookup(breakout)).mainRoom.Load().(string); m != main {
 		t.Errorf("the breakout conference's main room is %q, want %q (from the room configuration)", m, main)
 	}
 	// A breakout room without its main room cannot be created in Prosody.

@@ -36,10 +36,10 @@ func (f *Focus) PinVersion(room, version string, d time.Duration) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.pins == nil {
-		f.pins = map[string]Pin{}
+	if pinsOf(f).pins == nil {
+		pinsOf(f).pins = map[string]Pin{}
 	}
-	f.pins[room] = Pin{Room: room, Version: version, Expires: time.Now().Add(d)}
+	pinsOf(f).pins[room] = Pin{Room: room, Version: version, Expires: time.Now().Add(d)}
 	f.log.Info("room pinned to a bridge version", "room", room, "version", version, "for", d)
 	return nil
 }
@@ -49,8 +49,8 @@ func (f *Focus) Unpin(room string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	room = roomKey(room)
-	_, ok := f.pins[room]
-	delete(f.pins, room)
+	_, ok := pinsOf(f).pins[room]
+	delete(pinsOf(f).pins, room)
 	return ok
 }
 
@@ -60,9 +60,9 @@ func (f *Focus) Pins() []Pin {
 	defer f.mu.Unlock()
 	out := []Pin{}
 	now := time.Now()
-	for room, p := range f.pins {
+	for room, p := range pinsOf(f).pins {
 		if now.After(p.Expires) {
-			delete(f.pins, room)
+			delete(pinsOf(f).pins, room)
 			continue
 		}
 		out = append(out, p)
@@ -76,7 +76,7 @@ func (f *Focus) Pins() []Pin {
 func (f *Focus) pinnedVersion(room string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if p, ok := f.pins[room]; ok && time.Now().Before(p.Expires) {
+	if p, ok := pinsOf(f).pins[room]; ok && time.Now().Before(p.Expires) {
 		return p.Version
 	}
 	return ""
@@ -120,7 +120,7 @@ func (h *HTTPServer) unpin(w http.ResponseWriter, r *http.Request) {
 }
 
 func bridgePolicyFeature() Feature {
-	return Feature{Name: "bridge-policy", SaveFocus: savePins, RestoreFocus: restorePins, Setup: func(m *Main) {
+	return Feature{Name: "bridge-policy", FocusState: func() any { return new(pinState) }, SaveFocus: savePins, RestoreFocus: restorePins, Setup: func(m *Main) {
 		m.Focus.pinned = m.Focus.pinnedVersion
 		m.HTTP.pmux.HandleFunc("GET /pin", m.HTTP.pins)
 		m.HTTP.pmux.HandleFunc("POST /pin", m.HTTP.pin)
@@ -132,6 +132,8 @@ func bridgePolicyFeature() Feature {
 type pinState struct {
 	pins map[string]Pin // by room, under Focus.mu
 }
+
+func pinsOf(f *Focus) *pinState { return focusState[pinState](f) }
 
 // savePins carries the version pins across a restart.
 func savePins(f *Focus) (json.RawMessage, error) {
@@ -154,3 +156,6 @@ func restorePins(f *Focus, raw json.RawMessage) error {
 	}
 	return nil
 }
+
+// maxPinDuration bounds a pin; a forgotten one must not outlive a release.
+const maxPinDuration = 7 * 24 * time.Hour

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"minifocus/testkit"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A room pinned to a bridge version (POST /pin) starts its conferences on
@@ -115,5 +118,28 @@ func TestBridgeRegionGroups(t *testing.T) {
 		} else if tc.groups != nil && !strings.Contains(c.Reason, "group") {
 			t.Errorf("reason does not mention the group: %s", c.Reason)
 		}
+	}
+}
+
+// A version pin outlives a restart of the focus (SaveFocus/RestoreFocus
+// through the state file).
+func TestHandoverKeepsPin(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
+	room := "pinned@conference.meet.test"
+	p1 := s.join(room)
+	s.wait("p1 in the room", func() bool {
+		snap := s.focus.Focus.Snapshots(s.ctx)
+		return p1 != nil && len(snap) == 1 && len(snap[0].Participants) == 1
+	})
+	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
+	if err := s.focus.Focus.PinVersion(room, "2.3-test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("the conference restored", func() bool { return s.focus.Focus.lookup(room) != nil })
+	if pins := s.focus.Focus.Pins(); len(pins) != 1 || pins[0].Room != room || pins[0].Version != "2.3-test" {
+		t.Errorf("pins after the restart: %+v", pins)
 	}
 }

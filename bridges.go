@@ -26,24 +26,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-)
-
-// Bridge registry limits: the brewery is an internal room, but a
-// misconfigured or hostile occupant must not grow memory without bound.
-const (
-	maxBridges        = 4096      // occupants with stats tracked at most
-	maxStatString     = 256       // longest region/relay_id/version/release kept
-	maxStatNumber     = 1e6       // larger stress values are garbage
-	maxStatCount      = 1_000_000 // larger conference/participant counts are garbage
-	maxRecentAllocs   = 100_000   // ramp-up timestamps kept per bridge
-	breweryRejoinWait = 15 * time.Second
-	garbageLogEvery   = 30 * time.Second
 )
 
 // ErrNoBridge means no known bridge can take the participant.
@@ -306,89 +293,6 @@ func (b *Bridges) removeBridge(jid, reason string) {
 	if ok {
 		b.emit([]BridgeEvent{{Kind: BridgeRemoved, JID: br.jid, Reason: reason}})
 	}
-}
-
-func (b *Bridges) updateBridge(jid, nick string, stats *Element) {
-	s, problems := parseBridgeStats(stats)
-	now := b.now()
-	k := bridgeKey(jid)
-	var evs []BridgeEvent
-	b.mu.Lock()
-	br, ok := b.bridges[k]
-	if !ok {
-		if len(b.bridges) >= maxBridges {
-			b.mu.Unlock()
-			b.log.Warn("too many bridges in the brewery; ignoring a new one", "bridge", jid, "limit", maxBridges)
-			return
-		}
-		br = &bridge{
-			jid: jid, nick: nick,
-			drain:       true,
-			operational: true,
-			upReported:  true,
-			nextCheck:   now.Add(b.cfg.HealthInterval.Duration),
-		}
-		b.bridges[k] = br
-		evs = append(evs, BridgeEvent{Kind: BridgeAdded, JID: jid, Reason: "joined the brewery with stats"})
-	}
-	br.lastPresence = now
-	if s.hasStress {
-		br.stress = s.stress
-	}
-	if s.hasAvgStress {
-		br.avgPartStress = s.avgStress
-	}
-	if s.hasRegion {
-		br.region = s.region
-	}
-	if s.hasRelay {
-		br.relayID = s.relayID
-	}
-	if s.hasVer {
-		br.version = s.version
-	}
-	if s.hasRel {
-		br.release = s.release
-	}
-	if s.hasDrain {
-		br.drain = s.drain
-	}
-	if s.hasGraceful && s.graceful && !br.graceful {
-		br.graceful = true
-		if ok {
-			evs = append(evs, BridgeEvent{Kind: BridgeGracefulShutdown, JID: jid, Reason: "bridge reports graceful_shutdown"})
-		}
-	}
-	if s.hasShut && s.shutting && !br.shuttingDown {
-		br.shuttingDown = true
-		if ok {
-			evs = append(evs, BridgeEvent{Kind: BridgeShuttingDown, JID: jid, Reason: "bridge reports shutting_down"})
-		}
-	}
-	if s.hasHlt {
-		h := s.healthy
-		br.healthy = &h
-	}
-	if s.hasConfs {
-		br.conferences = s.conferences
-	}
-	if s.hasParts {
-		br.participants = s.participants
-	}
-	logWarn := false
-	if len(problems) > 0 && now.Sub(br.lastGarbage) >= garbageLogEvery {
-		br.lastGarbage = now
-		logWarn = true
-	}
-	b.mu.Unlock()
-	if len(problems) > 0 {
-		if logWarn {
-			b.log.Warn("ignoring garbage stats from a bridge", "bridge", jid, "problems", strings.Join(problems, "; "))
-		} else {
-			b.log.Debug("ignoring garbage stats from a bridge", "bridge", jid, "problems", strings.Join(problems, "; "))
-		}
-	}
-	b.emit(evs)
 }
 
 // State and load ---------------------------------------------------------------
@@ -772,55 +676,4 @@ func (b *Bridges) OperationalCount() int {
 		}
 	}
 	return n
-}
-
-// regionGroup is the configured group of region r (without r), or nil.
-func (b *Bridges) regionGroup(r string) []string {
-	for _, g := range b.cfg.RegionGroups {
-		if slices.Contains(g, r) {
-			return slices.DeleteFunc(slices.Clone(g), func(x string) bool { return x == r })
-		}
-	}
-	return nil
-}
-
-// pickInRegion (strategies region and single): the participant's region, then
-// the local region, each widened to its region group when it has no bridge
-// with room; in a region, a bridge the conference already uses comes first.
-// It returns nil when no region has room.
-func (b *Bridges) pickInRegion(cands []*bridgeCand, req SelectRequest, strategy string) (pick *bridgeCand, why string) {
-	regions := []string{req.Region}
-	if strategy == "region" || req.Region == "" {
-		regions = append(regions, b.cfg.LocalRegion)
-	}
-	for i, r := range regions {
-		if r == "" || (i > 0 && r == regions[0]) {
-			continue
-		}
-		inRegion := filterCands(cands, func(c *bridgeCand) bool { return c.good() && c.br.region == r })
-		label := "participant's region"
-		if r != req.Region {
-			label = "local region"
-		}
-		if len(inRegion) == 0 {
-			// Nothing with room in the region itself: its region group
-			// (bridges.region-groups), e.g. another EU region for an EU
-			// participant.
-			group := b.regionGroup(r)
-			inRegion = filterCands(cands, func(c *bridgeCand) bool { return c.good() && slices.Contains(group, c.br.region) })
-			if len(inRegion) == 0 {
-				continue
-			}
-			label += " group of"
-		}
-		if conf := filterCands(inRegion, func(c *bridgeCand) bool { return c.inConf }); len(conf) > 0 {
-			pick = leastLoaded(conf)
-			why = fmt.Sprintf("in the %s %q, already used by the conference and not overloaded", label, r)
-		} else {
-			pick = leastLoaded(inRegion)
-			why = fmt.Sprintf("least loaded with room in the %s %q", label, r)
-		}
-		return pick, why
-	}
-	return nil, ""
 }

@@ -1,12 +1,14 @@
 package main
 
-// bridgestats.go: core, off the two-person path: parsing the <stats> a bridge publishes in its brewery presence.
+// bridgestats.go: core, off the two-person path: parsing the <stats> a bridge
+// publishes in its brewery presence and updating the registry from them.
 
 import (
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // bridgeStats is what one <stats> element says; has* flags mark the stats
@@ -141,4 +143,101 @@ func parseStatCount(s string) (int, bool) {
 		return 0, false
 	}
 	return int(v), true
+}
+
+// Bridge registry limits: the brewery is an internal room, but a
+// misconfigured or hostile occupant must not grow memory without bound.
+const (
+	maxBridges        = 4096      // occupants with stats tracked at most
+	maxStatString     = 256       // longest region/relay_id/version/release kept
+	maxStatNumber     = 1e6       // larger stress values are garbage
+	maxStatCount      = 1_000_000 // larger conference/participant counts are garbage
+	maxRecentAllocs   = 100_000   // ramp-up timestamps kept per bridge
+	breweryRejoinWait = 15 * time.Second
+	garbageLogEvery   = 30 * time.Second
+)
+
+// updateBridge records what a bridge's presence <stats> say, adding the
+// bridge when it is new, and reports what changed (sticky shutdown states).
+func (b *Bridges) updateBridge(jid, nick string, stats *Element) {
+	s, problems := parseBridgeStats(stats)
+	now := b.now()
+	k := bridgeKey(jid)
+	var evs []BridgeEvent
+	b.mu.Lock()
+	br, ok := b.bridges[k]
+	if !ok {
+		if len(b.bridges) >= maxBridges {
+			b.mu.Unlock()
+			b.log.Warn("too many bridges in the brewery; ignoring a new one", "bridge", jid, "limit", maxBridges)
+			return
+		}
+		br = &bridge{
+			jid: jid, nick: nick,
+			drain:       true,
+			operational: true,
+			upReported:  true,
+			nextCheck:   now.Add(b.cfg.HealthInterval.Duration),
+		}
+		b.bridges[k] = br
+		evs = append(evs, BridgeEvent{Kind: BridgeAdded, JID: jid, Reason: "joined the brewery with stats"})
+	}
+	br.lastPresence = now
+	if s.hasStress {
+		br.stress = s.stress
+	}
+	if s.hasAvgStress {
+		br.avgPartStress = s.avgStress
+	}
+	if s.hasRegion {
+		br.region = s.region
+	}
+	if s.hasRelay {
+		br.relayID = s.relayID
+	}
+	if s.hasVer {
+		br.version = s.version
+	}
+	if s.hasRel {
+		br.release = s.release
+	}
+	if s.hasDrain {
+		br.drain = s.drain
+	}
+	if s.hasGraceful && s.graceful && !br.graceful {
+		br.graceful = true
+		if ok {
+			evs = append(evs, BridgeEvent{Kind: BridgeGracefulShutdown, JID: jid, Reason: "bridge reports graceful_shutdown"})
+		}
+	}
+	if s.hasShut && s.shutting && !br.shuttingDown {
+		br.shuttingDown = true
+		if ok {
+			evs = append(evs, BridgeEvent{Kind: BridgeShuttingDown, JID: jid, Reason: "bridge reports shutting_down"})
+		}
+	}
+	if s.hasHlt {
+		h := s.healthy
+		br.healthy = &h
+	}
+	if s.hasConfs {
+		br.conferences = s.conferences
+	}
+	if s.hasParts {
+		br.participants = s.participants
+	}
+	logWarn := false
+	if len(problems) > 0 && now.Sub(br.lastGarbage) >= garbageLogEvery {
+		br.lastGarbage = now
+		logWarn = true
+	}
+	b.mu.Unlock()
+	if len(problems) > 0 {
+		if logWarn {
+			b.log.Warn("ignoring garbage stats from a bridge", "bridge", jid, "problems", strings.Join(problems, "; "))
+		} else {
+			b.log.Debug("ignoring garbage stats from a bridge", "bridge", jid, "problems", strings.Join(problems, "; "))
+		}
+	}
+	b.emit(evs)
 }

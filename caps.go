@@ -12,12 +12,14 @@ package main
 // same function.
 
 import (
+	"context"
 	"crypto/sha1" // #nosec G505 -- XEP-0115's hash; a cache key, not a secret
 	"encoding/base64"
 	"errors"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // capsHashSHA1 is the only caps hash algorithm the focus verifies (every
@@ -216,4 +218,66 @@ func (c *XMPPClient) capsVer() string {
 		c.ownCaps = v
 	})
 	return c.ownCaps
+}
+
+// discoTimeout bounds a participant's disco#info; after it the default
+// feature set is used (Jicofo's behaviour).
+const discoTimeout = 5 * time.Second
+
+// discover learns a member's features: from the caps cache, else by
+// disco#info to its occupant JID, else the default set.
+func (c *Conference) discover(m *Participant) {
+	// Only answers verified against a sha-1 ver are in the cache.
+	cacheable := m.CapsKey != "" && m.capsHash == capsHashSHA1
+	if cacheable {
+		if feats, ok := c.f.caps.get(m.CapsKey); ok {
+			m.Features = ParseFeatures(feats)
+			m.featuresKnown = true
+			return
+		}
+	}
+	m.discoPending = true
+	q := NewElement(nsDiscoInfo, "query")
+	if m.CapsKey != "" {
+		q.Set("node", m.CapsKey)
+	}
+	iq := NewIQ("get", m.Occupant, "", q)
+	key, ver, nick, x := m.CapsKey, m.capsVer, m.Nick, c.f.x
+	c.async(func() func() {
+		ctx, cancel := context.WithTimeout(context.Background(), discoTimeout)
+		defer cancel()
+		resp, err := x.SendIQ(ctx, iq)
+		var feats []string
+		if err == nil {
+			query := resp.Child(nsDiscoInfo, "query")
+			for _, f := range query.All(nsDiscoInfo, "feature") {
+				feats = append(feats, f.Attr("var"))
+			}
+			if cacheable && len(feats) > 0 {
+				// Trusted for others only when the answer hashes to the
+				// advertised ver; otherwise it is this member's alone.
+				if got, verr := capsVerification(query); verr == nil && got == ver {
+					c.f.caps.put(key, feats)
+				} else {
+					c.log.Info("caps ver does not match the disco#info answer; not cached",
+						"endpoint", nick, "ver", truncate(ver, 64), "computed", got, "err", verr)
+				}
+			}
+		}
+		return func() {
+			m := c.members[nick]
+			if m == nil {
+				return
+			}
+			m.discoPending = false
+			m.featuresKnown = true
+			if err != nil || len(feats) == 0 {
+				c.log.Info("disco#info failed; using the default feature set", "endpoint", nick, "err", err)
+				m.Features = DefaultFeatures()
+			} else {
+				m.Features = ParseFeatures(feats)
+			}
+			c.evaluate()
+		}
+	})
 }

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,10 +33,6 @@ const (
 // eventQueue bounds a conference's backlog of stanzas. Presence and IQs beyond it are
 // refused (IQs get resource-constraint) rather than queued without limit.
 const eventQueue = 4096
-
-// discoTimeout bounds a participant's disco#info; after it the default
-// feature set is used (Jicofo's behaviour).
-const discoTimeout = 5 * time.Second
 
 type evKind int
 
@@ -115,8 +110,8 @@ type Conference struct {
 	sourceTimer   *time.Timer
 	stopped       bool
 	requests      int
-	gen           int // invite generations (see bump)
-	confFeatures      // the features' state (features.go)
+	gen           int           // invite generations (see bump)
+	ext           featureStates // the features' own state (features.go)
 
 	// Handover to the next process (handover.go): restored means taken over
 	// from the previous one (in the room already); deadlines are when the
@@ -143,6 +138,7 @@ func newConference(f *Focus, room string, props map[string]string) *Conference {
 		members:  map[string]*Participant{},
 		sources:  NewConferenceSources(),
 		sessions: map[string]*bridgeSession{},
+		ext:      makeStates(f.featureList(), func(ft Feature) func() any { return ft.ConfState }),
 	}
 }
 
@@ -398,23 +394,6 @@ func (c *Conference) onPresence(p *Element) {
 	c.evaluate()
 }
 
-func (c *Conference) trusted(realJID string) bool {
-	at := strings.IndexByte(realJID, '@')
-	if at < 0 {
-		return false
-	}
-	dom := realJID[at+1:]
-	if i := strings.IndexByte(dom, '/'); i >= 0 {
-		dom = dom[:i]
-	}
-	for _, d := range c.cfg().XMPP.TrustedDomains {
-		if strings.EqualFold(d, dom) {
-			return true
-		}
-	}
-	return false
-}
-
 // onSelfPresence finishes the join: the focus must be owner; then it
 // configures the room (whois=anyone, meeting id) and publishes its presence.
 func (c *Conference) onSelfPresence(p *Element) {
@@ -478,21 +457,6 @@ func (c *Conference) roomReady(meetingID string) {
 	c.evaluate()
 }
 
-func formValue(x *Element, v string) string {
-	for _, f := range x.All(nsDataForms, "field") {
-		if f.Attr("var") == v {
-			if v := f.Child(nsDataForms, "value"); v != nil {
-				return strings.TrimSpace(v.Text)
-			}
-		}
-	}
-	return ""
-}
-
-func formField(v, value string) *Element {
-	return NewElement(nsDataForms, "field", "var", v).Add(NewElement(nsDataForms, "value").SetText(value))
-}
-
 // electOwner makes the first ordinary member owner when no member has
 // moderator rights (auto-owner, docs/conference-room.md#who-becomes-moderator).
 func (c *Conference) electOwner() {
@@ -542,64 +506,6 @@ func isJoined(c *Conference) bool {
 	default:
 		return false
 	}
-}
-
-// discover learns a member's features: from the caps cache, else by
-// disco#info to its occupant JID, else the default set.
-func (c *Conference) discover(m *Participant) {
-	// Only answers verified against a sha-1 ver are in the cache.
-	cacheable := m.CapsKey != "" && m.capsHash == capsHashSHA1
-	if cacheable {
-		if feats, ok := c.f.caps.get(m.CapsKey); ok {
-			m.Features = ParseFeatures(feats)
-			m.featuresKnown = true
-			return
-		}
-	}
-	m.discoPending = true
-	q := NewElement(nsDiscoInfo, "query")
-	if m.CapsKey != "" {
-		q.Set("node", m.CapsKey)
-	}
-	iq := NewIQ("get", m.Occupant, "", q)
-	key, ver, nick, x := m.CapsKey, m.capsVer, m.Nick, c.f.x
-	c.async(func() func() {
-		ctx, cancel := context.WithTimeout(context.Background(), discoTimeout)
-		defer cancel()
-		resp, err := x.SendIQ(ctx, iq)
-		var feats []string
-		if err == nil {
-			query := resp.Child(nsDiscoInfo, "query")
-			for _, f := range query.All(nsDiscoInfo, "feature") {
-				feats = append(feats, f.Attr("var"))
-			}
-			if cacheable && len(feats) > 0 {
-				// Trusted for others only when the answer hashes to the
-				// advertised ver; otherwise it is this member's alone.
-				if got, verr := capsVerification(query); verr == nil && got == ver {
-					c.f.caps.put(key, feats)
-				} else {
-					c.log.Info("caps ver does not match the disco#info answer; not cached",
-						"endpoint", nick, "ver", truncate(ver, 64), "computed", got, "err", verr)
-				}
-			}
-		}
-		return func() {
-			m := c.members[nick]
-			if m == nil {
-				return
-			}
-			m.discoPending = false
-			m.featuresKnown = true
-			if err != nil || len(feats) == 0 {
-				c.log.Info("disco#info failed; using the default feature set", "endpoint", nick, "err", err)
-				m.Features = DefaultFeatures()
-			} else {
-				m.Features = ParseFeatures(feats)
-			}
-			c.evaluate()
-		}
-	})
 }
 
 // evaluate invites whoever should be invited now: nobody until
@@ -869,28 +775,4 @@ func (c *Conference) stop(reason string, terminate bool) {
 	c.sessions = map[string]*bridgeSession{}
 	c.hookEnding(true)
 	c.send(NewElement(nsClient, "presence", "to", c.self, "type", "unavailable"))
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// announces: m's presence lists the feature var, and m's real JID is in a
-// trusted domain (services are believed only from there).
-func (c *Conference) announces(m *Participant, p *Element, feature string) bool {
-	fe := p.Child("", "features")
-	if fe == nil || !c.trusted(m.RealJID) {
-		return false
-	}
-	for _, f := range fe.All("", "feature") {
-		if f.Attr("var") == feature {
-			return true
-		}
-	}
-	return false
 }

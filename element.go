@@ -497,3 +497,18 @@ func ParseStanzaError(st *Element) *StanzaError {
 	}
 	return se
 }
+
+func formValue(x *Element, v string) string {
+	for _, f := range x.All(nsDataForms, "field") {
+		if f.Attr("var") == v {
+			if v := f.Child(nsDataForms, "value"); v != nil {
+				return strings.TrimSpace(v.Text)
+			}
+		}
+	}
+	return ""
+}
+
+func formField(v, value string) *Element {
+	return NewElement(nsDataForms, "field", "var", v).Add(NewElement(nsDataForms, "value").SetText(value))
+}

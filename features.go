@@ -1,14 +1,14 @@
 // features.go: the optional parts of the focus and the hooks through which
-// they reach the core. Removing one = deleting its file(s), its line in
-// features() and its state in confFeatures/focusFeatures below. State a
-// feature carries across a restart goes through its Save/Restore hooks:
-// the handover's state file keeps it under the feature's Name.
+// they reach the core. Removing one = deleting its file (and its test) and
+// its line in features(). A feature keeps its own state (ConfState,
+// FocusState); state it carries across a restart goes through its
+// Save/Restore hooks: the handover's state file keeps it under its Name.
 
 package main
 
 import (
 	"encoding/json"
-	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -61,6 +61,10 @@ type Feature struct {
 	// the Focus (written after the conferences, restored before them).
 	SaveFocus    func(f *Focus) (json.RawMessage, error)
 	RestoreFocus func(f *Focus, raw json.RawMessage) error
+	// ConfState and FocusState make the feature's own state (a pointer to
+	// a struct declared in its file) for each conference and for the
+	// focus; the feature finds it again with confState / focusState.
+	ConfState, FocusState func() any
 }
 
 // features lists the optional parts, in hook order.
@@ -79,24 +83,36 @@ func features() []Feature {
 	}
 }
 
-// confFeatures is the features' per-conference state, embedded in
-// Conference (each type is declared in its feature's file).
-type confFeatures struct {
-	avModerationState
-	metadataState
-	breakoutState
-	jibriState
+// featureStates holds the features' own state on a Conference or on the
+// Focus: one value per feature that has any, made with its owner (so it
+// exists before any goroutine can reach it) and found again by its type.
+type featureStates map[reflect.Type]any
+
+func makeStates(fs []Feature, maker func(Feature) func() any) featureStates {
+	s := featureStates{}
+	for _, ft := range fs {
+		if mk := maker(ft); mk != nil {
+			v := mk()
+			s[reflect.TypeOf(v)] = v
+		}
+	}
+	return s
 }
 
-// focusFeatures is the features' state on the Focus, embedded in Focus.
-type focusFeatures struct {
-	pinState
-	authFocusState
-	jibriPools
-	jigasiPool
-	avModAddrState
-	metadataAddrState
-	breakoutDomainState
+// confState is the state of type T a feature keeps on c (ConfState made it).
+func confState[T any](c *Conference) *T { return stateOf[T](c.ext) }
+
+// focusState is the state of type T a feature keeps on f (FocusState made it).
+func focusState[T any](f *Focus) *T { return stateOf[T](f.ext) }
+
+// stateOf finds the state of type *T. Owners built without their
+// constructor (some tests) get a fresh zero value: the feature acts as
+// unconfigured.
+func stateOf[T any](s featureStates) *T {
+	if v, ok := s[reflect.TypeFor[*T]()].(*T); ok {
+		return v
+	}
+	return new(T)
 }
 
 // RoomEvent is what the Room hook sees. The Form event runs on the room
@@ -149,110 +165,81 @@ type Admission struct {
 	Joined        []func(c *Conference, resp *ConferenceResponse) // after the focus is in the room
 }
 
-// hooks are the features' hooks, one slice per hook, nil funcs dropped.
-type hooks struct {
-	request    []func(f *Focus, room string, req ConferenceRequest, a *Admission) error
-	presence   []func(c *Conference, props, p *Element)
-	room       []func(c *Conference, ev RoomEvent)
-	moderators []func(c *Conference) bool
-	invite     []func(c *Conference, m *Participant, in *Invitation)
-	bridge     []func(c *Conference, ev SessionEvent)
-	unmute     []func(c *Conference, m *Participant, space string) (bool, func())
-	ending     []func(c *Conference, final bool) bool
-	alone      []func(c *Conference) bool
-	state      []Feature // the features with a Save/Restore hook
-}
-
-func compileHooks(fs []Feature) *hooks {
-	h := &hooks{}
-	for _, f := range fs {
-		if f.Request != nil {
-			h.request = append(h.request, f.Request)
-		}
-		if f.Presence != nil {
-			h.presence = append(h.presence, f.Presence)
-		}
-		if f.Room != nil {
-			h.room = append(h.room, f.Room)
-		}
-		if f.Moderators != nil {
-			h.moderators = append(h.moderators, f.Moderators)
-		}
-		if f.Invite != nil {
-			h.invite = append(h.invite, f.Invite)
-		}
-		if f.Bridge != nil {
-			h.bridge = append(h.bridge, f.Bridge)
-		}
-		if f.Unmute != nil {
-			h.unmute = append(h.unmute, f.Unmute)
-		}
-		if f.InviteAlone != nil {
-			h.alone = append(h.alone, f.InviteAlone)
-		}
-		if f.Ending != nil {
-			h.ending = append(h.ending, f.Ending)
-		}
-		if f.Save != nil || f.Restore != nil || f.SaveFocus != nil || f.RestoreFocus != nil {
-			h.state = append(h.state, f)
-		}
-	}
-	return h
-}
-
-// defaultHooks serves a Focus built without NewFocus (tests). Computed on
+// defaultFeatures serves a Focus built without NewFocus (tests). Computed on
 // first use: the hooks refer back to core functions that call them.
-var defaultHooks struct {
+var defaultFeatures struct {
 	once sync.Once
-	h    *hooks
+	list []Feature
 }
 
-func (c *Conference) hooks() *hooks {
-	if c.f != nil && c.f.hooks != nil {
-		return c.f.hooks
+// featureList is the focus's features, in hook order.
+func (f *Focus) featureList() []Feature {
+	if f != nil && f.feats != nil {
+		return f.feats
 	}
-	defaultHooks.once.Do(func() { defaultHooks.h = compileHooks(features()) })
-	return defaultHooks.h
+	defaultFeatures.once.Do(func() { defaultFeatures.list = features() })
+	return defaultFeatures.list
+}
+
+func (c *Conference) feats() []Feature { return c.f.featureList() }
+
+// useFeatures gives f its features and makes their state on it.
+func (f *Focus) useFeatures(fs []Feature) {
+	f.feats = fs
+	f.ext = makeStates(fs, func(ft Feature) func() any { return ft.FocusState })
 }
 
 func (c *Conference) hookPresence(props, p *Element) {
-	for _, h := range c.hooks().presence {
-		h(c, props, p)
+	for _, ft := range c.feats() {
+		if ft.Presence != nil {
+			ft.Presence(c, props, p)
+		}
 	}
 }
 
 func (c *Conference) hookRoom(ev RoomEvent) {
-	for _, h := range c.hooks().room {
-		h(c, ev)
+	for _, ft := range c.feats() {
+		if ft.Room != nil {
+			ft.Room(c, ev)
+		}
 	}
 }
 
 // hookModerators runs every Moderators hook; true if any took over.
 func (c *Conference) hookModerators() bool {
 	took := false
-	for _, h := range c.hooks().moderators {
-		took = h(c) || took
+	for _, ft := range c.feats() {
+		if ft.Moderators != nil {
+			took = ft.Moderators(c) || took
+		}
 	}
 	return took
 }
 
 func (c *Conference) hookInvite(m *Participant, in *Invitation) {
-	for _, h := range c.hooks().invite {
-		h(c, m, in)
+	for _, ft := range c.feats() {
+		if ft.Invite != nil {
+			ft.Invite(c, m, in)
+		}
 	}
 }
 
 func (c *Conference) hookBridge(ev SessionEvent) {
-	for _, h := range c.hooks().bridge {
-		h(c, ev)
+	for _, ft := range c.feats() {
+		if ft.Bridge != nil {
+			ft.Bridge(c, ev)
+		}
 	}
 }
 
 // hookUnmute asks every Unmute hook; on refusal the afters are dropped.
 func (c *Conference) hookUnmute(m *Participant, space string) (bool, []func()) {
 	var afters []func()
-	for _, h := range c.hooks().unmute {
-		ok, after := h(c, m, space)
+	for _, ft := range c.feats() {
+		if ft.Unmute == nil {
+			continue
+		}
+		ok, after := ft.Unmute(c, m, space)
 		if !ok {
 			return false, nil
 		}
@@ -266,15 +253,17 @@ func (c *Conference) hookUnmute(m *Participant, space string) (bool, []func()) {
 // hookEnding runs every Ending hook; keep if any wants the room kept.
 func (c *Conference) hookEnding(final bool) bool {
 	keep := false
-	for _, h := range c.hooks().ending {
-		keep = h(c, final) || keep
+	for _, ft := range c.feats() {
+		if ft.Ending != nil {
+			keep = ft.Ending(c, final) || keep
+		}
 	}
 	return keep
 }
 
 func (c *Conference) hookInviteAlone() bool {
-	for _, h := range c.hooks().alone {
-		if h(c) {
+	for _, ft := range c.feats() {
+		if ft.InviteAlone != nil && ft.InviteAlone(c) {
 			return true
 		}
 	}
@@ -283,90 +272,13 @@ func (c *Conference) hookInviteAlone() bool {
 
 // hookRequest runs the Request hooks; the first error refuses the request.
 func (f *Focus) hookRequest(room string, req ConferenceRequest, a *Admission) error {
-	h := f.hooks
-	if h == nil {
-		h = (&Conference{f: f}).hooks()
-	}
-	for _, r := range h.request {
-		if err := r(f, room, req, a); err != nil {
+	for _, ft := range f.featureList() {
+		if ft.Request == nil {
+			continue
+		}
+		if err := ft.Request(f, room, req, a); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// saveFeatures collects the features' state of c for the state file, by
-// feature name. It runs on the conference goroutine.
-func (c *Conference) saveFeatures() (map[string]json.RawMessage, error) {
-	var out map[string]json.RawMessage
-	for _, ft := range c.hooks().state {
-		if ft.Save == nil {
-			continue
-		}
-		raw, err := ft.Save(c)
-		if err != nil {
-			return nil, fmt.Errorf("saving %s: %w", ft.Name, err)
-		}
-		if raw == nil {
-			continue
-		}
-		if out == nil {
-			out = map[string]json.RawMessage{}
-		}
-		out[ft.Name] = raw
-	}
-	return out, nil
-}
-
-// restoreFeatures hands each feature its saved state of c. State of a
-// feature this build does not have is dropped.
-func (c *Conference) restoreFeatures(saved map[string]json.RawMessage) error {
-	for _, ft := range c.hooks().state {
-		raw, ok := saved[ft.Name]
-		if !ok || ft.Restore == nil {
-			continue
-		}
-		if err := ft.Restore(c, raw); err != nil {
-			return fmt.Errorf("restoring %s: %w", ft.Name, err)
-		}
-	}
-	return nil
-}
-
-// saveFeatures collects the features' state on the Focus, by feature name;
-// a feature that cannot save is left out (and said).
-func (f *Focus) saveFeatures() map[string]json.RawMessage {
-	var out map[string]json.RawMessage
-	for _, ft := range (&Conference{f: f}).hooks().state {
-		if ft.SaveFocus == nil {
-			continue
-		}
-		raw, err := ft.SaveFocus(f)
-		if err != nil {
-			f.log.Warn("handover: feature state not saved", "feature", ft.Name, "err", err)
-			continue
-		}
-		if raw == nil {
-			continue
-		}
-		if out == nil {
-			out = map[string]json.RawMessage{}
-		}
-		out[ft.Name] = raw
-	}
-	return out
-}
-
-// restoreFeatures hands each feature its saved state on the Focus; a
-// feature whose state is unusable starts without it (and says so).
-func (f *Focus) restoreFeatures(saved map[string]json.RawMessage) {
-	for _, ft := range (&Conference{f: f}).hooks().state {
-		raw, ok := saved[ft.Name]
-		if !ok || ft.RestoreFocus == nil {
-			continue
-		}
-		if err := ft.RestoreFocus(f, raw); err != nil {
-			f.log.Warn("handover: feature state not restored", "feature", ft.Name, "err", err)
-		}
-	}
 }

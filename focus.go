@@ -15,10 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"mellium.im/xmpp/jid"
 )
 
 // ConferenceRequest is a client's request to start or join a conference,
@@ -55,7 +52,7 @@ type Focus struct {
 	x       xmppLink
 	bx      xmppLink // the bridges' connection: x, or the service connection
 	bridges *Bridges
-	hooks   *hooks // the features' hooks (features.go)
+	feats   []Feature // the optional parts (features.go)
 	// Filled by the features' Setup, read-only once Run starts.
 	confIQ      map[string]func(c *Conference, m *Participant, iq *Element) // by namespace
 	focusIQ     map[string]func(iq, p *Element) *Element                    // by "local/type"
@@ -72,13 +69,13 @@ type Focus struct {
 	closing bool
 	offers  sync.Map // Features → [2][]*Element{offer, colibri media} (offerFor)
 	// idleSince is when the last conference ended (see releaseIfIdle).
-	idleSince     time.Time
-	limiter       map[string]*rateWindow // conference requests per sender
-	total         tokenBucket            // conference requests from everyone (burst.go)
-	caps          *capsCache
-	budgets       *budgets // what each participant may still cause (limits.go)
-	focusFeatures          // the features' state (features.go)
-	wg            sync.WaitGroup
+	idleSince time.Time
+	limiter   map[string]*rateWindow // conference requests per sender
+	total     tokenBucket            // conference requests from everyone (burst.go)
+	caps      *capsCache
+	budgets   *budgets      // what each participant may still cause (limits.go)
+	ext       featureStates // the features' own state (features.go)
+	wg        sync.WaitGroup
 }
 
 // NewFocus returns a focus; Main registers its handlers on the XMPP client.
@@ -89,13 +86,13 @@ func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLo
 		limiter: map[string]*rateWindow{},
 		caps:    newCapsCache(1000),
 		budgets: newBudgets(),
-		hooks:   compileHooks(features()),
 		confIQ:  map[string]func(*Conference, *Participant, *Element){},
 		focusIQ: map[string]func(iq, p *Element) *Element{},
 		// Configured component addresses hold from the start (Setup);
 		// discovery (at each login) fills in the others.
 		components: map[string]func(addr string) bool{},
 	}
+	f.useFeatures(features())
 	x.HandleIQ(nsFocus, f.handleFocusIQ)
 	x.HandleIQ(nsJingle, f.routeToConference)
 	for _, ns := range []string{nsMuteAudio, nsMuteVideo, nsMuteDesktop} {
@@ -157,28 +154,6 @@ func (f *Focus) handleFocusIQ(iq *Element) {
 		}
 		f.x.Send(ResultIQ(iq, el))
 	}()
-}
-
-// requestSender is who really sent a focus request. Jitsi's
-// mod_client_proxy component (xmpp.client-proxy) forwards a client's IQ from
-// its own domain with the client's full JID as the resource, so everything
-// that depends on the sender (authentication, moderator rights, the rate
-// limit, logs) must use that JID, never the proxy's. The reply still goes to
-// "from": the component turns it back. An IQ from the proxy domain that
-// names no valid sender is an error, not the proxy speaking for itself.
-func requestSender(from, clientProxy string) (string, error) {
-	if clientProxy == "" {
-		return from, nil
-	}
-	j, err := jid.Parse(from)
-	if err != nil || !strings.EqualFold(j.Domainpart(), clientProxy) || j.Localpart() != "" {
-		return from, nil
-	}
-	real, err := jid.Parse(j.Resourcepart())
-	if err != nil || j.Resourcepart() == "" || real.Domainpart() == "" {
-		return "", fmt.Errorf("a request through the client proxy %s that names no sender (%q)", clientProxy, j.Resourcepart())
-	}
-	return real.String(), nil
 }
 
 // Request creates or reuses the conference and waits until the focus has
@@ -268,38 +243,6 @@ func (f *Focus) Request(ctx context.Context, req ConferenceRequest) (ConferenceR
 	return resp, nil
 }
 
-// maxPinDuration bounds a pin; a forgotten one must not outlive a release.
-const maxPinDuration = 7 * 24 * time.Hour
-
-// validateRoom checks the room JID: a bare JID in the conference MUC domain,
-// of sane length and characters. It returns the canonical form: the node
-// folded as Prosody folds it (nodeprep), the domain lower-cased.
-func (f *Focus) validateRoom(room string) (string, error) {
-	if room == "" {
-		return "", Errorf("bad-request", "no 'room' specified")
-	}
-	if len(room) > 256 {
-		return "", Errorf("bad-request", "invalid room name: longer than 256 characters")
-	}
-	at := strings.LastIndexByte(room, '@')
-	if at <= 0 {
-		return "", Errorf("bad-request", "invalid room name %q: expected room@%s", room, f.cfg.XMPP.MUCDomain)
-	}
-	j, err := jid.Parse(room)
-	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
-		return "", Errorf("bad-request", "invalid room name %q", room)
-	}
-	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.otherRoomDomain(j.Domainpart()) {
-		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
-	}
-	// One conference per room as Prosody names it, whatever the spelling.
-	canon, err := canonicalRoom(room[:at] + "@" + j.Domainpart())
-	if err != nil {
-		return "", Errorf("bad-request", "invalid room name %q: %v", room, err)
-	}
-	return canon, nil
-}
-
 func (f *Focus) forget(c *Conference) {
 	f.mu.Lock()
 	if f.confs[c.room] == c {
@@ -352,22 +295,6 @@ func (f *Focus) HandlePresence(p *Element) bool {
 		return false
 	}
 	c.post(event{kind: evPresence, el: p})
-	return true
-}
-
-// acceptProxySubscription approves the subscription Jitsi's client_proxy
-// component asks for when it loads: it learns where the focus is from the
-// focus's presence. The installers put that subscription in the focus's
-// roster beforehand, and Prosody then answers for the focus; without it the
-// request reaches the focus, which accepts it from the configured proxy
-// domain only (any other subscription request is ignored).
-func (f *Focus) acceptProxySubscription(p *Element) bool {
-	proxy := f.cfg.XMPP.ClientProxyDomain()
-	if p.Attr("type") != "subscribe" || proxy == "" || !strings.EqualFold(bareJID(p.Attr("from")), proxy) {
-		return false
-	}
-	f.log.Info("accepting the client proxy's presence subscription", "proxy", proxy)
-	f.x.Send(NewElement(nsClient, "presence", "type", "subscribed", "to", proxy))
 	return true
 }
 
@@ -474,40 +401,4 @@ func (f *Focus) handleMessage(msg *Element) {
 			return
 		}
 	}
-}
-
-// discoverComponents asks the XMPP domain which of Jitsi's Prosody
-// components it has; the features said which types they use.
-func (f *Focus) discoverComponents() {
-	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.XMPP.ReplyTimeout.Duration)
-	defer cancel()
-	resp, err := f.x.SendIQ(ctx, NewIQ("get", f.cfg.XMPP.Domain, "", NewElement(nsDiscoInfo, "query")))
-	if err != nil {
-		return
-	}
-	for _, id := range resp.Child(nsDiscoInfo, "query").All(nsDiscoInfo, "identity") {
-		if id.Attr("category") != "component" || id.Attr("name") == "" {
-			continue
-		}
-		if take := f.components[id.Attr("type")]; take == nil || !take(id.Attr("name")) {
-			continue
-		}
-		f.log.Info("Jitsi component found", "type", id.Attr("type"), "address", id.Attr("name"))
-	}
-}
-
-// storeIfUnset stores a discovered address unless one is configured (a
-// configured address wins). It reports whether the component is used.
-func storeIfUnset(v *atomic.Value, configured, found string) bool {
-	if configured == "" {
-		v.Store(found)
-	}
-	return true
-}
-
-// fromComponent reports whether a message comes from the component whose
-// address is in addr (exactly, and of type normal as Jicofo requires).
-func fromComponent(msg *Element, addr *atomic.Value) bool {
-	a, _ := addr.Load().(string)
-	return a != "" && strings.EqualFold(msg.Attr("from"), a) && (msg.Attr("type") == "" || msg.Attr("type") == "normal")
 }

@@ -1050,3 +1050,79 @@ func (d *doctor) checkHandover() {
 	}
 	d.ok("handover", "Prosody keeps a lost session %s (XEP-0198): a restart (SIGTERM) hands the meetings over through %s%s", hib, path, note)
 }
+
+// saveFeatures collects the features' state of c for the state file, by
+// feature name. It runs on the conference goroutine.
+func (c *Conference) saveFeatures() (map[string]json.RawMessage, error) {
+	var out map[string]json.RawMessage
+	for _, ft := range c.feats() {
+		if ft.Save == nil {
+			continue
+		}
+		raw, err := ft.Save(c)
+		if err != nil {
+			return nil, fmt.Errorf("saving %s: %w", ft.Name, err)
+		}
+		if raw == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[ft.Name] = raw
+	}
+	return out, nil
+}
+
+// restoreFeatures hands each feature its saved state of c. State of a
+// feature this build does not have is dropped.
+func (c *Conference) restoreFeatures(saved map[string]json.RawMessage) error {
+	for _, ft := range c.feats() {
+		raw, ok := saved[ft.Name]
+		if !ok || ft.Restore == nil {
+			continue
+		}
+		if err := ft.Restore(c, raw); err != nil {
+			return fmt.Errorf("restoring %s: %w", ft.Name, err)
+		}
+	}
+	return nil
+}
+
+// saveFeatures collects the features' state on the Focus, by feature name;
+// a feature that cannot save is left out (and said).
+func (f *Focus) saveFeatures() map[string]json.RawMessage {
+	var out map[string]json.RawMessage
+	for _, ft := range f.featureList() {
+		if ft.SaveFocus == nil {
+			continue
+		}
+		raw, err := ft.SaveFocus(f)
+		if err != nil {
+			f.log.Warn("handover: feature state not saved", "feature", ft.Name, "err", err)
+			continue
+		}
+		if raw == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[ft.Name] = raw
+	}
+	return out
+}
+
+// restoreFeatures hands each feature its saved state on the Focus; a
+// feature whose state is unusable starts without it (and says so).
+func (f *Focus) restoreFeatures(saved map[string]json.RawMessage) {
+	for _, ft := range f.featureList() {
+		raw, ok := saved[ft.Name]
+		if !ok || ft.RestoreFocus == nil {
+			continue
+		}
+		if err := ft.RestoreFocus(f, raw); err != nil {
+			f.log.Warn("handover: feature state not restored", "feature", ft.Name, "err", err)
+		}
+	}
+}

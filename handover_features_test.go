@@ -118,15 +118,11 @@ func TestFeatureFocusStateRoundTrip(t *testing.T) {
 	}
 	m.Focus.restoreFeatures(saved)
 	out := m.Focus.saveFeatures()
-	pins := out["bridge-policy"]
-	delete(out, "bridge-policy")
+	if _, ok := onlyBuilt(map[string]string{"bridge-policy": "1"})["bridge-policy"]; ok && out["bridge-policy"] == nil {
+		t.Error("the pin was not saved again")
+	}
+	delete(out, "bridge-policy") // its own test checks the values (TestHandoverKeepsPin)
 	if got, want := decodeAll(t, out), onlyBuilt(in); !reflect.DeepEqual(got, want) {
 		t.Errorf("focus feature state after a round trip:\n got %v\nwant %v", got, want)
-	}
-	if _, ok := onlyBuilt(map[string]string{"bridge-policy": "1"})["bridge-policy"]; ok {
-		var ps []Pin
-		if err := json.Unmarshal(pins, &ps); err != nil || len(ps) != 1 || ps[0].Room != room || ps[0].Version != "2.3-test" {
-			t.Errorf("pins after a round trip: %s (%v)", pins, err)
-		}
 	}
 }

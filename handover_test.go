@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp/jid"
 	"minifocus/testkit"
+
+	"mellium.im/xmpp/jid"
 )
 
 // handOverMain stops rm as SIGTERM does (a handover) and waits until it
@@ -699,8 +700,7 @@ func TestHandoverImpossibleWithoutSmacks(t *testing.T) {
 // Jingle and timer state crosses the restart: a session-initiate answered
 // during the gap is accepted by the next process (its sid and pending state
 // were handed over) and the sources flow; a lone participant's timeout,
-// running at the handover, still ends its session afterwards; a version pin
-// is kept.
+// running at the handover, still ends its session afterwards.
 func TestHandoverPendingSessionAndTimers(t *testing.T) {
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) { c.StateFile = stateFile })
@@ -710,9 +710,6 @@ func TestHandoverPendingSessionAndTimers(t *testing.T) {
 	p2 := s.join(room, func(c *testkit.ParticipantConfig) { c.ManualAccept = true; c.Logf = log2.logf })
 	s.wait("p1 in session, p2 offered", func() bool { return p1.Accepted() && len(p2.Offers()) == 1 })
 	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
-	if err := s.focus.Focus.PinVersion(room, "2.3-test", time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	handOverMain(t, s.focus)
 	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
 	defer cancel()
@@ -724,9 +721,6 @@ func TestHandoverPendingSessionAndTimers(t *testing.T) {
 		t.Fatalf("session-accept during the gap: %v", err)
 	}
 	s.wait("sources exchanged", func() bool { return p2.Accepted() && knowsExactly(p1, p2) && knowsExactly(p2, p1) })
-	if pins := s.focus.Focus.Pins(); len(pins) != 1 || pins[0].Room != room || pins[0].Version != "2.3-test" {
-		t.Errorf("pins after the restart: %+v", pins)
-	}
 
 	// p2 leaves: p1 is alone and its timer runs; the restart keeps it.
 	if err := p2.Leave(); err != nil {
@@ -958,87 +952,6 @@ func TestRestoreConferenceOddStates(t *testing.T) {
 	}
 }
 
-// A recording running at the restart stays on; the moderator's stop in the
-// next process reaches the same Jibri session and the room sees it off.
-func TestHandoverKeepsRecording(t *testing.T) {
-	stateFile := filepath.Join(t.TempDir(), "state.json")
-	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
-		c.StateFile = stateFile
-		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
-		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	jibri := startJibri(t, s)
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
-	room := "recorded@conference.meet.test"
-	p1, p2 := s.join(room), s.join(room)
-	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() && s.focus.XMPP.resumable() })
-	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
-	defer cancel()
-	resp, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := resp.Child(nsJibri, "jibri").Attr("session_id")
-	s.wait("recording on", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "on" })
-
-	handOverMain(t, s.focus)
-	s.focus = startMain(t, s.focus.Config)
-	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
-	if st := recordingStatus(p2); st == nil || st.Attr("status") != "on" {
-		t.Errorf("recording status after the restart: %v", st)
-	}
-	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop")); err != nil {
-		t.Fatalf("stop after the restart: %v", err)
-	}
-	if _, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool {
-		j := e.Child(nsJibri, "jibri")
-		return j.Attr("action") == "stop" && j.Attr("session_id") == sid
-	}); err != nil {
-		t.Errorf("the Jibri got no stop for session %s: %v", sid, err)
-	}
-	s.wait("recording off", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "off" })
-	if sawFocusLeave(p2) {
-		t.Error("p2 saw the focus leave")
-	}
-}
-
-// Authentication sessions cross the restart: a session id handed out by the
-// previous process is still honoured (and a made-up one still refused).
-func TestHandoverKeepsAuthSessions(t *testing.T) {
-	stateFile := filepath.Join(t.TempDir(), "state.json")
-	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
-		c.StateFile = stateFile
-		c.Auth = AuthConfig{Type: "xmpp", LoginDomain: "auth.meet.test", Lifetime: dur(time.Hour)}
-		if err := p.Register("alice", "auth.meet.test", "alicepass"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	room := "secure-handover@conference.meet.test"
-	alice := s.join(room, func(c *testkit.ParticipantConfig) {
-		c.Domain, c.User, c.Password, c.MachineUID = "auth.meet.test", "alice", "alicepass", "alice-machine"
-	})
-	sid := alice.ConferenceResponse().Child(nsFocus, "conference").Attr("session-id")
-	guest := s.join(room)
-	s.wait("sessions", func() bool { return alice.Accepted() && guest.Accepted() && s.focus.XMPP.resumable() })
-	handOverMain(t, s.focus)
-	s.focus = startMain(t, s.focus.Config)
-	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
-	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
-	defer cancel()
-	ask := func(session string) (*testkit.Elem, error) {
-		return guest.Client().SendIQ(ctx, testkit.NewElem("jabber:client", "iq", "type", "set", "to", "focus@auth.meet.test/focus").Add(
-			testkit.NewElem(nsFocus, "conference", "room", room, "machine-uid", "alice-machine", "session-id", session)))
-	}
-	if r, err := ask(sid); err != nil || r.Child(nsFocus, "conference").Attr("identity") != "alice@auth.meet.test" {
-		t.Errorf("the session of the previous process: %v %v", r, err)
-	}
-	if r, err := ask("made-up"); err == nil || !strings.Contains(r.String(), "session-invalid") {
-		t.Errorf("a made-up session: %v %v", r, err)
-	}
-}
-
 // A state file of another format version (a downgrade, say) is not used:
 // the next process logs in afresh, which ends the hibernated session of the
 // previous one (its rooms see the focus leave, so clients start again), and
@@ -1068,49 +981,6 @@ func TestHandoverIncompatibleFileFreshStart(t *testing.T) {
 	p2.Close()
 	q1, q2 := s.join(room), s.join(room)
 	s.wait("a new conference in the room", func() bool { return q1.Accepted() && q2.Accepted() && knowsExactly(q1, q2) })
-}
-
-// AV moderation crosses the restart: a participant still may not unmute
-// itself, the whitelisted one still may, and the moderation message that
-// arrived in the gap (from the component) is applied by the next process.
-func TestHandoverKeepsAVModeration(t *testing.T) {
-	stateFile := filepath.Join(t.TempDir(), "state.json")
-	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
-		c.StateFile = stateFile
-		c.XMPP.AVModerationComponent = "focus.meet.test"
-	})
-	room := "moderated-handover@conference.meet.test"
-	ack := func(c *testkit.ParticipantConfig) { c.AckMute = true }
-	p1, p2, p3 := s.join(room, ack), s.join(room, ack), s.join(room, ack)
-	s.wait("sessions, p1 moderator", func() bool {
-		return p1.Accepted() && p2.Accepted() && p3.Accepted() && p1.Affiliation() == "owner" && s.focus.XMPP.resumable()
-	})
-	comp := dialComponent(t, s.prosody, "focus.meet.test")
-	// The two shapes Jitsi's av_moderation component sends: the switch, and
-	// the whitelists in a message of their own.
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"audio","actor":%q}`, room, p1.OccupantJID()))
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"whitelists":{"audio":[%q]}}`, room, p3.OccupantJID()))
-	s.wait("p2 force-muted", func() bool { return len(p2.Mutes()) == 1 && forceMuteOf(s, p2.Nick())[0] })
-
-	handOverMain(t, s.focus)
-	// In the gap: video moderation turned on too.
-	comp.send(t, "focus@auth.meet.test/focus", fmt.Sprintf(
-		`{"type":"av_moderation","room":%q,"enabled":true,"mediaType":"video","actor":%q}`, room, p1.OccupantJID()))
-	s.focus = startMain(t, s.focus.Config)
-	s.wait("the gap's video moderation applied", func() bool { return len(p2.Mutes()) == 2 })
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if err := p2.SetMuted(ctx, "audio", false); err == nil || !strings.Contains(err.Error(), "not-allowed") {
-		t.Errorf("p2 unmuting itself after the restart: %v, want not-allowed", err)
-	}
-	if err := p3.SetMuted(ctx, "audio", false); err != nil {
-		t.Errorf("whitelisted p3 unmuting itself after the restart: %v", err)
-	}
-	if sawFocusLeave(p2) || len(p2.Offers()) != 1 {
-		t.Error("p2 noticed the restart")
-	}
 }
 
 // Timers resume at their saved deadlines, not a full period later: with an

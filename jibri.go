@@ -218,9 +218,9 @@ func (c *Conference) onJibriRequest(m *Participant, iq *Element) {
 			c.startRecording(m, iq, p)
 		}
 	case "stop":
-		r := c.recording
+		r := jibriOf(c).recording
 		if sip != "" {
-			r = c.sipCalls[sip]
+			r = jibriOf(c).sipCalls[sip]
 		}
 		if r == nil || r.status == "off" {
 			c.send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
@@ -243,7 +243,7 @@ func (c *Conference) startRecording(m *Participant, iq, p *Element) {
 		}
 	}
 	switch {
-	case c.recording != nil && c.recording.status != "off":
+	case jibriOf(c).recording != nil && jibriOf(c).recording.status != "off":
 		c.send(ErrorIQ(iq, Errorf("unexpected-request", "Recording or live streaming is already enabled")))
 		return
 	case mode == "stream" && stream == "":
@@ -259,7 +259,7 @@ func (c *Conference) startRecording(m *Participant, iq, p *Element) {
 	r := &recording{id: newUUID(), mode: mode, streamID: stream, youtubeID: p.Attr("you_tube_broadcast_id"),
 		appData: p.Attr("app_data"), initiator: m.Occupant, tried: map[string]bool{}}
 	if c.beginJibri(iq, r) {
-		c.recording = r
+		jibriOf(c).recording = r
 		c.f.events.Add(c.room, "%s started %s on %s", m.Nick, map[string]string{"file": "recording", "stream": "live streaming"}[mode], nickOf(r.jibri))
 		c.publishPresence()
 	}
@@ -271,19 +271,19 @@ func (c *Conference) startSIPCall(m *Participant, iq, p *Element) {
 	sip := p.Attr("sipaddress")
 	// Ended calls stay in the presence (state off) until room is needed.
 	active := 0
-	for addr, r := range c.sipCalls {
+	for addr, r := range jibriOf(c).sipCalls {
 		switch {
 		case r.status != "off":
 			active++
-		case len(c.sipCalls) >= maxSIPCalls:
-			delete(c.sipCalls, addr)
+		case len(jibriOf(c).sipCalls) >= maxSIPCalls:
+			delete(jibriOf(c).sipCalls, addr)
 		}
 	}
 	switch {
 	case len(sip) > 256 || strings.ContainsAny(sip, " \t\r\n<>\""):
 		c.send(ErrorIQ(iq, Errorf("bad-request", "invalid sipaddress")))
 		return
-	case c.sipCalls[sip] != nil && c.sipCalls[sip].status != "off":
+	case jibriOf(c).sipCalls[sip] != nil && jibriOf(c).sipCalls[sip].status != "off":
 		c.send(ErrorIQ(iq, Errorf("unexpected-request", "a SIP call to %s is already running", sip)))
 		return
 	case active >= maxSIPCalls:
@@ -293,10 +293,10 @@ func (c *Conference) startSIPCall(m *Participant, iq, p *Element) {
 	r := &recording{id: newUUID(), sip: sip, displayName: p.Attr("displayname"), appData: p.Attr("app_data"),
 		initiator: m.Occupant, tried: map[string]bool{}}
 	if c.beginJibri(iq, r) {
-		if c.sipCalls == nil {
-			c.sipCalls = map[string]*recording{}
+		if jibriOf(c).sipCalls == nil {
+			jibriOf(c).sipCalls = map[string]*recording{}
 		}
-		c.sipCalls[sip] = r
+		jibriOf(c).sipCalls[sip] = r
 		c.f.events.Add(c.room, "%s called %s through the SIP gateway %s", m.Nick, sip, nickOf(r.jibri))
 		c.publishPresence()
 	}
@@ -313,7 +313,7 @@ func (c *Conference) beginJibri(iq *Element, r *recording) bool {
 		c.send(ErrorIQ(iq, Errorf(cond, "%v", err)))
 		return false
 	}
-	c.f.recordings.Store(r.id, c)
+	jibriPoolsOf(c.f).recordings.Store(r.id, c)
 	c.send(ResultIQ(iq, NewElement(nsJibri, "jibri", "session_id", r.id)))
 	c.armPending(r)
 	return true
@@ -322,27 +322,27 @@ func (c *Conference) beginJibri(iq *Element, r *recording) bool {
 // jibriPool is where r's Jibri comes from.
 func (c *Conference) jibriPool(r *recording) *Jibris {
 	if r.sip != "" {
-		return c.f.sipJibris
+		return jibriPoolsOf(c.f).sipJibris
 	}
-	return c.f.jibris
+	return jibriPoolsOf(c.f).jibris
 }
 
 // current reports whether r is still one of this conference's sessions.
 func (c *Conference) current(r *recording) bool {
 	if r.sip != "" {
-		return c.sipCalls[r.sip] == r
+		return jibriOf(c).sipCalls[r.sip] == r
 	}
-	return c.recording == r
+	return jibriOf(c).recording == r
 }
 
 // jibriSessions lists the recording and the SIP calls.
 func (c *Conference) jibriSessions() []*recording {
 	var out []*recording
-	if c.recording != nil {
-		out = append(out, c.recording)
+	if jibriOf(c).recording != nil {
+		out = append(out, jibriOf(c).recording)
 	}
-	for _, sip := range slices.Sorted(maps.Keys(c.sipCalls)) {
-		out = append(out, c.sipCalls[sip])
+	for _, sip := range slices.Sorted(maps.Keys(jibriOf(c).sipCalls)) {
+		out = append(out, jibriOf(c).sipCalls[sip])
 	}
 	return out
 }
@@ -444,7 +444,7 @@ func (c *Conference) recordingOff(r *recording, failure, stopper string) {
 		r.pending.Stop()
 	}
 	r.status, r.failure = "off", failure
-	c.f.recordings.Delete(r.id)
+	jibriPoolsOf(c.f).recordings.Delete(r.id)
 	if stopper != "" {
 		r.initiator = stopper
 	}
@@ -499,8 +499,8 @@ func (c *Conference) recordingPresence() []*Element {
 // requests from room occupants.
 func (f *Focus) routeJibriIQ(iq *Element) {
 	from := strings.ToLower(iq.Attr("from"))
-	if f.jibris != nil && strings.HasPrefix(from, f.jibris.brewery+"/") || f.sipJibris != nil && strings.HasPrefix(from, f.sipJibris.brewery+"/") {
-		v, ok := f.recordings.Load(iq.Payload().Attr("session_id"))
+	if jibriPoolsOf(f).jibris != nil && strings.HasPrefix(from, jibriPoolsOf(f).jibris.brewery+"/") || jibriPoolsOf(f).sipJibris != nil && strings.HasPrefix(from, jibriPoolsOf(f).sipJibris.brewery+"/") {
+		v, ok := jibriPoolsOf(f).recordings.Load(iq.Payload().Attr("session_id"))
 		if !ok {
 			f.x.Send(ErrorIQ(iq, Errorf("item-not-found", "Unknown session")))
 			return
@@ -517,7 +517,7 @@ func (f *Focus) routeJibriIQ(iq *Element) {
 // jibriGone fails the recording a Jibri was doing when it left the brewery
 // (it crashed or was stopped): another Jibri is tried (docs/conference-features.md#jibri).
 func (f *Focus) jibriGone(jid string) {
-	f.recordings.Range(func(_, v any) bool {
+	jibriPoolsOf(f).recordings.Range(func(_, v any) bool {
 		c := v.(*Conference)
 		c.post(event{kind: evFunc, fn: func() {
 			for _, r := range c.jibriSessions() {
@@ -537,21 +537,23 @@ type jibriState struct {
 	sipCalls  map[string]*recording // Jibri SIP gateway calls by SIP address
 }
 
+func jibriOf(c *Conference) *jibriState { return confState[jibriState](c) }
+
 func jibriFeature() Feature {
-	return Feature{Name: "jibri", Save: saveJibri, Restore: restoreJibri,
+	return Feature{Name: "jibri", ConfState: func() any { return new(jibriState) }, FocusState: func() any { return new(jibriPools) }, Save: saveJibri, Restore: restoreJibri,
 		Setup: func(m *Main) {
 			user := m.Config.XMPP.Username
 			f := m.Focus
-			f.jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
-			if f.jibris != nil {
-				f.jibris.onGone = f.jibriGone
+			jibriPoolsOf(f).jibris = NewJibris(m.Config.Jibri.Brewery, user, m.XMPP, m.Log)
+			if jibriPoolsOf(f).jibris != nil {
+				jibriPoolsOf(f).jibris.onGone = f.jibriGone
 			}
-			f.sipJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
-			if f.sipJibris != nil {
-				f.sipJibris.onGone = f.jibriGone
+			jibriPoolsOf(f).sipJibris = NewJibris(m.Config.Jibri.SIPBrewery, user, m.XMPP, m.Log)
+			if jibriPoolsOf(f).sipJibris != nil {
+				jibriPoolsOf(f).sipJibris.onGone = f.jibriGone
 			}
-			m.presence = append(m.presence, f.jibris.HandlePresence, f.sipJibris.HandlePresence)
-			m.leave = append(m.leave, f.jibris.Leave, f.sipJibris.Leave) // nil-safe
+			m.presence = append(m.presence, jibriPoolsOf(f).jibris.HandlePresence, jibriPoolsOf(f).sipJibris.HandlePresence)
+			m.leave = append(m.leave, jibriPoolsOf(f).jibris.Leave, jibriPoolsOf(f).sipJibris.Leave) // nil-safe
 			m.XMPP.HandleIQ(nsJibri, m.Focus.routeJibriIQ)
 			m.Focus.confIQ[nsJibri] = (*Conference).onJibriRequest
 		},
@@ -585,6 +587,8 @@ type jibriPools struct {
 	recordings sync.Map
 }
 
+func jibriPoolsOf(f *Focus) *jibriPools { return focusState[jibriPools](f) }
+
 // recordingState is a Jibri session carried across a restart.
 type recordingState struct {
 	ID, Mode, StreamID, YoutubeID, AppData, Initiator string
@@ -602,7 +606,7 @@ type jibriSaved struct {
 // saveJibri writes the sessions down and stops their pending timers (the
 // deadlines go with them).
 func saveJibri(c *Conference) (json.RawMessage, error) {
-	if c.recording == nil && len(c.sipCalls) == 0 {
+	if jibriOf(c).recording == nil && len(jibriOf(c).sipCalls) == 0 {
 		return nil, nil
 	}
 	export := func(r *recording) recordingState {
@@ -621,13 +625,13 @@ func saveJibri(c *Conference) (json.RawMessage, error) {
 		return st
 	}
 	var saved jibriSaved
-	if c.recording != nil {
-		r := export(c.recording)
+	if jibriOf(c).recording != nil {
+		r := export(jibriOf(c).recording)
 		saved.Recording = &r
 	}
-	if len(c.sipCalls) > 0 {
+	if len(jibriOf(c).sipCalls) > 0 {
 		saved.SIPCalls = map[string]recordingState{}
-		for k, r := range c.sipCalls {
+		for k, r := range jibriOf(c).sipCalls {
 			saved.SIPCalls[k] = export(r)
 		}
 	}
@@ -652,19 +656,19 @@ func restoreJibri(c *Conference, raw json.RawMessage) error {
 	}
 	deadlines := map[*recording]time.Time{}
 	if saved.Recording != nil {
-		c.recording = restore(*saved.Recording)
-		deadlines[c.recording] = saved.Recording.PendingDeadline
+		jibriOf(c).recording = restore(*saved.Recording)
+		deadlines[jibriOf(c).recording] = saved.Recording.PendingDeadline
 	}
 	if len(saved.SIPCalls) > 0 {
-		c.sipCalls = map[string]*recording{}
+		jibriOf(c).sipCalls = map[string]*recording{}
 		for k, st := range saved.SIPCalls {
-			c.sipCalls[k] = restore(st)
-			deadlines[c.sipCalls[k]] = st.PendingDeadline
+			jibriOf(c).sipCalls[k] = restore(st)
+			deadlines[jibriOf(c).sipCalls[k]] = st.PendingDeadline
 		}
 	}
 	for _, r := range c.jibriSessions() {
 		if r.status != "off" {
-			c.f.recordings.Store(r.id, c)
+			jibriPoolsOf(c.f).recordings.Store(r.id, c)
 		}
 	}
 	c.postWait(event{kind: evFunc, fn: func() {

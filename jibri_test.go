@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +58,7 @@ func TestJibriRecording(t *testing.T) {
 		}
 	})
 	jibri = startJibri(t, s)
-	s.wait("the Jibri known and available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
+	s.wait("the Jibri known and available", func() bool { _, a := jibriPoolsOf(s.focus.Focus).jibris.Count(); return a == 1 })
 
 	room := "rec@conference.meet.test"
 	p1 := s.join(room)
@@ -133,7 +135,7 @@ func TestJibriNoneOrBusy(t *testing.T) {
 	}
 	jibri := startJibri(t, s)
 	jibri.SetBusy(true)
-	s.wait("the Jibri known, busy", func() bool { n, a := s.focus.Focus.jibris.Count(); return n == 1 && a == 0 })
+	s.wait("the Jibri known, busy", func() bool { n, a := jibriPoolsOf(s.focus.Focus).jibris.Count(); return n == 1 && a == 0 })
 	if r, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file")); err == nil || !strings.Contains(r.String(), "resource-constraint") || !strings.Contains(r.String(), "all Jibris are busy") {
 		t.Errorf("busy Jibri: %v %v", r, err)
 	}
@@ -149,7 +151,7 @@ func TestJibriLeavesWhileRecording(t *testing.T) {
 		}
 	})
 	jibri := startJibri(t, s)
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
+	s.wait("the Jibri available", func() bool { _, a := jibriPoolsOf(s.focus.Focus).jibris.Count(); return a == 1 })
 	room := "crash@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -182,7 +184,7 @@ func TestJibriSIPGateway(t *testing.T) {
 	gw := startJibri(t, s, func(c *testkit.FakeJibriConfig) {
 		c.Brewery, c.Nick = "jibrisipbrewery@internal.auth.meet.test", "sipgw1"
 	})
-	s.wait("the SIP Jibri available", func() bool { _, a := s.focus.Focus.sipJibris.Count(); return a == 1 })
+	s.wait("the SIP Jibri available", func() bool { _, a := jibriPoolsOf(s.focus.Focus).sipJibris.Count(); return a == 1 })
 
 	room := "sipcall@conference.meet.test"
 	p1 := s.join(room)
@@ -257,7 +259,7 @@ func TestJibriPendingTimeout(t *testing.T) {
 		}
 	})
 	jibri := startJibri(t, s, func(c *testkit.FakeJibriConfig) { c.OnDelay = time.Hour })
-	s.wait("the Jibri available", func() bool { _, a := s.focus.Focus.jibris.Count(); return a == 1 })
+	s.wait("the Jibri available", func() bool { _, a := jibriPoolsOf(s.focus.Focus).jibris.Count(); return a == 1 })
 	room := "stuck-recording@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -274,4 +276,80 @@ func TestJibriPendingTimeout(t *testing.T) {
 		st := recordingStatus(p2)
 		return st != nil && st.Attr("status") == "off" && st.Attr("failure_reason") == "error"
 	})
+}
+
+// A recording running at the restart stays on; the moderator's stop in the
+// next process reaches the same Jibri session and the room sees it off.
+func TestHandoverKeepsRecording(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, p *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.Jibri.Brewery = "jibribrewery@internal.auth.meet.test"
+		if err := p.Register("jibri", "auth.meet.test", "jibripass"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	jibri := startJibri(t, s)
+	s.wait("the Jibri available", func() bool { _, a := jibriPoolsOf(s.focus.Focus).jibris.Count(); return a == 1 })
+	room := "recorded@conference.meet.test"
+	p1, p2 := s.join(room), s.join(room)
+	s.wait("moderator", func() bool { return p1.Affiliation() == "owner" && p2.Accepted() && s.focus.XMPP.resumable() })
+	ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
+	defer cancel()
+	resp, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "start", "recording_mode", "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := resp.Child(nsJibri, "jibri").Attr("session_id")
+	s.wait("recording on", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "on" })
+
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("resumed", func() bool { return s.focus.XMPP.Resumes() == 1 })
+	if st := recordingStatus(p2); st == nil || st.Attr("status") != "on" {
+		t.Errorf("recording status after the restart: %v", st)
+	}
+	if _, err := p1.Client().SendIQ(ctx, jibriIQ(room, "action", "stop")); err != nil {
+		t.Fatalf("stop after the restart: %v", err)
+	}
+	if _, err := jibri.WaitRequest(ctx, func(e *testkit.Elem) bool {
+		j := e.Child(nsJibri, "jibri")
+		return j.Attr("action") == "stop" && j.Attr("session_id") == sid
+	}); err != nil {
+		t.Errorf("the Jibri got no stop for session %s: %v", sid, err)
+	}
+	s.wait("recording off", func() bool { st := recordingStatus(p2); return st != nil && st.Attr("status") == "off" })
+	if sawFocusLeave(p2) {
+		t.Error("p2 saw the focus leave")
+	}
+}
+
+// The Jibri registry uses the shared brewery member (testBreweryRegistry).
+func TestBreweryMemberJibri(t *testing.T) {
+	const room = "jibribrewery@internal.meet.test"
+	testBreweryRegistry(t, room, func(x *XMPPClient, log *slog.Logger) breweryRegistry {
+		j := NewJibris(room, "focus", x, log)
+		return breweryRegistry{j.member, j.HandlePresence, j.Leave,
+			NewElement(nsClient, "presence", "from", room+"/jibri1").Add(NewElement(nsJibri, "jibri-status").Add(
+				NewElement(nsJibri, "busy-status", "status", "idle"), NewElement(nsHealthState, "health-status", "status", "healthy"))),
+			func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.instances) > 0 }}
+	})
+}
+
+// A Jibri (a trusted domain, the jibri feature in its presence) is never
+// made owner by the auto-owner rule; the next real member is.
+func TestJibriNotMadeOwner(t *testing.T) {
+	h := newConfHarness(t, nil, nil, "a")
+	jibriFeature := NewElement("", "features").Add(NewElement("", "feature", "var", "http://jitsi.org/protocol/jibri"))
+	h.join("rec", "recorder@hidden.meet.test/x", jibriFeature)
+	if got := sentTo(h.link.take(), "", isOwnerGrant); len(got) != 0 {
+		t.Fatalf("a Jibri was made owner:%s", dump(got))
+	}
+	if !h.c.members["rec"].Jibri {
+		t.Fatal("the trusted Jibri was not recognised")
+	}
+	h.join("A", "alice@meet.test/r1")
+	if got := sentTo(h.link.take(), unitRoom, isOwnerGrant); len(got) != 1 {
+		t.Fatalf("%d owner grants after a real member joined, want 1:%s", len(got), dump(got))
+	}
 }

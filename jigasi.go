@@ -151,7 +151,7 @@ func (c *Conference) onDial(m *Participant, iq *Element) {
 	case m == nil || !m.moderator():
 		c.send(ErrorIQ(iq, Errorf("forbidden", "only moderators can dial out")))
 		return
-	case c.f.jigasis == nil:
+	case jigasiOf(c.f).jigasis == nil:
 		c.send(ErrorIQ(iq, Errorf("service-unavailable", "no Jigasi is configured")))
 		return
 	}
@@ -174,7 +174,7 @@ func (c *Conference) onDial(m *Participant, iq *Element) {
 func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried map[string]bool, lastErr error) {
 	jid := ""
 	if len(tried) < 3 {
-		jid = c.f.jigasis.Select(transcribe, regions, tried)
+		jid = jigasiOf(c.f).jigasis.Select(transcribe, regions, tried)
 	}
 	if jid == "" {
 		switch {
@@ -209,14 +209,14 @@ func (c *Conference) dialVia(iq, dial *Element, transcribe bool, regions, tried 
 }
 
 func jigasiFeature() Feature {
-	return Feature{Name: "jigasi", Setup: func(m *Main) {
-		m.Focus.jigasis = NewJigasis(m.Config.Jigasi.Brewery, m.Config.XMPP.Username, m.XMPP, m.Log)
-		m.presence = append(m.presence, m.Focus.jigasis.HandlePresence)
-		m.leave = append(m.leave, m.Focus.jigasis.Leave) // nil-safe
+	return Feature{Name: "jigasi", FocusState: func() any { return new(jigasiPool) }, Setup: func(m *Main) {
+		jigasiOf(m.Focus).jigasis = NewJigasis(m.Config.Jigasi.Brewery, m.Config.XMPP.Username, m.XMPP, m.Log)
+		m.presence = append(m.presence, jigasiOf(m.Focus).jigasis.HandlePresence)
+		m.leave = append(m.leave, jigasiOf(m.Focus).jigasis.Leave) // nil-safe
 		m.XMPP.HandleIQ(nsRayo, m.Focus.routeToConference)
 		m.Focus.confIQ[nsRayo] = (*Conference).onDial
 	}, Request: func(f *Focus, room string, req ConferenceRequest, a *Admission) error {
-		if f.jigasis != nil {
+		if jigasiOf(f).jigasis != nil {
 			a.Properties = append(a.Properties, [2]string{"sipGatewayEnabled", "true"})
 		}
 		return nil
@@ -231,3 +231,5 @@ func jigasiFeature() Feature {
 type jigasiPool struct {
 	jigasis *Jigasis // nil when no Jigasi brewery is configured
 }
+
+func jigasiOf(f *Focus) *jigasiPool { return focusState[jigasiPool](f) }

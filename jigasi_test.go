@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -126,8 +127,8 @@ func TestJigasiDialOut(t *testing.T) {
 		t.Errorf("dial naming another room: %v %v", r, err)
 	}
 	s.wait("both Jigasis known", func() bool {
-		return s.focus.Focus.jigasis.Select(false, nil, map[string]bool{}) != "" &&
-			s.focus.Focus.jigasis.Select(false, nil, map[string]bool{"jigasibrewery@internal.auth.meet.test/jigasi-a": true}) != ""
+		return jigasiOf(s.focus.Focus).jigasis.Select(false, nil, map[string]bool{}) != "" &&
+			jigasiOf(s.focus.Focus).jigasis.Select(false, nil, map[string]bool{"jigasibrewery@internal.auth.meet.test/jigasi-a": true}) != ""
 	})
 	r, err := dial(p1, room)
 	if err != nil || r.Child("urn:xmpp:rayo:1", "ref") == nil || !strings.Contains(r.String(), "jigasi-b@sip/call") {
@@ -136,4 +137,16 @@ func TestJigasiDialOut(t *testing.T) {
 	if bad.dials() != 1 || good.dials() != 1 {
 		t.Errorf("dials: failing Jigasi %d, good one %d; want 1 and 1 (a retry after the failure)", bad.dials(), good.dials())
 	}
+}
+
+// The Jigasi registry uses the shared brewery member (testBreweryRegistry).
+func TestBreweryMemberJigasi(t *testing.T) {
+	const room = "jigasibrewery@internal.meet.test"
+	testBreweryRegistry(t, room, func(x *XMPPClient, log *slog.Logger) breweryRegistry {
+		g := NewJigasis(room, "focus", x, log)
+		return breweryRegistry{g.member, g.HandlePresence, g.Leave,
+			NewElement(nsClient, "presence", "from", room+"/jigasi1").Add(NewElement(nsColibri, "stats").Add(
+				NewElement(nsColibri, "stat", "name", "supports_sip", "value", "true"))),
+			func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.instances) > 0 }}
+	})
 }

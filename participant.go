@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"maps"
 	"slices"
@@ -650,50 +648,6 @@ func (c *Conference) signal(owners []string, skip *Participant) {
 	}
 }
 
-// sourceView is a change of some owners' sources as one class of receivers
-// sees it, rendered once.
-type sourceView struct {
-	f           Features
-	self        string    // the owner these receivers are (left out), or ""
-	old         SourceSet // what they had been told about the owners
-	want        SourceSet // what they are told now (shared, read-only)
-	remove, add [][]byte  // rendered payloads, one per stanza; none when there is nothing to send
-}
-
-func newSourceView(f Features, self string, strip bool, cur, signaled SourceSet, owners []string) *sourceView {
-	v := &sourceView{f: f, self: self, old: SourceSet{}, want: cur.Filter(f.Audio, f.Video, strip)}
-	delete(v.want, self)
-	for _, o := range owners {
-		if es, ok := signaled[o]; ok && o != self {
-			v.old[o] = es
-		}
-	}
-	removed, added := DiffSourceSets(v.old, v.want)
-	v.remove = sourcePayloads(RenderSources(removed, f, strip), removed, f, strip)
-	v.add = sourcePayloads(RenderSources(added, f, strip), added, f, strip)
-	return v
-}
-
-// matches reports whether a receiver with these features, told signaled so
-// far, sees the change as v does: it was told the very same values (shared
-// by an earlier sourceView), not just equal ones.
-func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners []string) bool {
-	if v.f != f || v.self != self {
-		return false
-	}
-	for _, o := range owners {
-		if o == self {
-			continue
-		}
-		a, hadA := v.old[o]
-		b, hadB := signaled[o]
-		if hadA != hadB || !sameSources(a, b) {
-			return false
-		}
-	}
-	return true
-}
-
 // sendSourceChanges sends r the source-remove and source-add that take it
 // from old to want.
 func (c *Conference) sendSourceChanges(r *Participant, from string, f Features, strip bool, old, want SourceSet) {
@@ -710,11 +664,4 @@ func (c *Conference) sendPayloads(action, from string, r *Participant, payloads 
 			c.f.metrics.JingleSent(action)
 		}
 	}
-}
-
-// newSID returns a Jingle session id (64 random bits, base 32 like Jicofo).
-func newSID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return strconv.FormatUint(binary.BigEndian.Uint64(b[:]), 32)
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
+	"mellium.im/xmpp/jid"
 )
 
 var errNodeprep = errors.New("not a valid JID node (nodeprep)")
@@ -264,4 +265,33 @@ func roomKey(bare string) string {
 		return k
 	}
 	return strings.ToLower(bare)
+}
+
+// validateRoom checks the room JID: a bare JID in the conference MUC domain,
+// of sane length and characters. It returns the canonical form: the node
+// folded as Prosody folds it (nodeprep), the domain lower-cased.
+func (f *Focus) validateRoom(room string) (string, error) {
+	if room == "" {
+		return "", Errorf("bad-request", "no 'room' specified")
+	}
+	if len(room) > 256 {
+		return "", Errorf("bad-request", "invalid room name: longer than 256 characters")
+	}
+	at := strings.LastIndexByte(room, '@')
+	if at <= 0 {
+		return "", Errorf("bad-request", "invalid room name %q: expected room@%s", room, f.cfg.XMPP.MUCDomain)
+	}
+	j, err := jid.Parse(room)
+	if err != nil || j.Resourcepart() != "" || strings.ContainsAny(room[:at], "@/\"&'<> \t\r\n") {
+		return "", Errorf("bad-request", "invalid room name %q", room)
+	}
+	if !strings.EqualFold(j.Domainpart(), f.cfg.XMPP.MUCDomain) && !f.otherRoomDomain(j.Domainpart()) {
+		return "", Errorf("not-allowed", "room %q is not in the conference domain %s", room, f.cfg.XMPP.MUCDomain)
+	}
+	// One conference per room as Prosody names it, whatever the spelling.
+	canon, err := canonicalRoom(room[:at] + "@" + j.Domainpart())
+	if err != nil {
+		return "", Errorf("bad-request", "invalid room name %q: %v", room, err)
+	}
+	return canon, nil
 }

@@ -53,7 +53,6 @@ func TestNodeprep(t *testing.T) {
 // validates to the same key, and looking up any spelling finds it.
 func TestValidateRoomFoldsLikeProsody(t *testing.T) {
 	f := &Focus{cfg: Config{XMPP: XMPPConfig{MUCDomain: "conference.meet.test"}}, confs: map[string]*Conference{}}
-	f.breakoutDomain.Store("")
 	var keys []string
 	for _, spelling := range []string{"strasse@conference.meet.test", "Straße@conference.meet.test", "STRASSE@Conference.Meet.Test"} {
 		k, err := f.validateRoom(spelling)

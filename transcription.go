@@ -51,16 +51,16 @@ func stringMap(raw json.RawMessage) map[string]string {
 // something to transcribe), tells clients audio-recording-enabled, and
 // places the transcriber on a bridge; turning it off removes it.
 func (c *Conference) setMetadata(m roomMetadata) {
-	was := c.metadata.asyncTranscription()
-	old := c.metadata.Transcription
-	c.metadata = m
+	was := metaOf(c).metadata.asyncTranscription()
+	old := metaOf(c).metadata.Transcription
+	metaOf(c).metadata = m
 	if was == m.asyncTranscription() {
-		if c.transcriber != "" && (!bytes.Equal(old.URLParams, m.Transcription.URLParams) || !bytes.Equal(old.HTTPHeaders, m.Transcription.HTTPHeaders)) {
+		if metaOf(c).transcriber != "" && (!bytes.Equal(old.URLParams, m.Transcription.URLParams) || !bytes.Equal(old.HTTPHeaders, m.Transcription.HTTPHeaders)) {
 			// New URL parameters or headers: connect the transcriber again.
-			if s := c.sessions[c.transcriber]; s != nil && s.createSent {
+			if s := c.sessions[metaOf(c).transcriber]; s != nil && s.createSent {
 				c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Connects: c.transcriberConnect(s, false)})
 			}
-			c.transcriber = ""
+			metaOf(c).transcriber = ""
 			c.placeTranscriber()
 		}
 		return
@@ -74,7 +74,7 @@ func (c *Conference) setMetadata(m roomMetadata) {
 // wantTranscriber: async transcription is on and a transcriber URL is
 // configured.
 func (c *Conference) wantTranscriber() bool {
-	return c.metadata.asyncTranscription() && c.cfg().Transcription.URLTemplate != ""
+	return metaOf(c).metadata.asyncTranscription() && c.cfg().Transcription.URLTemplate != ""
 }
 
 // placeTranscriber keeps the transcriber <connect> on exactly one bridge of
@@ -84,18 +84,18 @@ func (c *Conference) wantTranscriber() bool {
 // wanted.
 func (c *Conference) placeTranscriber() {
 	want := c.wantTranscriber()
-	if s := c.sessions[c.transcriber]; c.transcriber != "" && (s == nil || !want) {
+	if s := c.sessions[metaOf(c).transcriber]; metaOf(c).transcriber != "" && (s == nil || !want) {
 		if s != nil && s.createSent {
 			c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Connects: c.transcriberConnect(s, false)})
 		}
-		c.transcriber = ""
+		metaOf(c).transcriber = ""
 	}
-	if !want || c.transcriber != "" {
+	if !want || metaOf(c).transcriber != "" {
 		return
 	}
 	for _, jid := range slices.Sorted(maps.Keys(c.sessions)) {
 		if s := c.sessions[jid]; s.createSent {
-			c.transcriber = jid
+			metaOf(c).transcriber = jid
 			c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Connects: c.transcriberConnect(s, true)})
 			return
 		}
@@ -108,7 +108,7 @@ func (c *Conference) placeTranscriber() {
 // urlParams added), with the room's HTTP headers.
 func (c *Conference) transcriberConnect(s *bridgeSession, create bool) *Element {
 	url := strings.NewReplacer("{{MEETING_ID}}", c.meetingID, "{{REGION}}", s.region).Replace(c.cfg().Transcription.URLTemplate)
-	if params := stringMap(c.metadata.Transcription.URLParams); len(params) > 0 {
+	if params := stringMap(metaOf(c).metadata.Transcription.URLParams); len(params) > 0 {
 		q := neturl.Values{}
 		for k, v := range params {
 			q.Set(k, v)
@@ -124,7 +124,7 @@ func (c *Conference) transcriberConnect(s *bridgeSession, create bool) *Element 
 		return NewElement(nsColibri2, "connects").Add(conn.Set("expire", "true"))
 	}
 	conn.Set("create", "true")
-	headers := stringMap(c.metadata.Transcription.HTTPHeaders)
+	headers := stringMap(metaOf(c).metadata.Transcription.HTTPHeaders)
 	for _, k := range slices.Sorted(maps.Keys(headers)) {
 		conn.Add(NewElement(nsColibri2, "http-header", "name", k, "value", headers[k]))
 	}
@@ -156,19 +156,21 @@ type metadataState struct {
 	metadata    roomMetadata // from the room_metadata component
 }
 
+func metaOf(c *Conference) *metadataState { return confState[metadataState](c) }
+
 func transcriptionFeature() Feature {
-	return Feature{Name: "transcription", Save: saveMetadata, Restore: restoreMetadata,
-		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&f.metadataAddr) },
+	return Feature{Name: "transcription", ConfState: func() any { return new(metadataState) }, FocusState: func() any { return new(metadataAddrState) }, Save: saveMetadata, Restore: restoreMetadata,
+		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&metadataAddrOf(f).metadataAddr) },
 		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
-			return restoreDiscovered(&f.metadataAddr, f.cfg.XMPP.RoomMetadataComponent, raw)
+			return restoreDiscovered(&metadataAddrOf(f).metadataAddr, f.cfg.XMPP.RoomMetadataComponent, raw)
 		},
 		Presence: metadataPresence, Invite: metadataInvite,
 		Setup: func(m *Main) {
 			f, addr := m.Focus, m.Config.XMPP.RoomMetadataComponent
-			f.metadataAddr.Store(addr)
-			f.components["room_metadata"] = func(found string) bool { return storeIfUnset(&f.metadataAddr, addr, found) }
+			metadataAddrOf(f).metadataAddr.Store(addr)
+			f.components["room_metadata"] = func(found string) bool { return storeIfUnset(&metadataAddrOf(f).metadataAddr, addr, found) }
 			f.messages = append(f.messages, func(msg *Element) bool {
-				if !fromComponent(msg, &f.metadataAddr) {
+				if !fromComponent(msg, &metadataAddrOf(f).metadataAddr) {
 					return false
 				}
 				f.handleRoomMetadata(msg)
@@ -176,7 +178,7 @@ func transcriptionFeature() Feature {
 			})
 		},
 		InviteAlone: func(c *Conference) bool {
-			return c.metadata.asyncTranscription() // the bridge transcribes even a lone speaker
+			return metaOf(c).metadata.asyncTranscription() // the bridge transcribes even a lone speaker
 		},
 		Bridge: func(c *Conference, ev SessionEvent) {
 			if ev.Kind == SessionGone {
@@ -188,7 +190,7 @@ func transcriptionFeature() Feature {
 // metadataPresence tells the clients the bridge records audio for the
 // async transcription.
 func metadataPresence(c *Conference, props, p *Element) {
-	if c.metadata.asyncTranscription() {
+	if metaOf(c).metadata.asyncTranscription() {
 		props.Add(NewElement(nsFocus, "property", "key", "audio-recording-enabled", "value", "true"))
 	}
 }
@@ -196,13 +198,13 @@ func metadataPresence(c *Conference, props, p *Element) {
 // metadataInvite puts the transcriber's <connect> on the bridge that gets
 // the conference first, and applies the room's start-muted policy to joins.
 func metadataInvite(c *Conference, m *Participant, in *Invitation) {
-	if in.Request != nil && in.Create && c.transcriber == "" && c.wantTranscriber() {
+	if in.Request != nil && in.Create && metaOf(c).transcriber == "" && c.wantTranscriber() {
 		in.Request.Connects = c.transcriberConnect(in.Session, true)
-		c.transcriber = in.Session.jid
+		metaOf(c).transcriber = in.Session.jid
 	}
 	if in.Muted != nil && !m.initiated { // the room's policy is for joining, not for moves
-		in.Muted[0] = in.Muted[0] || c.metadata.StartMuted.Audio
-		in.Muted[1] = in.Muted[1] || c.metadata.StartMuted.Video
+		in.Muted[0] = in.Muted[0] || metaOf(c).metadata.StartMuted.Audio
+		in.Muted[1] = in.Muted[1] || metaOf(c).metadata.StartMuted.Video
 	}
 }
 
@@ -211,6 +213,8 @@ type metadataAddrState struct {
 	metadataAddr atomic.Value // string
 }
 
+func metadataAddrOf(f *Focus) *metadataAddrState { return focusState[metadataAddrState](f) }
+
 // metadataSaved is a conference's room metadata carried across a restart.
 type metadataSaved struct {
 	Transcriber string       `json:"transcriber,omitempty"`
@@ -218,7 +222,7 @@ type metadataSaved struct {
 }
 
 func saveMetadata(c *Conference) (json.RawMessage, error) {
-	return json.Marshal(metadataSaved{Transcriber: c.transcriber, Metadata: c.metadata})
+	return json.Marshal(metadataSaved{Transcriber: metaOf(c).transcriber, Metadata: metaOf(c).metadata})
 }
 
 func restoreMetadata(c *Conference, raw json.RawMessage) error {
@@ -226,6 +230,6 @@ func restoreMetadata(c *Conference, raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return err
 	}
-	c.transcriber, c.metadata = st.Transcriber, st.Metadata
+	metaOf(c).transcriber, metaOf(c).metadata = st.Transcriber, st.Metadata
 	return nil
 }

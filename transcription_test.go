@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"minifocus/testkit"
 	"testing"
 	"time"
@@ -9,7 +10,10 @@ import (
 // Room metadata's startMuted applies to participants who join afterwards.
 func TestRoomMetadataStartMuted(t *testing.T) {
 	s := startStackWith(t, 1, []testkit.Option{testkit.WithJitsiComponents()})
-	s.wait("the room_metadata component discovered", func() bool { a, _ := s.focus.Focus.metadataAddr.Load().(string); return a == testkit.MetadataDomain })
+	s.wait("the room_metadata component discovered", func() bool {
+		a, _ := metadataAddrOf(s.focus.Focus).metadataAddr.Load().(string)
+		return a == testkit.MetadataDomain
+	})
 	room := "meta@conference.meet.test"
 	p1 := s.join(room)
 	p2 := s.join(room)
@@ -22,7 +26,7 @@ func TestRoomMetadataStartMuted(t *testing.T) {
 	s.wait("metadata applied", func() bool {
 		c := s.focus.Focus.lookup(room)
 		got := make(chan bool, 1)
-		if c == nil || !c.post(event{kind: evFunc, fn: func() { got <- c.metadata.StartMuted.Video }}) {
+		if c == nil || !c.post(event{kind: evFunc, fn: func() { got <- metaOf(c).metadata.StartMuted.Video }}) {
 			return false
 		}
 		return <-got
@@ -131,4 +135,25 @@ func TestRoomMetadataAsyncTranscription(t *testing.T) {
 	// On again while the session runs: a delta request places it again.
 	send(`{"recording":{"isTranscribingEnabled":true},"asyncTranscription":true}`)
 	s.wait("the transcriber placed again", func() bool { return len(creates()) == 3 })
+}
+
+// roomMetadataMessage is what the focus receives from Jitsi's room_metadata
+// component (mod_room_metadata_component): a message from the component's
+// address to the focus's own JID, carrying a json-message whose room
+// attribute names the room and whose JSON is
+// {"type":"room_metadata","metadata":{...}}, the room's whole metadata. The
+// component sends it to every occupant after each change and to each one
+// as it joins; to server admins (the focus) it adds the room's "moderators"
+// (and, when known, "participants") lists to the metadata.
+func roomMetadataMessage(room, metadata string) *Element {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(metadata), &m); err != nil {
+		panic("roomMetadataMessage: " + err.Error())
+	}
+	if _, ok := m["moderators"]; !ok {
+		m["moderators"] = []string{}
+	}
+	body, _ := json.Marshal(map[string]any{"type": "room_metadata", "metadata": m})
+	return NewElement("jabber:component:accept", "message", "from", testkit.MetadataDomain, "to", "focus@auth.meet.test/focus").Add(
+		NewElement(nsJitmeet, "json-message", "room", room).SetText(string(body)))
 }
