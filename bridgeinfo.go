@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -114,4 +115,37 @@ func (b *Bridges) Info(jid string) (BridgeInfo, bool) {
 // DebugHandler serves GET /debug/bridges: the Snapshot as JSON.
 func (b *Bridges) DebugHandler(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b.Snapshot())
+}
+
+func (k BridgeEventKind) String() string {
+	switch k {
+	case BridgeAdded:
+		return "added"
+	case BridgeRemoved:
+		return "removed"
+	case BridgeFailed:
+		return "failed"
+	case BridgeShuttingDown:
+		return "shutting-down"
+	case BridgeUp:
+		return "up"
+	case BridgeGracefulShutdown:
+		return "graceful-shutdown"
+	}
+	return "unknown(" + strconv.Itoa(int(k)) + ")"
+}
+
+// OperationalCount is the number of bridges a new conference could use now
+// (operational, not benched, not shutting down).
+func (b *Bridges) OperationalCount() int {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, br := range b.bridges {
+		if br.isOperational(now) && !br.shuttingDown {
+			n++
+		}
+	}
+	return n
 }

@@ -1,7 +1,9 @@
 package main
 
-// bridges.go: the registry of videobridges found in the brewery MUC, their
-// health checks, and bridge selection for new participants.
+// bridges.go: the registry of videobridges found in the brewery MUC and
+// bridge selection for new participants. How the registry learns about
+// bridges is in bridgestats.go (brewery presence) and bridgehealth.go
+// (health checks); /debug/bridges is in bridgeinfo.go.
 //
 // Shape: one mutex guards the registry. Presences (from the XMPP reader
 // goroutine) update it in place and never wait on the network; health checks
@@ -22,12 +24,10 @@ package main
 //     a health check has passed since the failure.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,24 +48,6 @@ const (
 	BridgeUp                                          // became operational again
 	BridgeGracefulShutdown                            // graceful_shutdown became true: no new conferences
 )
-
-func (k BridgeEventKind) String() string {
-	switch k {
-	case BridgeAdded:
-		return "added"
-	case BridgeRemoved:
-		return "removed"
-	case BridgeFailed:
-		return "failed"
-	case BridgeShuttingDown:
-		return "shutting-down"
-	case BridgeUp:
-		return "up"
-	case BridgeGracefulShutdown:
-		return "graceful-shutdown"
-	}
-	return "unknown(" + strconv.Itoa(int(k)) + ")"
-}
 
 // BridgeEvent is delivered to subscribers.
 type BridgeEvent struct {
@@ -93,15 +75,6 @@ type BridgeChoice struct {
 	RelayID string
 	Version string // full version: version[-release]
 	Reason  string // human-readable why
-}
-
-// Senders the registry needs; *XMPPClient implements both, tests fake them.
-type bridgeIQSender interface {
-	SendIQ(ctx context.Context, iq *Element) (*Element, error)
-}
-
-type bridgeStanzaSender interface {
-	Send(el *Element) error
 }
 
 // bridge is the state of one brewery occupant with stats.
@@ -256,45 +229,6 @@ func (b *Bridges) callSub(f func(BridgeEvent), ev BridgeEvent) {
 	f(ev)
 }
 
-// Brewery membership ----------------------------------------------------------
-
-// HandlePresence consumes presences from the brewery room and reports
-// whether it did (the presence router offers every presence here first).
-func (b *Bridges) HandlePresence(p *Element) bool {
-	from, ok := b.member.HandlePresence(p)
-	if from == "" {
-		return ok
-	}
-	_, nick, _ := strings.Cut(from, "/")
-	switch p.Attr("type") {
-	case "unavailable":
-		b.removeBridge(from, "left the brewery")
-		return true
-	case "", "available":
-	default:
-		return true // error, probe, subscription types: not occupant state
-	}
-	stats := p.Child(nsColibri, "stats")
-	if stats == nil {
-		return true // an occupant without stats is not (yet) a bridge
-	}
-	b.updateBridge(from, nick, stats)
-	return true
-}
-
-func (b *Bridges) removeBridge(jid, reason string) {
-	k := bridgeKey(jid)
-	b.mu.Lock()
-	br, ok := b.bridges[k]
-	if ok {
-		delete(b.bridges, k)
-	}
-	b.mu.Unlock()
-	if ok {
-		b.emit([]BridgeEvent{{Kind: BridgeRemoved, JID: br.jid, Reason: reason}})
-	}
-}
-
 // State and load ---------------------------------------------------------------
 
 func (br *bridge) fullVersion() string {
@@ -405,16 +339,6 @@ func (b *Bridges) Select(req SelectRequest) (*BridgeChoice, error) {
 	b.log.Debug("bridge selected", "conference", req.Conference, "region", req.Region, "strategy", b.cfg.Strategy,
 		"bridge", choice.JID, "corrected_stress", c.corrected, "reason", reason)
 	return choice, nil
-}
-
-// CanSelect reports whether Select would find a bridge for req, without
-// counting an allocation (to check that a move has somewhere to go).
-func (b *Bridges) CanSelect(req SelectRequest) bool {
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, _, err := b.selectLocked(req, now)
-	return err == nil
 }
 
 // selectCtx is what a selection knows of the conference it chooses for.
@@ -659,21 +583,4 @@ func describeSkips(m map[string]int) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
-}
-
-// Introspection ---------------------------------------------------------------
-
-// OperationalCount is the number of bridges a new conference could use now
-// (operational, not benched, not shutting down).
-func (b *Bridges) OperationalCount() int {
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, br := range b.bridges {
-		if br.isOperational(now) && !br.shuttingDown {
-			n++
-		}
-	}
-	return n
 }

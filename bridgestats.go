@@ -1,7 +1,7 @@
 package main
 
-// bridgestats.go: core, off the two-person path: parsing the <stats> a bridge
-// publishes in its brewery presence and updating the registry from them.
+// bridgestats.go: core, off the two-person path: the bridges' presence in the
+// brewery room, and the <stats> in it that keep the registry up to date.
 
 import (
 	"fmt"
@@ -240,4 +240,41 @@ func (b *Bridges) updateBridge(jid, nick string, stats *Element) {
 		}
 	}
 	b.emit(evs)
+}
+
+// HandlePresence consumes presences from the brewery room and reports
+// whether it did (the presence router offers every presence here first).
+func (b *Bridges) HandlePresence(p *Element) bool {
+	from, ok := b.member.HandlePresence(p)
+	if from == "" {
+		return ok
+	}
+	_, nick, _ := strings.Cut(from, "/")
+	switch p.Attr("type") {
+	case "unavailable":
+		b.removeBridge(from, "left the brewery")
+		return true
+	case "", "available":
+	default:
+		return true // error, probe, subscription types: not occupant state
+	}
+	stats := p.Child(nsColibri, "stats")
+	if stats == nil {
+		return true // an occupant without stats is not (yet) a bridge
+	}
+	b.updateBridge(from, nick, stats)
+	return true
+}
+
+func (b *Bridges) removeBridge(jid, reason string) {
+	k := bridgeKey(jid)
+	b.mu.Lock()
+	br, ok := b.bridges[k]
+	if ok {
+		delete(b.bridges, k)
+	}
+	b.mu.Unlock()
+	if ok {
+		b.emit([]BridgeEvent{{Kind: BridgeRemoved, JID: br.jid, Reason: reason}})
+	}
 }

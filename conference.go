@@ -23,13 +23,6 @@ import (
 	"time"
 )
 
-// Mute IQ namespaces (docs/conference-features.md#mute-requests).
-const (
-	nsMuteAudio   = "http://jitsi.org/jitmeet/audio"
-	nsMuteVideo   = "http://jitsi.org/jitmeet/video"
-	nsMuteDesktop = "http://jitsi.org/jitmeet/desktop"
-)
-
 // eventQueue bounds a conference's backlog of stanzas. Presence and IQs beyond it are
 // refused (IQs get resource-constraint) rather than queued without limit.
 const eventQueue = 4096
@@ -545,9 +538,6 @@ func (c *Conference) bridgeCounts() map[string]int {
 	}
 	return out
 }
-
-// nickOf is the resource of a JID (a bridge's brewery nick).
-func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] }
 
 // dropEndpoint forgets one of s's endpoints (and tells the bridge registry,
 // which counts the endpoints this focus has on each bridge).

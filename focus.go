@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -255,23 +254,6 @@ func (f *Focus) forget(c *Conference) {
 	f.mu.Unlock()
 }
 
-// idleReleaseAfter is how long the focus must have had no conference before
-// it gives memory back to the system.
-const idleReleaseAfter = 5 * time.Second
-
-// releaseIfIdle returns the memory the last conferences used to the
-// operating system once the focus has been idle for idleReleaseAfter. Go
-// would do it too, but over minutes; on a Raspberry Pi shared with Prosody
-// and a bridge the memory is better back at once. It costs one collection.
-func (f *Focus) releaseIfIdle() {
-	f.mu.Lock()
-	idle := len(f.confs) == 0 && !f.idleSince.IsZero() && time.Since(f.idleSince) >= idleReleaseAfter
-	f.mu.Unlock()
-	if idle {
-		debug.FreeOSMemory()
-	}
-}
-
 // lookup returns the conference owning room (bare JID).
 func (f *Focus) lookup(room string) *Conference {
 	f.mu.Lock()
@@ -366,14 +348,6 @@ func (f *Focus) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		f.log.Warn("conferences did not all end before the shutdown deadline")
 	}
-}
-
-// bareJID strips the resource and lower-cases.
-func bareJID(j string) string {
-	if i := strings.IndexByte(j, '/'); i >= 0 {
-		j = j[:i]
-	}
-	return strings.ToLower(j)
 }
 
 // otherRoomDomain: a feature accepts conference requests on domain.

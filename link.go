@@ -1,6 +1,8 @@
 package main
 
-import "context"
+import (
+	"context"
+)
 
 // xmppLink is what the focus's conferences (and the feature code acting for
 // them) need of an XMPP connection: sending, IQs and the focus's identity.
@@ -26,3 +28,12 @@ type xmppLink interface {
 }
 
 var _ xmppLink = (*XMPPClient)(nil)
+
+// Senders the registry needs; *XMPPClient implements both, tests fake them.
+type bridgeIQSender interface {
+	SendIQ(ctx context.Context, iq *Element) (*Element, error)
+}
+
+type bridgeStanzaSender interface {
+	Send(el *Element) error
+}

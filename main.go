@@ -130,7 +130,7 @@ type Main struct {
 func NewMain(cfg Config, logger *slog.Logger) *Main {
 	m := &Main{Config: cfg, Log: logger, ready: make(chan struct{}), started: time.Now()}
 	x := cfg.XMPP
-	m.XMPP = NewXMPPClient(XMPPOptions{
+	opts := XMPPOptions{ // the client connection: rooms, participants, components
 		Addr:          net.JoinHostPort(x.Server, strconv.Itoa(x.Port)),
 		Domain:        x.AuthDomain,
 		Username:      x.Username,
@@ -144,25 +144,18 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 		Trace:         cfg.Log.XMPP,
 		Features:      []string{"https://jitsi.org/meet/jicofo/terminate-restart", nsFocus},
 		Logger:        logger,
-	})
+	}
+	m.XMPP = NewXMPPClient(opts)
 	m.Metrics = NewMetrics()
 	m.Events = &EventLog{max: 200}
 	bx := m.XMPP // the bridges' connection
 	if s := x.Service; s.Enabled {
-		m.ServiceXMPP = NewXMPPClient(XMPPOptions{
-			Addr:          net.JoinHostPort(s.Server, strconv.Itoa(s.Port)),
-			Domain:        s.AuthDomain,
-			Username:      orDefault(s.Username, x.Username),
-			Password:      orDefault(s.Password, x.Password),
-			Resource:      x.Resource,
-			TLS:           orDefault(s.TLS, x.TLS),
-			TLSSkipVerify: x.TLSSkipVerify,
-			ReplyTimeout:  x.ReplyTimeout.Duration,
-			PingInterval:  x.PingInterval.Duration,
-			PingTarget:    s.AuthDomain,
-			Trace:         cfg.Log.XMPP,
-			Logger:        logger.With("connection", "service"),
-		})
+		// The bridges' own Prosody (xmpp.service): same account unless set.
+		so := opts
+		so.Addr, so.Domain, so.PingTarget = net.JoinHostPort(s.Server, strconv.Itoa(s.Port)), s.AuthDomain, s.AuthDomain
+		so.Username, so.Password, so.TLS = orDefault(s.Username, x.Username), orDefault(s.Password, x.Password), orDefault(s.TLS, x.TLS)
+		so.Features, so.Logger = nil, logger.With("connection", "service")
+		m.ServiceXMPP = NewXMPPClient(so)
 		bx = m.ServiceXMPP
 	}
 	m.Bridges = NewBridges(cfg.Bridges, x.Username, bx, logger)

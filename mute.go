@@ -1,8 +1,10 @@
 package main
 
-// mute.go: core, off the two-person path: remote mute requests.
+// mute.go: core, off the two-person path: remote mute requests, and who
+// starts muted (the conference request's startAudioMuted/startVideoMuted).
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -55,3 +57,37 @@ func (c *Conference) onMute(m *Participant, iq *Element) {
 		c.send(NewIQ("set", t.Occupant, randomID(), NewElement(p.Space, "mute", "actor", m.Occupant).SetText("true")))
 	}
 }
+
+// startMuted applies the conference request's startAudioMuted /
+// startVideoMuted thresholds (counting the invitee, docs/jingle-and-sources.md#start-muted). The
+// count is the invitee's place in the room's join order: invitations wait
+// for each member's disco#info, whose answers come back in any order, and
+// "the first N start unmuted" must mean the first N to join.
+func (c *Conference) startMuted(invitee *Participant) [2]bool {
+	n := 1 // the invitee, plus the members who joined before it
+	for _, nick := range c.order {
+		if nick == invitee.Nick {
+			break
+		}
+		if m := c.members[nick]; m != nil && !m.isService() {
+			n++
+		}
+	}
+	audio := threshold(c.props["startAudioMuted"], c.cfg().Conference.MaxAudioSenders)
+	video := threshold(c.props["startVideoMuted"], c.cfg().Conference.MaxVideoSenders)
+	return [2]bool{n > audio, n > video}
+}
+
+func threshold(prop string, max int) int {
+	if v, err := strconv.Atoi(prop); err == nil && v >= 0 && v < max {
+		return v
+	}
+	return max
+}
+
+// Mute IQ namespaces (docs/conference-features.md#mute-requests).
+const (
+	nsMuteAudio   = "http://jitsi.org/jitmeet/audio"
+	nsMuteVideo   = "http://jitsi.org/jitmeet/video"
+	nsMuteDesktop = "http://jitsi.org/jitmeet/desktop"
+)

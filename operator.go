@@ -212,3 +212,13 @@ func operatorFeature() Feature {
 		m.HTTP.pmux.HandleFunc("GET /move-endpoints/move-endpoints", m.HTTP.moveEndpoints)
 	}}
 }
+
+// CanSelect reports whether Select would find a bridge for req, without
+// counting an allocation (to check that a move has somewhere to go).
+func (b *Bridges) CanSelect(req SelectRequest) bool {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, _, err := b.selectLocked(req, now)
+	return err == nil
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -275,33 +274,6 @@ func (c *Conference) sendSessionInitiate(m *Participant, s *bridgeSession, alloc
 // features is what the focus uses for m: its disco features as the config
 // allows them.
 func (m *Participant) features() Features { return m.Features.Effective(m.conf) }
-
-// startMuted applies the conference request's startAudioMuted /
-// startVideoMuted thresholds (counting the invitee, docs/jingle-and-sources.md#start-muted). The
-// count is the invitee's place in the room's join order: invitations wait
-// for each member's disco#info, whose answers come back in any order, and
-// "the first N start unmuted" must mean the first N to join.
-func (c *Conference) startMuted(invitee *Participant) [2]bool {
-	n := 1 // the invitee, plus the members who joined before it
-	for _, nick := range c.order {
-		if nick == invitee.Nick {
-			break
-		}
-		if m := c.members[nick]; m != nil && !m.isService() {
-			n++
-		}
-	}
-	audio := threshold(c.props["startAudioMuted"], c.cfg().Conference.MaxAudioSenders)
-	video := threshold(c.props["startVideoMuted"], c.cfg().Conference.MaxVideoSenders)
-	return [2]bool{n > audio, n > video}
-}
-
-func threshold(prop string, max int) int {
-	if v, err := strconv.Atoi(prop); err == nil && v >= 0 && v < max {
-		return v
-	}
-	return max
-}
 
 // onIQ handles Jingle and mute IQs from room occupants.
 func (c *Conference) onIQ(iq *Element) {

@@ -141,17 +141,6 @@ func (g SSRCGroup) clone() SSRCGroup {
 // IsEmpty reports whether there are no sources and no groups.
 func (es EndpointSources) IsEmpty() bool { return len(es.Sources) == 0 && len(es.Groups) == 0 }
 
-// HasMedia reports whether any source has that media type (for the sender
-// limits of source-add).
-func (es EndpointSources) HasMedia(media string) bool {
-	for _, s := range es.Sources {
-		if s.Media == media {
-			return true
-		}
-	}
-	return false
-}
-
 // SSRCs lists the SSRCs of all sources in order.
 func (es EndpointSources) SSRCs() []uint32 {
 	out := make([]uint32, len(es.Sources))
@@ -303,12 +292,6 @@ func (cs *ConferenceSources) Owners() []string {
 	return out
 }
 
-// OwnerOf returns the endpoint that signalled ssrc.
-func (cs *ConferenceSources) OwnerOf(ssrc uint32) (string, bool) {
-	o, ok := cs.ssrcOwner[ssrc]
-	return o, ok
-}
-
 // Snapshot returns every endpoint's sources (read-only values).
 func (cs *ConferenceSources) Snapshot() SourceSet {
 	out := make(SourceSet, len(cs.byOwner))
@@ -316,13 +299,6 @@ func (cs *ConferenceSources) Snapshot() SourceSet {
 		out[o] = es
 	}
 	return out
-}
-
-// ForReceiver returns what receiver should be told about before per-receiver
-// filtering: every other endpoint's sources plus the bridge's feedback
-// sources (owner "jvb") when there are any (docs/jingle-and-sources.md#the-invite-step-by-step, step 5).
-func (cs *ConferenceSources) ForReceiver(receiver string, feedback EndpointSources) SourceSet {
-	return cs.forReceiver(receiver, feedback, false)
 }
 
 // forReceiver is ForReceiver with the endpoints' simulcast layers stripped
@@ -611,19 +587,3 @@ func DiffSourceSets(old, new SourceSet) (removed, added SourceSet) {
 }
 
 // XML toward participants ----------------------------------------------------------------
-
-func (ss SourceSet) hasMedia(media string) bool {
-	for _, es := range ss {
-		for _, s := range es.Sources {
-			if s.Media == media {
-				return true
-			}
-		}
-		for _, g := range es.Groups {
-			if g.Media == media {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -898,3 +898,27 @@ func TestSourcesBenchFixtureValid(t *testing.T) {
 	}
 	checkIndexes(t, cs)
 }
+
+// HasMedia reports whether any source has that media type (for the sender
+// limits of source-add).
+func (es EndpointSources) HasMedia(media string) bool {
+	for _, s := range es.Sources {
+		if s.Media == media {
+			return true
+		}
+	}
+	return false
+}
+
+// OwnerOf returns the endpoint that signalled ssrc.
+func (cs *ConferenceSources) OwnerOf(ssrc uint32) (string, bool) {
+	o, ok := cs.ssrcOwner[ssrc]
+	return o, ok
+}
+
+// ForReceiver returns what receiver should be told about before per-receiver
+// filtering: every other endpoint's sources plus the bridge's feedback
+// sources (owner "jvb") when there are any (docs/jingle-and-sources.md#the-invite-step-by-step, step 5).
+func (cs *ConferenceSources) ForReceiver(receiver string, feedback EndpointSources) SourceSet {
+	return cs.forReceiver(receiver, feedback, false)
+}

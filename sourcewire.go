@@ -540,3 +540,19 @@ func (v *sourceView) matches(f Features, self string, signaled SourceSet, owners
 	}
 	return true
 }
+
+func (ss SourceSet) hasMedia(media string) bool {
+	for _, es := range ss {
+		for _, s := range es.Sources {
+			if s.Media == media {
+				return true
+			}
+		}
+		for _, g := range es.Groups {
+			if g.Media == media {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1243,3 +1243,14 @@ func newSID() string {
 	_, _ = rand.Read(b[:])
 	return strconv.FormatUint(binary.BigEndian.Uint64(b[:]), 32)
 }
+
+// bareJID strips the resource and lower-cases.
+func bareJID(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		j = j[:i]
+	}
+	return strings.ToLower(j)
+}
+
+// nickOf is the resource of a JID (a bridge's brewery nick).
+func nickOf(jid string) string { return jid[strings.LastIndexByte(jid, '/')+1:] }
