@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Fuzz targets run briefly in `make test`, longer with `make fuzz`.
 FUZZTIME ?= 3s
 
-.PHONY: build build-arm64 test test-short test-fresh deps deps-prosody deps-cc vet fuzz fuzz-short bench demo clean
+.PHONY: build build-arm64 test test-short test-fresh deps deps-prosody deps-cc vet fuzz fuzz-short features-removable bench demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/minifocus .
@@ -63,6 +63,12 @@ test: deps vet build-arm64
 	else race=; echo "note: no working C compiler for cgo (apt-get install gcc libc6-dev), so the tests run without -race"; fi; \
 	echo "$(GO) test $$race -count=1 ./..."; $(GO) test $$race -count=1 ./...
 	$(MAKE) fuzz-short
+	$(MAKE) features-removable
+
+# features-removable checks that every optional feature can be taken out by
+# deleting its file, its tests and its line in features() (about 2 minutes).
+features-removable:
+	GO=$(GO) .ci/feature-removal
 
 # test-short runs the tests that need no Prosody (unit tests, fakes), on any
 # machine with Go; it installs nothing. It is a developer mode, not CI: it
