@@ -190,7 +190,8 @@ func authRequest(f *Focus, room string, req ConferenceRequest, a *Admission) err
 		a.Authenticated = true
 		a.Joined = append(a.Joined, func(c *Conference, resp *ConferenceResponse) {
 			resp.SessionID, resp.Identity = session.id, session.identity
-			c.post(event{kind: evAuthenticated, reason: session.identity})
+			// Its member may now be made moderator (authModerators).
+			c.post(event{kind: evFunc, fn: c.electOwner})
 		})
 	}
 	return nil

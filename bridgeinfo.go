@@ -32,7 +32,7 @@ type BridgeInfo struct {
 	LastHealth       time.Time `json:"last_health,omitzero"` // last health check that passed
 	LastHealthResult string    `json:"last_health_result,omitempty"`
 	HealthFailures   int       `json:"health_failures"` // consecutive
-	Endpoints        int       `json:"endpoints"`       // placed by this focus (Select/NoteAllocated − NoteReleased)
+	Endpoints        int       `json:"endpoints"`       // placed by this focus (Select − NoteReleased; handed over on a restart)
 	RecentEndpoints  int       `json:"recent_endpoints"`
 	LastPresence     time.Time `json:"last_presence"`
 	ICEFailingUntil  time.Time `json:"ice_failing_until,omitzero"`

@@ -66,6 +66,9 @@ type SelectRequest struct {
 	// "version"; "" for any). It decides while the conference has no live
 	// bridge; after that the live bridges' version does (docs/bridges.md#versions-and-pinning).
 	Version string
+	// OneBridge: nothing links bridges in this build (no cascading), so a
+	// conference that has a live bridge stays on it.
+	OneBridge bool
 }
 
 // BridgeChoice is the answer to Select.
@@ -281,16 +284,6 @@ func (b *Bridges) noteAllocLocked(br *bridge, now time.Time) {
 	br.endpoints++
 }
 
-// NoteAllocated counts a participant placed on jid without Select (Select
-// already counts its own choice). It feeds the ramp-up correction.
-func (b *Bridges) NoteAllocated(jid string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if br := b.bridges[bridgeKey(jid)]; br != nil {
-		b.noteAllocLocked(br, b.now())
-	}
-}
-
 // NoteReleased tells that one of the focus's participants left jid (or its
 // allocation failed); it only affects the endpoints count shown in Snapshot.
 func (b *Bridges) NoteReleased(jid string) {
@@ -318,7 +311,7 @@ type bridgeCand struct {
 func (c *bridgeCand) good() bool { return !c.overloaded && !c.full }
 
 // Select picks a bridge for one participant and counts the allocation for
-// the ramp-up correction (callers do not call NoteAllocated for it).
+// the ramp-up correction.
 func (b *Bridges) Select(req SelectRequest) (*BridgeChoice, error) {
 	now := b.now()
 	b.mu.Lock()
@@ -410,6 +403,8 @@ func (b *Bridges) ineligible(k string, br *bridge, sc *selectCtx, now time.Time)
 		skip = fmt.Sprintf("version is not %q (the room is pinned to it)", sc.req.Version)
 	case live && br.fullVersion() != sc.wantVersion:
 		skip = fmt.Sprintf("version is not %q like %s", sc.wantVersion, sc.versionFrom)
+	case live && !sc.inLive[k] && sc.req.OneBridge:
+		skip = "not linked to the conference's bridge (no cascading)"
 	case live && !sc.inLive[k] && sc.relayless != "":
 		skip = fmt.Sprintf("conference bridge %s has no relay_id", sc.relayless)
 	case live && !sc.inLive[k] && br.relayID == "":

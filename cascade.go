@@ -250,7 +250,7 @@ func RelayTransportFor(t *Element, receiverIsInitiator bool) *Element {
 }
 
 func cascadeFeature() Feature {
-	return Feature{Name: "cascade", Bridge: cascadeBridge}
+	return Feature{Name: "cascade", Bridge: cascadeBridge, LinksBridges: true}
 }
 
 // cascadeBridge mirrors the conference's bridge-session changes on the relays.

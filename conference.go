@@ -35,8 +35,7 @@ const (
 	evIQ
 	evBridge
 	evStop
-	evAuthenticated // a member authenticated (reason: its bare JID)
-	evFunc          // run fn on the conference goroutine (results of async work)
+	evFunc // run fn on the conference goroutine (results of async work)
 )
 
 type event struct {
@@ -276,8 +275,6 @@ func (c *Conference) handle(ev event) {
 		c.onBridgeEvent(ev.bridge)
 	case evStop:
 		c.stop(ev.reason, ev.terminate)
-	case evAuthenticated:
-		c.electOwner()
 	case evFunc:
 		ev.fn()
 	}
@@ -387,8 +384,9 @@ func (c *Conference) onPresence(p *Element) {
 	c.evaluate()
 }
 
-// onSelfPresence finishes the join: the focus must be owner; then it
-// configures the room (whois=anyone, meeting id) and publishes its presence.
+// onSelfPresence finishes the join: the focus must be owner; then it reads
+// the room configuration (the meeting id Prosody assigned, if any), sets
+// whois=anyone and publishes its presence.
 func (c *Conference) onSelfPresence(p *Element) {
 	if p.Attr("type") == "error" {
 		c.stop("cannot join the room: "+ParseStanzaError(p).Error(), false)
@@ -528,6 +526,13 @@ func (c *Conference) evaluate() {
 		}
 		c.invite(m, nil)
 	}
+}
+
+// selectRequest is what bridge selection needs to know of this conference
+// to place a participant from region, avoiding exclude.
+func (c *Conference) selectRequest(region string, exclude []string) SelectRequest {
+	return SelectRequest{Conference: c.room, Region: region, Current: c.bridgeCounts(), Exclude: exclude,
+		Version: c.f.pinnedFor(c.room), OneBridge: !c.f.linksBridges}
 }
 
 // bridgeCounts is how many of this conference's participants each bridge has.

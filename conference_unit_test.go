@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -763,5 +764,37 @@ func TestConfMoveEqualsEndSessionThenRetry(t *testing.T) {
 	sent = h.link.take()
 	if adds := sentTo(sent, h.occupant("B"), isAction("source-add")); len(adds) != 1 || !strings.Contains(adds[0].String(), fmt.Sprint(ssrc)) {
 		t.Errorf("B's source-add after the move:%s", dump(sent))
+	}
+}
+
+// U11: in a build without a feature that links bridges (cascade.go
+// removed), a conference stays on the bridge it started on: a participant
+// of another region joins the conference's bridge, not one of its own
+// region, since nothing would carry media between the two.
+func TestConfOneBridgeWithoutCascading(t *testing.T) {
+	h := newConfHarness(t, nil, func(c *Config) { c.Bridges.Strategy = "region" })
+	h.f.useFeatures(slices.DeleteFunc(features(), func(ft Feature) bool { return ft.LinksBridges }))
+	h.bridge.addBridge(t, "us1", "region", "us")
+	h.bridge.addBridge(t, "eu1", "region", "eu")
+	region := func(r string) *Element { return NewElement("", "jitsi_participant_region").SetText(r) }
+	h.join("A", "a@meet.test/r", region("us"))
+	h.join("B", "b@meet.test/r", region("us"))
+	h.join("C", "c@meet.test/r", region("eu"))
+	for _, n := range []string{"A", "B", "C"} {
+		if b := h.c.members[n].bridge; b != brewJID("us1") {
+			t.Errorf("%s on %q, want us1 (the conference's only bridge)", n, b)
+		}
+	}
+	if len(h.c.sessions) != 1 {
+		t.Errorf("%d bridge sessions, want 1", len(h.c.sessions))
+	}
+	// Alone, C would have had its own region's bridge.
+	h.f.useFeatures(features())
+	if !builtWith("cascade") {
+		return
+	}
+	h.join("D", "d@meet.test/r", region("eu"))
+	if b := h.c.members["D"].bridge; b != brewJID("eu1") {
+		t.Errorf("with cascading D is on %q, want eu1", b)
 	}
 }

@@ -9,11 +9,13 @@ package main
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sync"
 )
 
 // Feature is one optional part. Every hook may be nil. Hooks on a conference
-// run on its goroutine and must not block (they use c.async/c.send).
+// run on its goroutine (except Room's Form event, see RoomEvent) and must
+// not block (they use c.async/c.send).
 type Feature struct {
 	Name string
 	// Setup wires the feature into a new Main (NewMain calls it once the
@@ -61,6 +63,9 @@ type Feature struct {
 	// the Focus (written after the conferences, restored before them).
 	SaveFocus    func(f *Focus) (json.RawMessage, error)
 	RestoreFocus func(f *Focus, raw json.RawMessage) error
+	// LinksBridges: the feature links a conference's bridges (relays), so a
+	// conference may use more than one; without one it stays on one bridge.
+	LinksBridges bool
 	// ConfState and FocusState make the feature's own state (a pointer to
 	// a struct declared in its file) for each conference and for the
 	// focus; the feature finds it again with confState / focusState.
@@ -186,6 +191,7 @@ func (c *Conference) feats() []Feature { return c.f.featureList() }
 // useFeatures gives f its features and makes their state on it.
 func (f *Focus) useFeatures(fs []Feature) {
 	f.feats = fs
+	f.linksBridges = slices.ContainsFunc(fs, func(ft Feature) bool { return ft.LinksBridges })
 	f.ext = makeStates(fs, func(ft Feature) func() any { return ft.FocusState })
 }
 

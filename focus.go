@@ -52,6 +52,8 @@ type Focus struct {
 	bx      xmppLink // the bridges' connection: x, or the service connection
 	bridges *Bridges
 	feats   []Feature // the optional parts (features.go)
+	// linksBridges: a feature links bridges, a conference may use several.
+	linksBridges bool
 	// Filled by the features' Setup, read-only once Run starts.
 	confIQ      map[string]func(c *Conference, m *Participant, iq *Element) // by namespace
 	focusIQ     map[string]func(iq, p *Element) *Element                    // by "local/type"
@@ -77,7 +79,8 @@ type Focus struct {
 	wg        sync.WaitGroup
 }
 
-// NewFocus returns a focus; Main registers its handlers on the XMPP client.
+// NewFocus returns a focus with its IQ, message and session handlers on x
+// (Main routes presence to it).
 func NewFocus(cfg Config, x *XMPPClient, b *Bridges, m *Metrics, events *EventLog, log *slog.Logger) *Focus {
 	f := &Focus{
 		cfg: cfg, x: x, bx: x, bridges: b, log: log, metrics: m, events: events,
@@ -317,7 +320,7 @@ func (f *Focus) onSession(up bool) {
 
 func (f *Focus) onBridgeEvent(ev BridgeEvent) {
 	for _, c := range f.all() {
-		c.post(event{kind: evBridge, bridge: ev})
+		c.postWait(event{kind: evBridge, bridge: ev}) // never dropped: a lost bridge must be acted on
 	}
 }
 
@@ -360,7 +363,8 @@ func (f *Focus) otherRoomDomain(domain string) bool {
 	return false
 }
 
-// pinnedVersion is the bridge version room must use, or "" (any).
+// pinnedFor is the bridge version room must use, or "" (any): a registry
+// slot that a feature fills in its Setup (bridgepolicy.go).
 func (f *Focus) pinnedFor(room string) string {
 	if f.pinned == nil {
 		return ""

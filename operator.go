@@ -24,7 +24,7 @@ func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) in
 		// Only when another bridge can take it: a conference that cannot
 		// span bridges (no relay_id, other versions, a pin) stays put
 		// rather than losing its media.
-		if !c.f.bridges.CanSelect(SelectRequest{Conference: c.room, Current: c.bridgeCounts(), Exclude: []string{old}, Version: c.f.pinnedFor(c.room)}) {
+		if !c.f.bridges.CanSelect(c.selectRequest(m.Region, []string{old})) {
 			c.log.Info("not moving participant: no other bridge can take it", "endpoint", nick, "bridge", old, "why", reason)
 			continue
 		}

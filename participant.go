@@ -1,6 +1,7 @@
 package main
 
-// participant.go: core: one participant's Jingle session (invite, allocation, session-initiate, its requests) and the source signalling to the others.
+// participant.go: one participant's Jingle session (invite, allocation,
+// session-initiate, its requests) and the source signalling to the others.
 
 import (
 	"context"
@@ -33,8 +34,9 @@ type Participant struct {
 	state    sessionState
 	offer    []*Element
 	signaled SourceSet // what this participant has been told
-	// Its restart and other budgets are the focus's (limits.go), so that
-	// leaving and rejoining does not reset them.
+	// (Its restart and other budgets are the focus's, limits.go, so that
+	// leaving and rejoining does not reset them.)
+
 	iceGeneration int
 	admitted      bool        // its first invite was allowed (see admit)
 	admitWait     *time.Timer // a rejoin's invite waiting for the budget
@@ -70,7 +72,7 @@ func (c *Conference) invite(m *Participant, exclude []string) {
 	gen := c.bump(m)
 	m.inviting = true
 	offer, media := c.f.offerFor(m.features())
-	choice, err := c.f.bridges.Select(SelectRequest{Conference: c.room, Region: m.Region, Current: c.bridgeCounts(), Exclude: exclude, Version: c.f.pinnedFor(c.room)})
+	choice, err := c.f.bridges.Select(c.selectRequest(m.Region, exclude))
 	if err != nil {
 		m.inviting = false
 		if !c.noBridge {

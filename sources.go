@@ -12,6 +12,8 @@ package main
 //     receiver filtered by media type and with simulcast stripped (docs/jingle-and-sources.md#telling-participants-about-sources);
 //   - the bridge: colibri2 <sources><media-source> (docs/colibri2.md#later-requests);
 //   - and back from the bridge: its feedback sources (owner "jvb", docs/colibri2.md#the-answer).
+// The per-endpoint rules are in sourcecheck.go and the encodings in
+// sourcewire.go; this file holds the model and the conference-wide checks.
 // Everything here is deterministic (insertion order within an endpoint,
 // sorted owners across endpoints) so encodings can be golden-tested.
 // Nothing here is safe for concurrent use; the conference serialises access.
@@ -301,7 +303,8 @@ func (cs *ConferenceSources) Snapshot() SourceSet {
 	return out
 }
 
-// forReceiver is ForReceiver with the endpoints' simulcast layers stripped
+// forReceiver is every endpoint's sources but receiver's own, plus the
+// bridge's feedback sources, with the endpoints' simulcast layers stripped
 // when strip is set (the feedback sources have none).
 func (cs *ConferenceSources) forReceiver(receiver string, feedback EndpointSources, strip bool) SourceSet {
 	out := make(SourceSet, len(cs.byOwner)+1)
@@ -585,5 +588,3 @@ func DiffSourceSets(old, new SourceSet) (removed, added SourceSet) {
 	}
 	return removed, added
 }
-
-// XML toward participants ----------------------------------------------------------------
