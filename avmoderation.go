@@ -58,15 +58,30 @@ func moderatedMedia(s string) string {
 }
 
 func (c *Conference) avMod(media string) *avModeration {
-	if avmodOf(c).avmod == nil {
-		avmodOf(c).avmod = map[string]*avModeration{}
+	st := avmodOf(c)
+	if st.media == nil {
+		st.media = map[string]*avModeration{}
 	}
-	st := avmodOf(c).avmod[media]
-	if st == nil {
-		st = &avModeration{whitelist: map[string]bool{}}
-		avmodOf(c).avmod[media] = st
+	a := st.media[media]
+	if a == nil {
+		a = &avModeration{whitelist: map[string]bool{}}
+		st.media[media] = a
 	}
-	return st
+	return a
+}
+
+// member is what AV moderation keeps of m (made on first use, dropped when
+// m leaves).
+func (st *avModerationState) member(m *Participant) *avModMember {
+	if st.members == nil {
+		st.members = map[string]*avModMember{}
+	}
+	am := st.members[m.Nick]
+	if am == nil {
+		am = &avModMember{}
+		st.members[m.Nick] = am
+	}
+	return am
 }
 
 func (c *Conference) applyAVModeration(msg avModMessage) {
@@ -103,12 +118,12 @@ func (c *Conference) applyAVModeration(msg avModMessage) {
 		return
 	}
 	c.f.events.Add(c.room, "%s moderation on", media)
-	for _, m := range c.members {
-		delete(m.selfUnmuted, media) // everyone asks again
+	for _, am := range avmodOf(c).members {
+		delete(am.selfUnmuted, media) // everyone asks again
 	}
 	ns := map[string]string{"audio": nsMuteAudio, "video": nsMuteVideo, "desktop": nsMuteDesktop}[media]
 	for _, m := range c.members {
-		if strings.EqualFold(m.Occupant, msg.Actor) || m.Jibri || m.Jigasi {
+		if strings.EqualFold(m.Occupant, msg.Actor) || m.isService() {
 			continue
 		}
 		c.enforceForceMute(m)
@@ -127,7 +142,7 @@ func (c *Conference) setAVWhitelist(media string, list []string) {
 	c.log.Info("AV moderation whitelist", "media", media, "whitelisted", len(st.whitelist))
 	for _, m := range c.members {
 		if !st.whitelist[strings.ToLower(m.Occupant)] {
-			delete(m.selfUnmuted, media)
+			delete(avmodOf(c).member(m).selfUnmuted, media)
 		}
 		c.enforceForceMute(m)
 	}
@@ -138,23 +153,24 @@ func (c *Conference) setAVWhitelist(media string, list []string) {
 // one video switch), unless m may unmute (moderator, whitelisted, or
 // allowed since). Jibri and Jigasi are never force-muted.
 func (c *Conference) forceMute(m *Participant) [2]bool {
-	if m.Jibri || m.Jigasi || m.moderator() {
+	if m.isService() || m.moderator() {
 		return [2]bool{}
 	}
+	st := avmodOf(c)
 	held := func(media string) bool {
-		st := avmodOf(c).avmod[media]
-		return st != nil && st.enabled && !st.whitelist[strings.ToLower(m.Occupant)] && !m.selfUnmuted[media]
+		a := st.media[media]
+		return a != nil && a.enabled && !a.whitelist[strings.ToLower(m.Occupant)] && !st.member(m).selfUnmuted[media]
 	}
 	return [2]bool{held("audio"), held("video") && held("desktop")}
 }
 
 // enforceForceMute sends the bridge m's force-mute when it changed.
 func (c *Conference) enforceForceMute(m *Participant) {
-	fm := c.forceMute(m)
-	if fm == m.forceMuted {
+	fm, am := c.forceMute(m), avmodOf(c).member(m)
+	if fm == am.forceMuted {
 		return
 	}
-	m.forceMuted = fm
+	am.forceMuted = fm
 	if s := c.sessions[m.bridge]; s != nil && s.endpoints[m.Nick] {
 		c.colibriUpdate(s, ColibriRequest{MeetingID: c.meetingID, Endpoints: []ColibriEndpoint{{ID: m.Nick, ForceMute: &fm, InitialLastN: -1}}})
 	}
@@ -163,24 +179,40 @@ func (c *Conference) enforceForceMute(m *Participant) {
 // selfUnmuteAllowed: moderators, whitelisted participants, or moderation off.
 func (c *Conference) selfUnmuteAllowed(m *Participant, ns string) bool {
 	media := map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[ns]
-	st := avmodOf(c).avmod[media]
-	return st == nil || !st.enabled || m.moderator() || st.whitelist[strings.ToLower(m.Occupant)]
+	a := avmodOf(c).media[media]
+	return a == nil || !a.enabled || m.moderator() || a.whitelist[strings.ToLower(m.Occupant)]
 }
 
 // avModerationState is AV moderation's per-conference state.
 type avModerationState struct {
-	avmod map[string]*avModeration // by media type
+	media   map[string]*avModeration // by media type
+	members map[string]*avModMember  // by nick
+}
+
+// avModMember is one participant's moderation: what the bridge enforces,
+// and the media it was allowed to unmute itself since moderation began.
+type avModMember struct {
+	forceMuted  [2]bool
+	selfUnmuted map[string]bool
 }
 
 func avmodOf(c *Conference) *avModerationState { return confState[avModerationState](c) }
 
 func avModerationFeature() Feature {
-	return Feature{Name: "av-moderation", ConfState: func() any { return new(avModerationState) }, FocusState: func() any { return new(avModAddrState) }, Save: saveAVModeration, Restore: restoreAVModeration,
+	return Feature{Name: "av-moderation",
+		ConfState:  func() any { return new(avModerationState) },
+		FocusState: func() any { return new(avModAddrState) },
+		Save:       saveAVModeration, Restore: restoreAVModeration,
 		SaveFocus: func(f *Focus) (json.RawMessage, error) { return saveDiscovered(&avModAddrOf(f).avModAddr) },
 		RestoreFocus: func(f *Focus, raw json.RawMessage) error {
 			return restoreDiscovered(&avModAddrOf(f).avModAddr, f.cfg.XMPP.AVModerationComponent, raw)
 		},
 		Invite: avModInvite, Unmute: avModUnmute,
+		Room: func(c *Conference, ev RoomEvent) {
+			if ev.Leaving {
+				delete(avmodOf(c).members, ev.Member.Nick)
+			}
+		},
 		Setup: func(m *Main) {
 			f, addr := m.Focus, m.Config.XMPP.AVModerationComponent
 			avModAddrOf(f).avModAddr.Store(addr)
@@ -199,16 +231,17 @@ func avModAddrOf(f *Focus) *avModAddrState { return focusState[avModAddrState](f
 // avModInvite force-mutes a participant joining a moderated conference, on
 // the bridge (allocation) and in its session-initiate.
 func avModInvite(c *Conference, m *Participant, in *Invitation) {
+	am := avmodOf(c).member(m)
 	if in.Endpoint != nil {
 		fm := c.forceMute(m)
 		if fm[0] || fm[1] {
 			in.Endpoint.ForceMute = &fm // joining a moderated conference
 		}
-		m.forceMuted = fm
+		am.forceMuted = fm
 	}
 	if in.Muted != nil {
-		in.Muted[0] = in.Muted[0] || m.forceMuted[0]
-		in.Muted[1] = in.Muted[1] || m.forceMuted[1]
+		in.Muted[0] = in.Muted[0] || am.forceMuted[0]
+		in.Muted[1] = in.Muted[1] || am.forceMuted[1]
 	}
 }
 
@@ -219,10 +252,11 @@ func avModUnmute(c *Conference, m *Participant, space string) (bool, func()) {
 		return false, nil
 	}
 	return true, func() {
-		if m.selfUnmuted == nil {
-			m.selfUnmuted = map[string]bool{}
+		am := avmodOf(c).member(m)
+		if am.selfUnmuted == nil {
+			am.selfUnmuted = map[string]bool{}
 		}
-		m.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[space]] = true
+		am.selfUnmuted[map[string]string{nsMuteAudio: "audio", nsMuteVideo: "video", nsMuteDesktop: "desktop"}[space]] = true
 		c.enforceForceMute(m)
 	}
 }
@@ -233,27 +267,44 @@ type avModState struct {
 	Whitelist map[string]bool `json:"whitelist,omitempty"`
 }
 
+// avModMemberState is a participant's moderation carried across a restart.
+type avModMemberState struct {
+	ForceMuted  [2]bool         `json:"force_muted"`
+	SelfUnmuted map[string]bool `json:"self_unmuted,omitempty"`
+}
+
+type avModSaved struct {
+	Media   map[string]avModState       `json:"media"`
+	Members map[string]avModMemberState `json:"members,omitempty"`
+}
+
 func saveAVModeration(c *Conference) (json.RawMessage, error) {
-	if len(avmodOf(c).avmod) == 0 {
+	st := avmodOf(c)
+	if len(st.media) == 0 && len(st.members) == 0 {
 		return nil, nil
 	}
-	st := map[string]avModState{}
-	for media, a := range avmodOf(c).avmod {
-		st[media] = avModState{Enabled: a.enabled, Whitelist: a.whitelist}
+	out := avModSaved{Media: map[string]avModState{}, Members: map[string]avModMemberState{}}
+	for media, a := range st.media {
+		out.Media[media] = avModState{Enabled: a.enabled, Whitelist: a.whitelist}
 	}
-	return json.Marshal(st)
+	for nick, am := range st.members {
+		out.Members[nick] = avModMemberState{ForceMuted: am.forceMuted, SelfUnmuted: am.selfUnmuted}
+	}
+	return json.Marshal(out)
 }
 
 func restoreAVModeration(c *Conference, raw json.RawMessage) error {
-	var st map[string]avModState
-	if err := json.Unmarshal(raw, &st); err != nil {
+	var saved avModSaved
+	if err := json.Unmarshal(raw, &saved); err != nil {
 		return err
 	}
-	if len(st) > 0 {
-		avmodOf(c).avmod = map[string]*avModeration{}
-		for media, a := range st {
-			avmodOf(c).avmod[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
-		}
+	st := avmodOf(c)
+	st.media, st.members = map[string]*avModeration{}, map[string]*avModMember{}
+	for media, a := range saved.Media {
+		st.media[media] = &avModeration{enabled: a.Enabled, whitelist: a.Whitelist}
+	}
+	for nick, am := range saved.Members {
+		st.members[nick] = &avModMember{forceMuted: am.ForceMuted, selfUnmuted: am.SelfUnmuted}
 	}
 	return nil
 }

@@ -80,6 +80,29 @@ func (b *Bridges) mark(jid, reason string, bench, failed bool) {
 
 // MarkGracefulShutdown records that jid refused a new conference because it
 // is shutting down gracefully (sticky while it stays in the brewery).
+// HoldOverloaded makes jid read as overloaded until until, for the reason
+// why (a feature judged it unfit for new participants, icefailure.go).
+func (b *Bridges) HoldOverloaded(jid string, until time.Time, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if br := b.bridges[bridgeKey(jid)]; br != nil {
+		br.heldUntil, br.heldWhy = until, why
+	}
+}
+
+// Load is how many endpoints jid has (as it reports them, or as this focus
+// counts them, whichever is more) and whether it is held overloaded now.
+func (b *Bridges) Load(jid string) (endpoints int, held, ok bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	br := b.bridges[bridgeKey(jid)]
+	if br == nil {
+		return 0, false, false
+	}
+	return max(br.participants, br.endpoints), now.Before(br.heldUntil), true
+}
+
 func (b *Bridges) MarkGracefulShutdown(jid string) {
 	b.mu.Lock()
 	br := b.bridges[bridgeKey(jid)]

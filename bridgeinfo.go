@@ -12,31 +12,31 @@ import (
 
 // BridgeInfo is one bridge as /debug/bridges shows it.
 type BridgeInfo struct {
-	JID              string    `json:"jid"`
-	Nick             string    `json:"nick"`
-	Stress           float64   `json:"stress"`
-	CorrectedStress  float64   `json:"corrected_stress"`
-	AvgPartStress    float64   `json:"average_participant_stress"`
-	Region           string    `json:"region"`
-	RelayID          string    `json:"relay_id"`
-	Version          string    `json:"version"`
-	Drain            bool      `json:"drain"`
-	GracefulShutdown bool      `json:"graceful_shutdown"`
-	ShuttingDown     bool      `json:"shutting_down"`
-	Healthy          *bool     `json:"healthy,omitempty"` // as the bridge reports it in presence
-	Conferences      int       `json:"conferences"`
-	Participants     int       `json:"participants"`
-	Operational      bool      `json:"operational"`
-	NonOpReason      string    `json:"non_operational_reason,omitempty"`
-	BenchedUntil     time.Time `json:"benched_until,omitzero"`
-	LastHealth       time.Time `json:"last_health,omitzero"` // last health check that passed
-	LastHealthResult string    `json:"last_health_result,omitempty"`
-	HealthFailures   int       `json:"health_failures"` // consecutive
-	Endpoints        int       `json:"endpoints"`       // placed by this focus (Select − NoteReleased; handed over on a restart)
-	RecentEndpoints  int       `json:"recent_endpoints"`
-	LastPresence     time.Time `json:"last_presence"`
-	ICEFailingUntil  time.Time `json:"ice_failing_until,omitzero"`
-	WhyNot           string    `json:"why_not"` // why a new conference would not get it now, or "eligible"
+	JID                 string    `json:"jid"`
+	Nick                string    `json:"nick"`
+	Stress              float64   `json:"stress"`
+	CorrectedStress     float64   `json:"corrected_stress"`
+	AvgPartStress       float64   `json:"average_participant_stress"`
+	Region              string    `json:"region"`
+	RelayID             string    `json:"relay_id"`
+	Version             string    `json:"version"`
+	Drain               bool      `json:"drain"`
+	GracefulShutdown    bool      `json:"graceful_shutdown"`
+	ShuttingDown        bool      `json:"shutting_down"`
+	Healthy             *bool     `json:"healthy,omitempty"` // as the bridge reports it in presence
+	Conferences         int       `json:"conferences"`
+	Participants        int       `json:"participants"`
+	Operational         bool      `json:"operational"`
+	NonOpReason         string    `json:"non_operational_reason,omitempty"`
+	BenchedUntil        time.Time `json:"benched_until,omitzero"`
+	LastHealth          time.Time `json:"last_health,omitzero"` // last health check that passed
+	LastHealthResult    string    `json:"last_health_result,omitempty"`
+	HealthFailures      int       `json:"health_failures"` // consecutive
+	Endpoints           int       `json:"endpoints"`       // placed by this focus (Select − NoteReleased; handed over on a restart)
+	RecentEndpoints     int       `json:"recent_endpoints"`
+	LastPresence        time.Time `json:"last_presence"`
+	HeldOverloadedUntil time.Time `json:"held_overloaded_until,omitzero"`
+	WhyNot              string    `json:"why_not"` // why a new conference would not get it now, or "eligible"
 }
 
 // Snapshot describes every bridge, sorted by JID, with why a new
@@ -72,8 +72,8 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 			LastHealth: br.lastHealth, LastHealthResult: br.lastResult, HealthFailures: br.healthFailures,
 			Endpoints: br.endpoints, RecentEndpoints: len(br.recent), LastPresence: br.lastPresence,
 		}
-		if now.Before(br.iceFailingUntil) {
-			info.ICEFailingUntil = br.iceFailingUntil
+		if now.Before(br.heldUntil) {
+			info.HeldOverloadedUntil = br.heldUntil
 		}
 		if br.healthy != nil {
 			h := *br.healthy
@@ -89,8 +89,8 @@ func (b *Bridges) Snapshot() []BridgeInfo {
 			info.WhyNot = notUsable
 		case c.notPreferred != "":
 			info.WhyNot = c.notPreferred
-		case now.Before(br.iceFailingUntil) && anyRoom:
-			info.WhyNot = fmt.Sprintf("failing ICE (many clients restarting) until %s: reads as overloaded", br.iceFailingUntil.UTC().Format(time.RFC3339))
+		case now.Before(br.heldUntil) && anyRoom:
+			info.WhyNot = fmt.Sprintf("%s until %s: reads as overloaded", br.heldWhy, br.heldUntil.UTC().Format(time.RFC3339))
 		case c.overloaded && anyRoom:
 			info.WhyNot = fmt.Sprintf("overloaded: corrected stress %.4f ≥ threshold %.2f", corr, b.cfg.StressThreshold)
 		default:

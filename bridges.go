@@ -115,10 +115,10 @@ type bridge struct {
 	recent    []time.Time // allocations within the ramp-up interval
 	endpoints int
 
-	// ICE-failure detection: accepted restart requests of its endpoints,
-	// and until when it counts as failing ICE.
-	restarts        []time.Time
-	iceFailingUntil time.Time
+	// A feature may hold it as overloaded until then, saying why
+	// (HoldOverloaded).
+	heldUntil time.Time
+	heldWhy   string
 }
 
 // Bridges is the bridge registry and selector.
@@ -268,8 +268,8 @@ func (b *Bridges) recentLocked(br *bridge, now time.Time) int {
 
 func (b *Bridges) correctedLocked(br *bridge, now time.Time) float64 {
 	s := br.stress + float64(b.recentLocked(br, now))*b.avgStress(br)
-	if now.Before(br.iceFailingUntil) {
-		s = max(s, b.cfg.StressThreshold) // failing ICE reads as overloaded
+	if now.Before(br.heldUntil) {
+		s = max(s, b.cfg.StressThreshold) // held as overloaded
 	}
 	return s
 }

@@ -4,20 +4,23 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // relayAdded keeps the bridges meshed when m got an endpoint on s: the first
 // endpoint on a new bridge links it with every other bridge of the
 // conference; later ones are announced on the existing relays.
 func (c *Conference) relayAdded(s *bridgeSession, m *Participant) {
-	if s.linked {
+	linked := cascadeOf(c).linked
+	if linked[s] {
 		c.relayMirror(s, RelayEndpoint{ID: m.Nick, StatsID: m.StatsID, Create: true})
 		return
 	}
-	s.linked = true
+	linked[s] = true
 	for _, o := range c.sessions {
-		if o != s && o.linked {
+		if o != s && linked[o] {
 			c.linkPair(o, s)
 		}
 	}
@@ -110,11 +113,12 @@ func (c *Conference) linkPair(a, b *bridgeSession) {
 // relayMirror tells every other linked bridge about a change to one of s's
 // endpoints.
 func (c *Conference) relayMirror(s *bridgeSession, ep RelayEndpoint) {
-	if !s.linked || s.relayID == "" {
+	linked := cascadeOf(c).linked
+	if !linked[s] || s.relayID == "" {
 		return
 	}
 	for _, o := range c.sessions {
-		if o != s && o.linked {
+		if o != s && linked[o] {
 			c.colibriRelay(o, BuildRelayUpdate(s.relayID, nil, []RelayEndpoint{ep}))
 		}
 	}
@@ -122,11 +126,12 @@ func (c *Conference) relayMirror(s *bridgeSession, ep RelayEndpoint) {
 
 // relayRemoved closes the relays towards a bridge the conference left.
 func (c *Conference) relayRemoved(s *bridgeSession) {
-	if !s.linked || s.relayID == "" {
+	linked := cascadeOf(c).linked
+	if !linked[s] || s.relayID == "" {
 		return
 	}
 	for _, o := range c.sessions {
-		if o != s && o.linked {
+		if o != s && linked[o] {
 			c.colibriRelay(o, BuildRelayExpire(s.relayID))
 		}
 	}
@@ -250,7 +255,43 @@ func RelayTransportFor(t *Element, receiverIsInitiator bool) *Element {
 }
 
 func cascadeFeature() Feature {
-	return Feature{Name: "cascade", Bridge: cascadeBridge, LinksBridges: true}
+	return Feature{Name: "cascade", Bridge: cascadeBridge, LinksBridges: true,
+		ConfState: func() any { return &cascadeState{linked: map[*bridgeSession]bool{}} },
+		Save:      saveCascade, Restore: restoreCascade}
+}
+
+// cascadeState is which of the conference's bridge sessions are meshed with
+// the others.
+type cascadeState struct {
+	linked map[*bridgeSession]bool
+}
+
+func cascadeOf(c *Conference) *cascadeState { return confState[cascadeState](c) }
+
+// saveCascade carries the meshed bridges (by JID) across a restart.
+func saveCascade(c *Conference) (json.RawMessage, error) {
+	var jids []string
+	for s := range cascadeOf(c).linked {
+		jids = append(jids, s.jid)
+	}
+	if len(jids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(jids)
+	return json.Marshal(jids)
+}
+
+func restoreCascade(c *Conference, raw json.RawMessage) error {
+	var jids []string
+	if err := json.Unmarshal(raw, &jids); err != nil {
+		return err
+	}
+	for _, j := range jids {
+		if s := c.sessions[j]; s != nil {
+			cascadeOf(c).linked[s] = true
+		}
+	}
+	return nil
 }
 
 // cascadeBridge mirrors the conference's bridge-session changes on the relays.
@@ -264,5 +305,6 @@ func cascadeBridge(c *Conference, ev SessionEvent) {
 		c.relayMirror(ev.Session, RelayEndpoint{ID: ev.Nick, Expire: true})
 	case SessionGone:
 		c.relayRemoved(ev.Session)
+		delete(cascadeOf(c).linked, ev.Session)
 	}
 }

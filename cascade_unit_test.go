@@ -86,7 +86,7 @@ func TestCascadeLinksSecondBridge(t *testing.T) {
 	if got := endpointsBehind("eu1"); got != "A,B" {
 		t.Errorf("eu1's relay towards us1 lists %q, want A,B", got)
 	}
-	if !h.c.sessions[brewJID("us1")].linked || !h.c.sessions[brewJID("eu1")].linked {
+	if linked := cascadeOf(h.c).linked; !linked[h.c.sessions[brewJID("us1")]] || !linked[h.c.sessions[brewJID("eu1")]] {
 		t.Error("the bridge sessions are not marked linked")
 	}
 }

@@ -59,7 +59,6 @@ const (
 type bridgeSession struct {
 	jid, id, region, relayID string
 	createSent               bool
-	linked                   bool // meshed with the conference's other bridges
 	feedback                 EndpointSources
 	endpoints                map[string]bool
 }

@@ -113,33 +113,31 @@ type conferenceState struct {
 }
 
 type memberState struct {
-	Nick          string          `json:"nick"`
-	Occupant      string          `json:"occupant"`
-	RealJID       string          `json:"real_jid"`
-	Role          string          `json:"role"`
-	Affiliation   string          `json:"affiliation"`
-	CapsKey       string          `json:"caps,omitempty"`
-	Features      Features        `json:"features"`
-	FeaturesKnown bool            `json:"features_known"`
-	Region        string          `json:"region,omitempty"`
-	StatsID       string          `json:"stats_id,omitempty"`
-	Jibri         bool            `json:"jibri,omitempty"`
-	Jigasi        bool            `json:"jigasi,omitempty"`
-	JoinedAt      time.Time       `json:"joined_at"`
-	Invite        int             `json:"invite"`
-	Inviting      bool            `json:"inviting,omitempty"`
-	Failed        bool            `json:"failed,omitempty"`
-	HungUp        bool            `json:"hung_up,omitempty"` // ended its session itself: not re-invited
-	Attempts      int             `json:"attempts,omitempty"`
-	Bridge        string          `json:"bridge,omitempty"`
-	SID           string          `json:"sid,omitempty"`
-	State         string          `json:"state"` // none, pending, active
-	Signaled      SourceSet       `json:"signaled"`
-	IceGeneration int             `json:"ice_generation,omitempty"`
-	ForceMuted    [2]bool         `json:"force_muted"`
-	SelfUnmuted   map[string]bool `json:"self_unmuted,omitempty"`
-	Initiated     bool            `json:"initiated,omitempty"`
-	StartMuted    [2]bool         `json:"start_muted"`
+	Nick          string    `json:"nick"`
+	Occupant      string    `json:"occupant"`
+	RealJID       string    `json:"real_jid"`
+	Role          string    `json:"role"`
+	Affiliation   string    `json:"affiliation"`
+	CapsKey       string    `json:"caps,omitempty"`
+	Features      Features  `json:"features"`
+	FeaturesKnown bool      `json:"features_known"`
+	Region        string    `json:"region,omitempty"`
+	StatsID       string    `json:"stats_id,omitempty"`
+	Jibri         bool      `json:"jibri,omitempty"`
+	Jigasi        bool      `json:"jigasi,omitempty"`
+	JoinedAt      time.Time `json:"joined_at"`
+	Invite        int       `json:"invite"`
+	Inviting      bool      `json:"inviting,omitempty"`
+	Failed        bool      `json:"failed,omitempty"`
+	HungUp        bool      `json:"hung_up,omitempty"` // ended its session itself: not re-invited
+	Attempts      int       `json:"attempts,omitempty"`
+	Bridge        string    `json:"bridge,omitempty"`
+	SID           string    `json:"sid,omitempty"`
+	State         string    `json:"state"` // none, pending, active
+	Signaled      SourceSet `json:"signaled"`
+	IceGeneration int       `json:"ice_generation,omitempty"`
+	Initiated     bool      `json:"initiated,omitempty"`
+	StartMuted    [2]bool   `json:"start_muted"`
 }
 
 type bridgeSessionState struct {
@@ -148,7 +146,6 @@ type bridgeSessionState struct {
 	Region     string          `json:"region,omitempty"`
 	RelayID    string          `json:"relay_id,omitempty"`
 	CreateSent bool            `json:"create_sent"`
-	Linked     bool            `json:"linked,omitempty"`
 	Feedback   EndpointSources `json:"feedback"`
 	Endpoints  []string        `json:"endpoints"`
 }
@@ -473,12 +470,12 @@ func (c *Conference) retire(now time.Time) (cs conferenceState, ok bool) {
 			StatsID: m.StatsID, Jibri: m.Jibri, Jigasi: m.Jigasi, JoinedAt: m.joinedAt, Invite: m.invite,
 			Inviting: m.inviting, Failed: m.failed, HungUp: m.hungUp, Attempts: m.attempts, Bridge: m.bridge, SID: m.sid,
 			State: sessionStateNames[m.state], Signaled: m.signaled, IceGeneration: m.iceGeneration,
-			ForceMuted: m.forceMuted, SelfUnmuted: m.selfUnmuted, Initiated: m.initiated, StartMuted: m.startMuted,
+			Initiated: m.initiated, StartMuted: m.startMuted,
 		})
 	}
 	for _, s := range c.sessions {
 		bs := bridgeSessionState{JID: s.jid, ID: s.id, Region: s.region, RelayID: s.relayID,
-			CreateSent: s.createSent, Linked: s.linked, Feedback: s.feedback}
+			CreateSent: s.createSent, Feedback: s.feedback}
 		for ep := range s.endpoints {
 			bs.Endpoints = append(bs.Endpoints, ep)
 		}
@@ -585,7 +582,7 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 	}
 	for _, bs := range cs.Sessions {
 		s := &bridgeSession{jid: bs.JID, id: bs.ID, region: bs.Region, relayID: bs.RelayID,
-			createSent: bs.CreateSent, linked: bs.Linked, feedback: bs.Feedback, endpoints: map[string]bool{}}
+			createSent: bs.CreateSent, feedback: bs.Feedback, endpoints: map[string]bool{}}
 		for _, ep := range bs.Endpoints {
 			s.endpoints[ep] = true
 		}
@@ -598,8 +595,8 @@ func (f *Focus) restoreConference(cs conferenceState, now time.Time) error {
 			CapsKey: ms.CapsKey, Features: ms.Features, featuresKnown: ms.FeaturesKnown, Region: ms.Region,
 			StatsID: ms.StatsID, Jibri: ms.Jibri, Jigasi: ms.Jigasi, joinedAt: ms.JoinedAt, invite: ms.Invite,
 			failed: ms.Failed, hungUp: ms.HungUp, attempts: ms.Attempts, bridge: ms.Bridge, sid: ms.SID, signaled: ms.Signaled,
-			iceGeneration: ms.IceGeneration, forceMuted: ms.ForceMuted, selfUnmuted: ms.SelfUnmuted,
-			initiated: ms.Initiated, startMuted: ms.StartMuted, conf: f.cfg.Conference,
+			iceGeneration: ms.IceGeneration,
+			initiated:     ms.Initiated, startMuted: ms.StartMuted, conf: f.cfg.Conference,
 		}
 		if m.signaled == nil {
 			m.signaled = SourceSet{}

@@ -56,7 +56,7 @@ func TestFeatureStateRoundTrip(t *testing.T) {
 	room := "state@" + m.Config.XMPP.MUCDomain
 	deadline := time.Now().Add(time.Hour).Truncate(time.Second).UTC().Format(time.RFC3339)
 	in := map[string]string{
-		"av-moderation":  `{"audio":{"enabled":true,"whitelist":{"a":true}},"video":{"enabled":false}}`,
+		"av-moderation":  `{"media":{"audio":{"enabled":true,"whitelist":{"a":true}},"video":{"enabled":false}},"members":{"a":{"force_muted":[true,false],"self_unmuted":{"video":true}}}}`,
 		"transcription":  `{"transcriber":"jvb@meet.test/b","metadata":{"startMuted":{"audio":true,"video":false},"recording":{"isTranscribingEnabled":false},"asyncTranscription":true,"transcription":{"httpHeaders":null,"urlParams":null}}}`,
 		"breakout-rooms": `"main@` + m.Config.XMPP.MUCDomain + `"`,
 		"jibri":          `{"recording":{"ID":"rec1","Mode":"file","StreamID":"","YoutubeID":"","AppData":"","Initiator":"a","SIP":"","DisplayName":"","Jibri":"jibri@meet.test/j","Status":"pending","Failure":"","Tried":["jibri@meet.test/j"],"PendingDeadline":"` + deadline + `"}}`,

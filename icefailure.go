@@ -1,51 +1,79 @@
 package main
 
-// icefailure.go: optional feature: ICE-failure detection, bridges whose clients keep restarting read as overloaded.
+// icefailure.go: optional feature: ICE-failure detection, bridges whose
+// clients keep restarting read as overloaded.
+
+import (
+	"sync"
+	"time"
+)
 
 // maxRestartsKept bounds the restart times kept per bridge.
 const maxRestartsKept = 10000
 
-// RestartRequested counts an accepted restart request (a session-terminate
-// with restart, or ICE failed) of an endpoint on the bridge, for ICE-failure
-// detection (docs/bridges.md#ice-failure-detection): when the bridge has at least min-endpoints
-// endpoints and more than threshold × endpoints restarts within interval,
-// its clients cannot reach it (a firewall, a wrong public address), so it
-// reads as overloaded for timeout: new participants go elsewhere while any
-// other bridge has room.
-func (b *Bridges) RestartRequested(jid string) {
+// iceFailures is the feature's state on the focus: the accepted restart
+// requests of each bridge's endpoints, by bridge, within the interval.
+type iceFailures struct {
+	mu       sync.Mutex
+	restarts map[string][]time.Time
+}
+
+func iceFailuresOf(f *Focus) *iceFailures { return focusState[iceFailures](f) }
+
+// restartRequested counts an accepted restart request (a session-terminate
+// with restart, or ICE failed) of an endpoint on the bridge jid
+// (docs/bridges.md#ice-failure-detection): when the bridge has at least
+// min-endpoints endpoints and more than threshold × endpoints restarts
+// within interval, its clients cannot reach it (a firewall, a wrong public
+// address), so it is held as overloaded for timeout: new participants go
+// elsewhere while any other bridge has room.
+func (d *iceFailures) restartRequested(b *Bridges, jid string) {
 	cfg := b.cfg.ICEFailure
 	if !cfg.Enabled || jid == "" {
 		return
 	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	br := b.bridges[bridgeKey(jid)]
-	if br == nil {
+	endpoints, held, ok := b.Load(jid)
+	if !ok {
 		return
 	}
+	now, k := b.now(), bridgeKey(jid)
 	cut := now.Add(-cfg.Interval.Duration)
+	d.mu.Lock()
+	if d.restarts == nil {
+		d.restarts = map[string][]time.Time{}
+	}
+	rs := d.restarts[k]
 	i := 0
-	for i < len(br.restarts) && !br.restarts[i].After(cut) {
+	for i < len(rs) && !rs[i].After(cut) {
 		i++
 	}
-	br.restarts = append(br.restarts[i:], now)
-	if len(br.restarts) > maxRestartsKept {
-		br.restarts = br.restarts[len(br.restarts)-maxRestartsKept:]
+	rs = append(rs[i:], now)
+	if len(rs) > maxRestartsKept {
+		rs = rs[len(rs)-maxRestartsKept:]
 	}
-	endpoints := max(br.participants, br.endpoints)
-	if endpoints < cfg.MinEndpoints || float64(len(br.restarts)) <= cfg.Threshold*float64(endpoints) || now.Before(br.iceFailingUntil) {
+	d.restarts[k] = rs
+	for other, ts := range d.restarts { // bridges gone quiet (or gone) are forgotten
+		if !ts[len(ts)-1].After(cut) {
+			delete(d.restarts, other)
+		}
+	}
+	n := len(rs)
+	d.mu.Unlock()
+	if endpoints < cfg.MinEndpoints || float64(n) <= cfg.Threshold*float64(endpoints) || held {
 		return
 	}
-	br.iceFailingUntil = now.Add(cfg.Timeout.Duration)
-	b.log.Warn("bridge is failing ICE: new participants go to other bridges", "bridge", br.jid,
-		"restarts", len(br.restarts), "endpoints", endpoints, "interval", cfg.Interval.Duration, "until", br.iceFailingUntil)
+	until := now.Add(cfg.Timeout.Duration)
+	b.HoldOverloaded(jid, until, "failing ICE (many clients restarting)")
+	b.log.Warn("bridge is failing ICE: new participants go to other bridges", "bridge", jid,
+		"restarts", n, "endpoints", endpoints, "interval", cfg.Interval.Duration, "until", until)
 }
 
 func iceFailureFeature() Feature {
-	return Feature{Name: "ice-failure", Bridge: func(c *Conference, ev SessionEvent) {
-		if ev.Kind == RestartRequested {
-			c.f.bridges.RestartRequested(ev.Bridge)
-		}
-	}}
+	return Feature{Name: "ice-failure",
+		FocusState: func() any { return new(iceFailures) },
+		Bridge: func(c *Conference, ev SessionEvent) {
+			if ev.Kind == RestartRequested {
+				iceFailuresOf(c.f).restartRequested(c.f.bridges, ev.Bridge)
+			}
+		}}
 }

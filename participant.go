@@ -41,13 +41,9 @@ type Participant struct {
 	admitted      bool        // its first invite was allowed (see admit)
 	admitWait     *time.Timer // a rejoin's invite waiting for the budget
 	hungUp        bool        // it ended its session itself: not re-invited
-	// AV moderation: what the bridge enforces, and media the participant
-	// was allowed to unmute itself.
-	forceMuted  [2]bool
-	selfUnmuted map[string]bool
-	initiated   bool    // has had a session-initiate in this conference
-	startMuted  [2]bool // the start-muted thresholds' verdict at invite time
-	conf        ConferenceConfig
+	initiated     bool        // has had a session-initiate in this conference
+	startMuted    [2]bool     // the start-muted thresholds' verdict at invite time
+	conf          ConferenceConfig
 }
 
 // isService: Jibri or Jigasi, not a person (never auto-owner, not counted
