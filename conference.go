@@ -133,9 +133,6 @@ func newConference(f *Focus, room string, props map[string]string) *Conference {
 	}
 }
 
-// The mailbox is a slice that grows only while there is a backlog (an idle
-// conference holds no buffer), woken through a one-slot channel.
-
 // post queues a stanza event; false when the conference has ended or has
 // eventQueue events waiting already (a flood is refused, not buffered).
 func (c *Conference) post(ev event) bool { return c.enqueue(ev, eventQueue) }
@@ -143,37 +140,6 @@ func (c *Conference) post(ev event) bool { return c.enqueue(ev, eventQueue) }
 // postWait queues an event that must not be dropped (results of work in
 // flight, stop requests): their number is bounded by the work in flight.
 func (c *Conference) postWait(ev event) bool { return c.enqueue(ev, 1<<30) }
-
-func (c *Conference) enqueue(ev event, limit int) bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-	}
-	c.mu.Lock()
-	if len(c.queue) >= limit {
-		c.mu.Unlock()
-		c.f.log.Warn("conference event queue full; event dropped", "room", c.room, "kind", ev.kind)
-		return false
-	}
-	c.queue = append(c.queue, ev)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// next returns the waiting events (the goroutine handles them in order).
-func (c *Conference) next() []event {
-	<-c.wake
-	c.mu.Lock()
-	q := c.queue
-	c.queue = nil
-	c.mu.Unlock()
-	return q
-}
 
 // later runs fn on the conference goroutine after d.
 func (c *Conference) later(d time.Duration, fn func()) *time.Timer {
@@ -517,6 +483,9 @@ func (c *Conference) evaluate() {
 	}
 	for _, nick := range c.order {
 		m := c.members[nick]
+		// Not yet: a member whose disco#info is pending (discover calls
+		// evaluate again when it answers), or whose rejoin is over its
+		// budget (admit arms a timer that calls evaluate when it allows).
 		if m == nil || m.inviting || m.state != sessNone || m.failed || m.hungUp || !m.featuresKnown {
 			continue
 		}

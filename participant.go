@@ -565,7 +565,8 @@ func (c *Conference) flushPendingSources() {
 // Only the owners' part of each receiver's view is compared, so a change
 // costs O(receivers), not O(receivers × everyone). Receivers that see the
 // change the same way (same features, told the same before) share one
-// rendering of it, so a hundred receivers cost one encoding.
+// rendering of it (a sourceView, sourcewire.go), so a hundred receivers
+// cost one encoding.
 func (c *Conference) signal(owners []string, skip *Participant) {
 	strip := c.cfg().Conference.StripSimulcast
 	from := c.f.x.JID()
@@ -583,7 +584,7 @@ func (c *Conference) signal(owners []string, skip *Participant) {
 		}
 		f := r.features()
 		if f.SSRCRewriting {
-			continue
+			continue // the bridge tells it about the sources it forwards
 		}
 		self := "" // a receiver is never told its own sources
 		if slices.Contains(owners, nick) {

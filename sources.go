@@ -588,3 +588,22 @@ func DiffSourceSets(old, new SourceSet) (removed, added SourceSet) {
 	}
 	return removed, added
 }
+
+// RemoteSources is what a receiver is told about in its session-initiate
+// (docs/jingle-and-sources.md#the-invite-step-by-step, step 5): every other endpoint's sources plus the bridge's
+// feedback sources, or only the feedback sources for a receiver that uses
+// SSRC rewriting; then only the media types it supports, with simulcast
+// stripped when stripSimulcast. cs may be nil.
+func RemoteSources(cs *ConferenceSources, receiver string, feedback EndpointSources, f Features, stripSimulcast bool) SourceSet {
+	var ss SourceSet
+	switch {
+	case f.SSRCRewriting || cs == nil:
+		ss = SourceSet{}
+		if !feedback.IsEmpty() {
+			ss[OwnerJVB] = feedback
+		}
+	default:
+		ss = cs.forReceiver(receiver, feedback, stripSimulcast)
+	}
+	return ss.Filter(f.Audio, f.Video, stripSimulcast)
+}
