@@ -485,7 +485,9 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 		if err != nil {
 			var perr toml.ParseError
 			if errors.As(err, &perr) {
-				return cfg, &ConfigError{[]string{fmt.Sprintf("%s: %s", path, perr.ErrorWithPosition())}}
+				// Our own one line: the library's ErrorWithPosition panics on
+				// some malformed files (a lone `"\` at the end, found by fuzzing).
+				return cfg, &ConfigError{[]string{fmt.Sprintf("%s: line %d, column %d: %s", path, max(perr.Position.Line, 1), max(perr.Position.Col, 1), perr.Message)}}
 			}
 			return cfg, &ConfigError{[]string{fmt.Sprintf("%s: %v", path, err)}}
 		}

@@ -19,9 +19,11 @@ import (
 type Feature struct {
 	Name string
 	// Setup wires the feature into a new Main (NewMain calls it once the
-	// core is built): IQ routes, presence handlers, background loops,
-	// private HTTP routes, extra MUC domains. It enables nothing that is
-	// not configured.
+	// core is built) by filling the core's registries: IQ routes
+	// (Focus.confIQ, focusIQ), message handlers, Jitsi component types,
+	// extra MUC domains, the bridge version pin (Focus.pinned); presence
+	// handlers, background loops and brewery leaves (Main); private HTTP
+	// routes. It enables nothing that is not configured.
 	Setup func(m *Main)
 	// Request may refuse a conference request, forbid it to start a new
 	// conference, and add response properties. It runs before the focus
