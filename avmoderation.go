@@ -231,15 +231,17 @@ func avModAddrOf(f *Focus) *avModAddrState { return focusState[avModAddrState](f
 // avModInvite force-mutes a participant joining a moderated conference, on
 // the bridge (allocation) and in its session-initiate.
 func avModInvite(c *Conference, m *Participant, in *Invitation) {
-	am := avmodOf(c).member(m)
+	st := avmodOf(c)
 	if in.Endpoint != nil {
 		fm := c.forceMute(m)
 		if fm[0] || fm[1] {
 			in.Endpoint.ForceMute = &fm // joining a moderated conference
 		}
-		am.forceMuted = fm
+		if fm != ([2]bool{}) || st.members[m.Nick] != nil { // nothing kept for the unmoderated
+			st.member(m).forceMuted = fm
+		}
 	}
-	if in.Muted != nil {
+	if am := st.members[m.Nick]; in.Muted != nil && am != nil {
 		in.Muted[0] = in.Muted[0] || am.forceMuted[0]
 		in.Muted[1] = in.Muted[1] || am.forceMuted[1]
 	}

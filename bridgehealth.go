@@ -78,8 +78,6 @@ func (b *Bridges) mark(jid, reason string, bench, failed bool) {
 	b.emit(evs)
 }
 
-// MarkGracefulShutdown records that jid refused a new conference because it
-// is shutting down gracefully (sticky while it stays in the brewery).
 // HoldOverloaded makes jid read as overloaded until until, for the reason
 // why (a feature judged it unfit for new participants, icefailure.go).
 func (b *Bridges) HoldOverloaded(jid string, until time.Time, why string) {
@@ -103,6 +101,8 @@ func (b *Bridges) Load(jid string) (endpoints int, held, ok bool) {
 	return max(br.participants, br.endpoints), now.Before(br.heldUntil), true
 }
 
+// MarkGracefulShutdown records that jid refused a new conference because it
+// is shutting down gracefully (sticky while it stays in the brewery).
 func (b *Bridges) MarkGracefulShutdown(jid string) {
 	b.mu.Lock()
 	br := b.bridges[bridgeKey(jid)]

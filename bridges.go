@@ -380,6 +380,13 @@ func (b *Bridges) newSelectCtx(req SelectRequest, now time.Time) *selectCtx {
 	if len(sc.live) > 0 {
 		sc.wantVersion, sc.versionFrom = sc.live[0].br.fullVersion(), sc.live[0].br.jid
 	}
+	if req.OneBridge {
+		// A conference that cannot span bridges does not leave its live
+		// bridge one participant at a time: a retry goes back to it.
+		for k := range sc.inLive {
+			delete(sc.exclude, k)
+		}
+	}
 	return sc
 }
 

@@ -788,6 +788,11 @@ func TestConfOneBridgeWithoutCascading(t *testing.T) {
 	if len(h.c.sessions) != 1 {
 		t.Errorf("%d bridge sessions, want 1", len(h.c.sessions))
 	}
+	// A retry that excludes the conference's bridge (an allocation failed
+	// there) goes back to it rather than splitting the conference.
+	if ch, err := h.f.bridges.Select(h.c.selectRequest("eu", []string{brewJID("us1")})); err != nil || ch.JID != brewJID("us1") {
+		t.Errorf("a retry excluding the conference's bridge: %+v %v, want us1", ch, err)
+	}
 	// Alone, C would have had its own region's bridge.
 	h.f.useFeatures(features())
 	if !builtWith("cascade") {

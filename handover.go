@@ -52,7 +52,9 @@ import (
 // another version (and starts fresh) rather than guess.
 //
 // 2: the features' state under "features", by feature name.
-const handoverVersion = 2
+// 3: AV moderation's per-participant state and cascading's meshed bridges
+// are the features' own (no longer in members and bridge sessions).
+const handoverVersion = 3
 
 // handoverDrain bounds the wait for IQs in flight before the handover.
 const handoverDrain = time.Second

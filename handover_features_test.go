@@ -60,10 +60,13 @@ func TestFeatureStateRoundTrip(t *testing.T) {
 		"transcription":  `{"transcriber":"jvb@meet.test/b","metadata":{"startMuted":{"audio":true,"video":false},"recording":{"isTranscribingEnabled":false},"asyncTranscription":true,"transcription":{"httpHeaders":null,"urlParams":null}}}`,
 		"breakout-rooms": `"main@` + m.Config.XMPP.MUCDomain + `"`,
 		"jibri":          `{"recording":{"ID":"rec1","Mode":"file","StreamID":"","YoutubeID":"","AppData":"","Initiator":"a","SIP":"","DisplayName":"","Jibri":"jibri@meet.test/j","Status":"pending","Failure":"","Tried":["jibri@meet.test/j"],"PendingDeadline":"` + deadline + `"}}`,
+		"cascade":        `["jvbbrewery@internal.auth.meet.test/a","jvbbrewery@internal.auth.meet.test/b"]`,
 		"gone-feature":   `{"x":1}`,
 	}
 	cs := conferenceState{Room: room, Joined: true, Configured: true, Features: map[string]json.RawMessage{},
-		Members: []memberState{{Nick: "a", Occupant: room + "/a", State: "active", SID: "sa"}}}
+		Members: []memberState{{Nick: "a", Occupant: room + "/a", State: "active", SID: "sa"}},
+		Sessions: []bridgeSessionState{{JID: "jvbbrewery@internal.auth.meet.test/a", ID: "ca"},
+			{JID: "jvbbrewery@internal.auth.meet.test/b", ID: "cb"}, {JID: "jvbbrewery@internal.auth.meet.test/c", ID: "cc"}}}
 	for k, v := range in {
 		cs.Features[k] = json.RawMessage(v)
 	}

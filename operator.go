@@ -14,6 +14,9 @@ import (
 // moveOff moves up to max participants to other bridges: the one named by
 // endpoint, or those on bridge (any bridge when empty). It returns how many.
 func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) int {
+	if !c.f.linksBridges {
+		return c.moveWhole(bridge, endpoint, max, reason)
+	}
 	moved := 0
 	for _, nick := range append([]string(nil), c.order...) {
 		m := c.members[nick]
@@ -36,6 +39,25 @@ func (c *Conference) moveOff(bridge, endpoint string, max int, reason string) in
 		moved++
 	}
 	return moved
+}
+
+// moveWhole is moveOff in a build without cascading: a conference cannot
+// span bridges, so it moves whole (off its one bridge, when every one of its
+// participants may be moved) or not at all.
+func (c *Conference) moveWhole(bridge, endpoint string, max int, reason string) int {
+	if len(c.sessions) != 1 {
+		return 0
+	}
+	for _, s := range c.sessions {
+		n := len(s.endpoints)
+		if endpoint != "" || n > max || (bridge != "" && !strings.EqualFold(s.jid, bridge)) {
+			c.log.Info("not moving: without cascading a conference moves whole", "bridge", s.jid, "participants", n, "why", reason)
+			return 0
+		}
+		c.removeSession(s, reason, removal{reinvite: true, avoid: true})
+		return n
+	}
+	return 0
 }
 
 // Move moves participants to other bridges, as Jicofo's /move-endpoints

@@ -4,6 +4,7 @@ import (
 	"io"
 	"minifocus/testkit"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,44 @@ func TestBridgeOverloaded(t *testing.T) {
 	h.addBridge(t, "cool", "stress_level", "0.1")
 	if over, room := h.b.Overloaded(0.9); len(over) != 1 || !room {
 		t.Errorf("with a cool bridge: over %v, any room %v", over, room)
+	}
+}
+
+// In a build without cascading an operator move takes a conference whole
+// off its bridge (every participant re-invited elsewhere), never one
+// participant (which would split the conference between unlinked bridges).
+func TestMoveWholeConferenceWithoutCascading(t *testing.T) {
+	h := newConfHarness(t, nil, nil, "a", "b")
+	h.f.useFeatures(slices.DeleteFunc(features(), func(ft Feature) bool { return ft.LinksBridges }))
+	h.join("A", "a@meet.test/r")
+	h.join("B", "b@meet.test/r")
+	h.accept("A", "")
+	h.accept("B", "")
+	old := h.c.members["A"].bridge
+	if old == "" || h.c.members["B"].bridge != old {
+		t.Fatalf("A on %q, B on %q: want one bridge", old, h.c.members["B"].bridge)
+	}
+	h.link.take()
+	if n := h.c.moveOff("", "A", 10, "test"); n != 0 || h.c.members["A"].bridge != old {
+		t.Fatalf("moving one participant: moved %d, A on %q", n, h.c.members["A"].bridge)
+	}
+	if n := h.c.moveOff(old, "", 1, "test"); n != 0 {
+		t.Fatalf("moving 1 of 2: moved %d, want 0", n)
+	}
+	if n := h.c.moveOff(old, "", 10, "test"); n != 2 {
+		t.Fatalf("moving the conference off %s: moved %d, want 2", old, n)
+	}
+	h.settle()
+	sent := h.link.take()
+	for _, n := range []string{"A", "B"} {
+		if b := h.c.members[n].bridge; b == old || b == "" {
+			t.Errorf("%s on %q after the move, want the other bridge", n, b)
+		}
+		if len(sentTo(sent, h.occupant(n), isAction("session-initiate"))) != 1 {
+			t.Errorf("%s got no new session-initiate:%s", n, dump(sent))
+		}
+	}
+	if _, ok := h.c.sessions[old]; ok || len(h.c.sessions) != 1 {
+		t.Errorf("bridge sessions after the move: %v", h.c.sessions)
 	}
 }
