@@ -1,6 +1,19 @@
 package main
 
-// bridgehealth.go: core, off the two-person path: bridge health checks and the marks that take a bridge out of service.
+// bridgehealth.go: core, off the two-person path: bridge health checks and
+// the marks that take a bridge out of service.
+//
+// Bridge state rules (see docs/bridges.md#bridges-in-the-brewery and the rest of docs/bridges.md):
+//   - a bridge is a brewery occupant whose presence carries colibri <stats>;
+//     it is identified by its occupant JID (room@muc/nick), and every IQ to it
+//     goes to that JID;
+//   - drain reads as true until the bridge reports it; graceful_shutdown and
+//     shutting_down are sticky for as long as the occupant stays;
+//   - health: a timeout (after one retry) makes the bridge non-operational
+//     until it answers again; an internal-server-error/service-unavailable
+//     reply (or MarkFailed/MarkNonOperational) also benches it for
+//     FailureBench, and it is used again only once the bench has passed and
+//     a health check has passed since the failure.
 
 import (
 	"context"

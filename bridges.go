@@ -9,19 +9,9 @@ package main
 // goroutine) update it in place and never wait on the network; health checks
 // run from Run's ticker loop, one short-lived goroutine per due bridge, and
 // no lock is held while an IQ is in flight. Events go to subscribers after
-// the lock is released.
-//
-// Bridge state rules (see docs/bridges.md#bridges-in-the-brewery and the rest of docs/bridges.md):
-//   - a bridge is a brewery occupant whose presence carries colibri <stats>;
-//     it is identified by its occupant JID (room@muc/nick), and every IQ to it
-//     goes to that JID;
-//   - drain reads as true until the bridge reports it; graceful_shutdown and
-//     shutting_down are sticky for as long as the occupant stays;
-//   - health: a timeout (after one retry) makes the bridge non-operational
-//     until it answers again; an internal-server-error/service-unavailable
-//     reply (or MarkFailed/MarkNonOperational) also benches it for
-//     FailureBench, and it is used again only once the bench has passed and
-//     a health check has passed since the failure.
+// the lock is released. A bridge is a brewery occupant whose presence
+// carries colibri <stats>, named by its occupant JID (room@muc/nick); the
+// rules for its state are in bridgehealth.go and docs/bridges.md.
 
 import (
 	"errors"
