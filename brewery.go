@@ -40,6 +40,8 @@ type breweryMember struct {
 	timer     *time.Timer
 }
 
+// newBreweryMember returns the focus's membership of the brewery room; what
+// names the services in it for the logs, onLost is told when a member leaves.
 func newBreweryMember(room, nick, what string, conn func() breweryConn, log *slog.Logger, onLost func(string)) *breweryMember {
 	return &breweryMember{room: strings.ToLower(strings.TrimSpace(room)), nick: nick, what: what, conn: conn,
 		log: log, rejoinWait: breweryRejoinWait, onLost: onLost}

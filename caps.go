@@ -148,6 +148,7 @@ type capsEntry struct {
 	size     int
 }
 
+// newCapsCache returns an empty cache of at most max entries.
 func newCapsCache(max int) *capsCache { return &capsCache{max: max, items: map[string]capsEntry{}} }
 
 func (c *capsCache) get(key string) ([]string, bool) {

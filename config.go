@@ -754,6 +754,7 @@ func (c *Config) validate() []string {
 	return p
 }
 
+// orDefault is s, or d when s is empty.
 func orDefault(s, d string) string {
 	if s == "" {
 		return d

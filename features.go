@@ -1,8 +1,9 @@
 // features.go: the optional parts of the focus and the hooks through which
-// they reach the core. Removing one = deleting its file (and its test) and
+// they reach the core. Removing one = deleting its file (and its tests) and
 // its line in features(). A feature keeps its own state (ConfState,
 // FocusState); state it carries across a restart goes through its
-// Save/Restore hooks: the handover's state file keeps it under its Name.
+// Save/Restore and SaveFocus/RestoreFocus hooks: the handover's state file
+// keeps it under its Name.
 
 package main
 

@@ -58,6 +58,7 @@ type budgets struct {
 	maxLen int
 }
 
+// newBudgets returns an empty set of budgets.
 func newBudgets() *budgets { return &budgets{items: map[string]*memberBudget{}, maxLen: maxBudgets} }
 
 // budgetKey names a participant across rejoins: its real full JID when the
@@ -199,6 +200,8 @@ func (c *Conference) allowICERestart(m *Participant) bool {
 	return ok
 }
 
+// allowTransportInfo takes one from m's transport-info budget (each one
+// becomes a Colibri2 request); false when it is spent.
 func (c *Conference) allowTransportInfo(m *Participant) bool {
 	ok := false
 	c.budget(m, func(b *memberBudget) { ok = b.transportInfo.take(time.Now(), transportInfoBurst, transportInfoPerSec) })
@@ -214,6 +217,8 @@ func (c *Conference) sourceChangeReady(m *Participant) bool {
 	return ok
 }
 
+// sourceChanged counts a source change of m against its budget (each one is
+// a fan-out to everyone); sourceChangeReady says whether it may make another.
 func (c *Conference) sourceChanged(m *Participant) {
 	c.budget(m, func(b *memberBudget) { b.sourceChanges.take(time.Now(), sourceChangeBurst, sourceChangePerSec) })
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 )
 
+// onSessionInfo handles a Jingle session-info: an in-place ICE restart, or a
+// client reporting that ICE failed (which is handled as a restart request).
 func (c *Conference) onSessionInfo(m *Participant, iq *Element, req JingleRequest) {
 	if req.ICERestart {
 		c.iceRestart(m, iq, req)
