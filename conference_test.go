@@ -93,7 +93,39 @@ func (s *stack) join(room string, mod ...func(*testkit.ParticipantConfig)) *test
 
 func (s *stack) wait(what string, cond func() bool) {
 	s.t.Helper()
-	waitFor(s.t, 15*time.Second, what, cond)
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.dumpFocus()
+			s.t.Fatalf("timed out after 15s waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dumpFocus logs what the focus saw (its event log, its bridges and
+// conferences), so that a wait that timed out can be understood.
+func (s *stack) dumpFocus() {
+	if s.focus == nil {
+		return
+	}
+	for _, e := range s.focus.Events.Recent() {
+		s.t.Logf("focus event %s %s: %s", e.Time.Format("15:04:05.000"), e.Room, e.Text)
+	}
+	for _, b := range s.focus.Bridges.Snapshot() {
+		s.t.Logf("focus bridge %s operational=%v why_not=%q endpoints=%d", b.JID, b.Operational, b.WhyNot, b.Endpoints)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, c := range s.focus.Focus.Snapshots(ctx) {
+		s.t.Logf("focus conference %+v", c)
+	}
+	up, err := s.focus.XMPP.Connected()
+	s.t.Logf("focus client connection up=%v err=%v", up, err)
+	if s.focus.ServiceXMPP != nil {
+		up, err = s.focus.ServiceXMPP.Connected()
+		s.t.Logf("focus service connection up=%v err=%v", up, err)
+	}
 }
 
 // owners returns the sorted owners p knows sources of.
