@@ -78,6 +78,8 @@ type HandoverState struct {
 	// Deferred are conference requests for new rooms that arrived during
 	// the handover: the next process answers them.
 	Deferred []string `json:"deferred_requests,omitempty"`
+	// Budgets are what each participant may still cause (limits.go).
+	Budgets []budgetState `json:"budgets,omitempty"`
 }
 
 type streamState struct {
@@ -886,6 +888,7 @@ func (m *Main) handOver(xcancel context.CancelFunc, xdone, sdone, bdone <-chan s
 	m.ho.mu.Unlock()
 	st.Bridges = m.Bridges.exportState()
 	st.Features = m.Focus.saveFeatures()
+	st.Budgets = m.Focus.budgets.export(time.Now())
 	// Last: what the conferences sent while retiring is in the stream's
 	// queue now.
 	stream, ok := m.XMPP.exportStream()
@@ -942,6 +945,7 @@ func (m *Main) restoreHandover() {
 		m.XMPP.beforeAdopt = func() { m.ServiceXMPP.waitConnected(3 * time.Second) }
 	}
 	m.Bridges.restoreState(st.Bridges)
+	m.Focus.budgets.restore(st.Budgets, now)
 	if len(st.Deferred) > 0 {
 		m.runDeferred(st.Deferred)
 	}

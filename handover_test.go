@@ -1093,3 +1093,32 @@ func TestRestoreKeepsHungUpMember(t *testing.T) {
 		t.Errorf("hung-up members re-invited or unmarked after the restore: %s", bad)
 	}
 }
+
+// What a participant may still cause is handed over too: a restart request
+// within the minimum interval of the last one is refused after a restart of
+// the focus as it would have been before (the new process does not start
+// every participant with a fresh allowance).
+func TestHandoverKeepsBudgets(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	s := startStack(t, 1, func(c *Config, _ *testkit.Prosody) {
+		c.StateFile = stateFile
+		c.Conference.RestartMinInterval = dur(time.Minute)
+	})
+	room := "budget@conference.meet.test"
+	p1 := s.join(room)
+	p2 := s.join(room)
+	s.wait("sessions", func() bool { return p1.Accepted() && p2.Accepted() && knowsExactly(p2, p1) })
+	oldSID := p1.SID()
+	if err := p1.RequestRestart(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.wait("a new session for p1", func() bool { return p1.SID() != oldSID && p1.Accepted() })
+	s.wait("stream management on", func() bool { return s.focus.XMPP.resumable() })
+	handOverMain(t, s.focus)
+	s.focus = startMain(t, s.focus.Config)
+	s.wait("the conference restored", func() bool { return s.focus.Focus.lookup(room) != nil })
+	err := p1.RequestRestart(s.ctx)
+	if err == nil || !strings.Contains(err.Error(), "resource-constraint") {
+		t.Errorf("a restart within the minimum interval after the handover: %v, want resource-constraint", err)
+	}
+}

@@ -309,3 +309,57 @@ func (w *rateWindow) allow(now time.Time, window time.Duration, max int, minGap 
 	w.last = now
 	return true
 }
+
+// budgetState is one member budget carried across a restart (handover.go),
+// so that restarting the focus does not give every participant a fresh
+// allowance.
+type budgetState struct {
+	Key            string      `json:"key"`
+	Admitted       bool        `json:"admitted,omitempty"`
+	Restarts       []time.Time `json:"restarts,omitempty"`
+	RestartLast    time.Time   `json:"restart_last,omitzero"`
+	ICERestarts    []time.Time `json:"ice_restarts,omitempty"`
+	ICERestartLast time.Time   `json:"ice_restart_last,omitzero"`
+	TITokens       float64     `json:"transport_info_tokens"`
+	TILast         time.Time   `json:"transport_info_last,omitzero"`
+	SCTokens       float64     `json:"source_change_tokens"`
+	SCLast         time.Time   `json:"source_change_last,omitzero"`
+	Used           time.Time   `json:"used"`
+}
+
+// export lists the budgets still in use (not idle for budgetIdle).
+func (b *budgets) export(now time.Time) []budgetState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]budgetState, 0, len(b.items))
+	for k, mb := range b.items {
+		if now.Sub(mb.used) > budgetIdle {
+			continue
+		}
+		out = append(out, budgetState{Key: k, Admitted: mb.admitted,
+			Restarts: mb.restarts.times, RestartLast: mb.restarts.last,
+			ICERestarts: mb.iceRestarts.times, ICERestartLast: mb.iceRestarts.last,
+			TITokens: mb.transportInfo.tokens, TILast: mb.transportInfo.last,
+			SCTokens: mb.sourceChanges.tokens, SCLast: mb.sourceChanges.last, Used: mb.used})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// restore takes over the previous process's budgets (idle ones and any
+// beyond the table's size are left out).
+func (b *budgets) restore(list []budgetState, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range list {
+		if len(b.items) >= b.maxLen || now.Sub(s.Used) > budgetIdle || len(s.Restarts) > 1000 || len(s.ICERestarts) > 1000 {
+			continue
+		}
+		b.items[s.Key] = &memberBudget{admitted: s.Admitted,
+			restarts:      rateWindow{times: s.Restarts, last: s.RestartLast},
+			iceRestarts:   rateWindow{times: s.ICERestarts, last: s.ICERestartLast},
+			transportInfo: tokenBucket{tokens: s.TITokens, last: s.TILast},
+			sourceChanges: tokenBucket{tokens: s.SCTokens, last: s.SCLast},
+			used:          s.Used}
+	}
+}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -311,5 +312,45 @@ func TestBudgetsBounded(t *testing.T) {
 	b.with("late", now.Add(time.Hour), func(*memberBudget) {})
 	if n := b.len(); n != 1 {
 		t.Errorf("%d budgets after all went idle, want 1", n)
+	}
+}
+
+// Budgets handed over come back as they were; idle ones are not written,
+// and a table that is full takes no more.
+func TestBudgetsExportRestore(t *testing.T) {
+	now := time.Now()
+	b := newBudgets()
+	b.with("r\x00a@x/1", now, func(mb *memberBudget) {
+		mb.admitted = true
+		mb.restarts.allow(now, time.Minute, 5, 0)
+		mb.transportInfo.take(now, 30, 1)
+	})
+	b.with("r\x00idle@x/1", now.Add(-3*time.Minute), func(*memberBudget) {})
+	out := b.export(now)
+	if len(out) != 1 || out[0].Key != "r\x00a@x/1" || !out[0].Admitted || len(out[0].Restarts) != 1 || out[0].TITokens != 29 {
+		t.Fatalf("exported %+v", out)
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []budgetState
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	c := newBudgets()
+	c.restore(back, now)
+	mb := c.items["r\x00a@x/1"]
+	if mb == nil || !mb.admitted || len(mb.restarts.times) != 1 || mb.transportInfo.tokens != 29 {
+		t.Fatalf("restored %+v", mb)
+	}
+	if mb.restarts.allow(now.Add(time.Second), time.Minute, 1, 0) {
+		t.Error("a restored window allowed a restart over its limit")
+	}
+	full := newBudgets()
+	full.maxLen = 0
+	full.restore(back, now)
+	if len(full.items) != 0 {
+		t.Errorf("a full table took %d budgets", len(full.items))
 	}
 }
