@@ -4,13 +4,8 @@ package main
 // features that talk to Jitsi's components.
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
-	"encoding/xml"
-	"fmt"
 	"net"
 	"testing"
-	"time"
 
 	"minifocus/testkit"
 )
@@ -25,40 +20,11 @@ type componentConn struct {
 
 func dialComponent(t *testing.T, p *testkit.Prosody, domain string) *componentConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", p.ComponentAddr(), time.Second)
+	c, _, err := p.DialComponent(domain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='%s'>", domain)
-	d := xml.NewDecoder(c)
-	id := ""
-	for id == "" {
-		tok, err := d.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
-			for _, a := range se.Attr {
-				if a.Name.Local == "id" {
-					id = a.Value
-				}
-			}
-		}
-	}
-	sum := sha1.Sum([]byte(id + p.ComponentSecret))
-	fmt.Fprintf(c, "<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			t.Fatalf("component handshake: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "handshake" {
-			break
-		}
-	}
-	_ = c.SetDeadline(time.Time{})
 	return &componentConn{c: c, domain: domain}
 }
 

@@ -2,15 +2,12 @@ package testkit
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
-	"time"
 )
 
 const nsComponent = "jabber:component:accept"
@@ -56,37 +53,11 @@ type ClientProxy struct {
 // to the focus account. It stops when ctx ends or Close is called.
 func StartClientProxy(ctx context.Context, p *Prosody) (*ClientProxy, error) {
 	cp := &ClientProxy{Domain: ComponentDomain, Target: FocusUser + "@" + AuthDomain, changed: make(chan struct{}), done: make(chan struct{})}
-	c, err := net.DialTimeout("tcp", p.ComponentAddr(), 5*time.Second)
+	c, d, err := p.DialComponent(cp.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("testkit: client proxy: %w", err)
 	}
 	cp.conn = c
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "<stream:stream xmlns='%s' xmlns:stream='%s' to='%s'>", nsComponent, nsStream, cp.Domain)
-	d := xml.NewDecoder(c)
-	id := ""
-	for id == "" {
-		tok, err := d.Token()
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("testkit: client proxy stream: %w", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
-			for _, a := range se.Attr {
-				if a.Name.Local == "id" {
-					id = a.Value
-				}
-			}
-		}
-	}
-	sum := sha1.Sum([]byte(id + p.ComponentSecret))
-	fmt.Fprintf(c, "<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
-	hs, err := readElem(d)
-	if err != nil || hs.Local != "handshake" {
-		c.Close()
-		return nil, fmt.Errorf("testkit: client proxy handshake: %v %v", hs, err)
-	}
-	_ = c.SetDeadline(time.Time{})
 	// As the module does when it loads: ask for the target's presence.
 	cp.send(NewElem(nsComponent, "presence", "type", "subscribe", "to", cp.Target, "from", cp.Domain))
 	go func() {

@@ -5,6 +5,8 @@
 package testkit
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -548,4 +550,43 @@ func (p *Prosody) readLog() string {
 		b.Write(console)
 	}
 	return b.String()
+}
+
+// DialComponent connects to p's component port as domain and completes the
+// XEP-0114 handshake with p's component secret. It returns the connection
+// (with no deadline set) and the decoder of the stream the server opened.
+func (p *Prosody) DialComponent(domain string) (net.Conn, *xml.Decoder, error) {
+	c, err := net.DialTimeout("tcp", p.ComponentAddr(), 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(format string, args ...any) (net.Conn, *xml.Decoder, error) {
+		c.Close()
+		return nil, nil, fmt.Errorf(format, args...)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "<stream:stream xmlns='%s' xmlns:stream='%s' to='%s'>", nsComponent, nsStream, domain)
+	d := xml.NewDecoder(c)
+	id := ""
+	for id == "" {
+		tok, err := d.Token()
+		if err != nil {
+			return fail("component stream: %w", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "id" {
+					id = a.Value
+				}
+			}
+		}
+	}
+	sum := sha1.Sum([]byte(id + p.ComponentSecret))
+	fmt.Fprintf(c, "<handshake>%s</handshake>", hex.EncodeToString(sum[:]))
+	hs, err := readElem(d)
+	if err != nil || hs.Local != "handshake" {
+		return fail("component handshake: %v %v", hs, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, d, nil
 }
