@@ -141,8 +141,8 @@ func (c *Conference) setAVWhitelist(media string, list []string) {
 	}
 	c.log.Info("AV moderation whitelist", "media", media, "whitelisted", len(st.whitelist))
 	for _, m := range c.members {
-		if !st.whitelist[strings.ToLower(m.Occupant)] {
-			delete(avmodOf(c).member(m).selfUnmuted, media)
+		if am := avmodOf(c).members[m.Nick]; am != nil && !st.whitelist[strings.ToLower(m.Occupant)] {
+			delete(am.selfUnmuted, media)
 		}
 		c.enforceForceMute(m)
 	}
@@ -157,16 +157,24 @@ func (c *Conference) forceMute(m *Participant) [2]bool {
 		return [2]bool{}
 	}
 	st := avmodOf(c)
+	am := st.members[m.Nick] // nil: nothing allowed yet
 	held := func(media string) bool {
 		a := st.media[media]
-		return a != nil && a.enabled && !a.whitelist[strings.ToLower(m.Occupant)] && !st.member(m).selfUnmuted[media]
+		return a != nil && a.enabled && !a.whitelist[strings.ToLower(m.Occupant)] && (am == nil || !am.selfUnmuted[media])
 	}
 	return [2]bool{held("audio"), held("video") && held("desktop")}
 }
 
 // enforceForceMute sends the bridge m's force-mute when it changed.
 func (c *Conference) enforceForceMute(m *Participant) {
-	fm, am := c.forceMute(m), avmodOf(c).member(m)
+	st := avmodOf(c)
+	fm, am := c.forceMute(m), st.members[m.Nick]
+	if am == nil && fm == ([2]bool{}) {
+		return // not held, never was: nothing to keep
+	}
+	if am == nil {
+		am = st.member(m)
+	}
 	if fm == am.forceMuted {
 		return
 	}

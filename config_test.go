@@ -494,3 +494,23 @@ func TestConfigClientProxyDefault(t *testing.T) {
 		}
 	}
 }
+
+// A file TOML cannot parse gets one line naming the file, line and column;
+// a file the library cannot place an error in (it panicked formatting it)
+// gets one line too.
+func TestConfigParseErrorIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ body, want string }{
+		{"[xmpp]\ndomain = \"x\n", "line 2, column 12: "},
+		{"\"\\", "line 1, column 2: "},
+	} {
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadConfig(path, noEnv)
+		if err == nil || !strings.Contains(err.Error(), path+": "+c.want) || strings.Count(err.Error(), "\n") != 1 {
+			t.Errorf("%q: %v, want one line with %q", c.body, err, c.want)
+		}
+	}
+}
